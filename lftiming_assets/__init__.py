@@ -1,0 +1,1 @@
+"""lftiming_assets: the Dagster platform (thin assets over ``lftiming_ml``) and the CLI."""

@@ -1,0 +1,162 @@
+"""The ``lftiming`` command: simulate, validate, run the pipeline, the demo, pictures.
+
+Dagster is imported only by the commands that need it, so ``simulate`` and ``validate``
+start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from lftiming_ml.chip import ChipValidationError
+
+DEMO_CHIP = "demo-standard-s0"
+
+
+def project_home() -> Path:
+    """The project folder (holds ``dagster.yaml`` and ``data/``): $LFTIMING_HOME or the cwd."""
+    return Path(os.environ.get("LFTIMING_HOME", Path.cwd())).resolve()
+
+
+def _dagster_env(home: Path) -> None:
+    if not (home / "dagster.yaml").is_file():
+        sys.exit(f"lftiming: {home / 'dagster.yaml'} not found; run from the project folder or set LFTIMING_HOME")
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+    os.environ.setdefault("LFTIMING_DATA", str(home / "data"))
+    os.environ.setdefault("LFTIMING_DAGSTER_DIR", str(home / "data" / "dagster"))
+    os.environ.setdefault("LFTIMING_DAGSTER_LOGS", str(home / "data" / "dagster" / "logs"))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from lftiming_ml.sim.chip import simulate_chip
+    from lftiming_ml.sim.config import preset_config
+
+    overrides: dict[str, object] = {"seed": args.seed}
+    if args.fields is not None:
+        overrides["n_fields"] = args.fields
+    if args.frames is not None:
+        overrides["n_frames"] = args.frames
+    config = preset_config(args.preset, **overrides)
+    start = time.perf_counter()
+    out = simulate_chip(Path(args.out), config, overwrite=args.overwrite)
+    print(f"simulated chip {out.name} ({config.preset}, seed {config.seed}, {config.n_fields} fields x "
+          f"{config.n_frames} frames) in {time.perf_counter() - start:.1f} s -> {out}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from lftiming_ml.chip import validate_chip
+
+    manifest, stacks = validate_chip(Path(args.chip_dir))
+    print(f"{args.chip_dir}: valid chip {manifest.chip_id}: {len(manifest.fields)} fields, "
+          f"{manifest.n_frames} frames, {len(stacks)} stacks")
+    return 0
+
+
+def run_chip(chip_id: str) -> bool:
+    """Register ``chip_id`` as a partition and materialize all its assets in this process."""
+    import dagster as dg
+
+    from lftiming_assets.definitions import defs
+    from lftiming_assets.partitions import chips
+
+    instance = dg.DagsterInstance.get()
+    if not instance.has_dynamic_partition(chips.name, chip_id):
+        instance.add_dynamic_partitions(chips.name, [chip_id])
+    job = defs.resolve_job_def("chip_pipeline")
+    result = job.execute_in_process(partition_key=chip_id, instance=instance, raise_on_error=False)
+    for event in result.all_events:
+        if event.is_step_failure:
+            print(f"  step {event.step_key} failed: {event.event_specific_data.error.message.strip()}")
+    return result.success
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = project_home()
+    _dagster_env(home)
+    chip_dir = Path(os.environ["LFTIMING_DATA"]) / "raw" / args.chip
+    if not (chip_dir / "chip.json").is_file():
+        sys.exit(f"lftiming: no chip {args.chip!r}: {chip_dir / 'chip.json'} not found")
+    ok = run_chip(args.chip)
+    print(f"chip {args.chip}: {'materialized' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    home = project_home()
+    _dagster_env(home)
+    data = Path(os.environ["LFTIMING_DATA"])
+    chip_dir = data / "raw" / DEMO_CHIP
+    if not (chip_dir / "chip.json").is_file():
+        cmd_simulate(argparse.Namespace(out=str(chip_dir), seed=0, fields=None, frames=None,
+                                        preset="standard", overwrite=False))
+    else:
+        print(f"demo chip exists: {chip_dir}")
+    start = time.perf_counter()
+    ok = run_chip(DEMO_CHIP)
+    print(f"pipeline on {DEMO_CHIP}: {'materialized' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
+    print(f"""
+outputs
+  raw chip        {chip_dir}
+  ground truth    {chip_dir / 'gt'}
+  tables          {data / 'tables'}   (SQL: {data / 'lftiming.duckdb'})
+  reports         {data / 'reports' / DEMO_CHIP}
+Dagster UI: make ui   then open http://127.0.0.1:3000 (chips appear as partitions)""")
+    return 0 if ok else 1
+
+
+def cmd_montage(args: argparse.Namespace) -> int:
+    from lftiming_ml.sim.montage import chip_montage
+
+    out = chip_montage(Path(args.chip_dir), Path(args.out), field_index=args.field)
+    print(f"montage -> {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lftiming", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="write a simulated raw chip (and gt/) to --out")
+    s.add_argument("--out", required=True, help="chip folder to create; its name is the chip id")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--fields", type=int, default=None, help="fields of view (6x6 blocks), default 2")
+    s.add_argument("--frames", type=int, default=None, help="frames, default 72 (6 h at 5 min)")
+    s.add_argument("--preset", choices=["easy", "standard", "hard"], default="standard")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing chip folder")
+    s.set_defaults(func=cmd_simulate)
+
+    v = sub.add_parser("validate", help="check a raw chip folder against the contract")
+    v.add_argument("chip_dir")
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("run", help="materialize every asset of one chip (no UI needed)")
+    r.add_argument("--chip", required=True, help="chip id (folder under data/raw/)")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="simulate the demo chip if missing, then run the pipeline on it")
+    d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("montage", help="picture of a chip: a field, well crops over time, fluorescence")
+    m.add_argument("chip_dir")
+    m.add_argument("--out", required=True, help="PNG to write")
+    m.add_argument("--field", type=int, default=0, help="field index")
+    m.set_defaults(func=cmd_montage)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ChipValidationError, FileExistsError, ValueError) as e:
+        print(f"lftiming {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

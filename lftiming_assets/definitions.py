@@ -1,0 +1,14 @@
+"""The one ``Definitions`` of the lftiming code location."""
+
+import dagster as dg
+
+from lftiming_assets.jobs import CHIP_ASSETS, chip_pipeline
+from lftiming_assets.raw.sensors import new_chip_folders
+from lftiming_assets.resources import build_resources
+
+defs = dg.Definitions(
+    assets=CHIP_ASSETS,
+    jobs=[chip_pipeline],
+    sensors=[new_chip_folders],
+    resources=build_resources(),
+)

@@ -1,0 +1,1 @@
+"""Raw chips: the ``raw_chip`` asset, its checks and the folder sensor."""

@@ -1,0 +1,43 @@
+"""Per-chip Parquet tables and the one DuckDB database that exposes them across chips.
+
+Layout: ``<tables_dir>/<table>/<chip_id>.parquet``. A table's DuckDB view reads all chips'
+files, so re-materializing a chip replaces its file and never duplicates its rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from lftiming_ml.chip.manifest import check_safe_id
+from lftiming_ml.io import write_parquet
+
+
+def chip_table_path(tables_dir: Path | str, table: str, chip_id: str) -> Path:
+    """Where ``table``'s rows for ``chip_id`` live."""
+    check_safe_id(table, "table name")
+    check_safe_id(chip_id, "chip id")
+    return Path(tables_dir) / table / f"{chip_id}.parquet"
+
+
+def write_chip_table(tables_dir: Path | str, table: str, chip_id: str, df: pd.DataFrame) -> Path:
+    """Write one chip's rows of ``table`` atomically; every row must carry ``chip_id``."""
+    if "chip_id" not in df.columns or (len(df) and not (df["chip_id"] == chip_id).all()):
+        raise ValueError(f"table {table!r}: every row needs chip_id == {chip_id!r}")
+    return write_parquet(df, chip_table_path(tables_dir, table, chip_id))
+
+
+def register_views(con: duckdb.DuckDBPyConnection, tables_dir: Path | str) -> list[str]:
+    """(Re)create one view per table folder holding Parquet files; returns the view names."""
+    tables_dir = Path(tables_dir).resolve()
+    names = []
+    for folder in sorted(p for p in tables_dir.glob("*") if p.is_dir()):
+        if not any(folder.glob("*.parquet")):
+            continue
+        check_safe_id(folder.name, "table name")
+        glob = str(folder / "*.parquet").replace("'", "''")
+        con.execute(f"CREATE OR REPLACE VIEW {folder.name} AS SELECT * FROM read_parquet('{glob}', union_by_name=true)")
+        names.append(folder.name)
+    return names

@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny raw chips written in the contract."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lftiming_ml.chip.writer import write_stack
+
+TINY_T, TINY_H, TINY_W = 3, 24, 32
+
+
+def write_tiny_chip(root: Path, chip_id: str = "chip-a", **overrides) -> Path:
+    """A valid 1-field, 2-channel, 3-frame chip of random uint16 noise under ``root/chip_id``."""
+    chip = root / chip_id
+    manifest = {
+        "chip_id": chip_id,
+        "frame_interval_min": 5.0,
+        "pixel_size_um": 0.65,
+        "n_frames": TINY_T,
+        "field_shape": [TINY_H, TINY_W],
+        "channels": [{"name": "phase", "role": "phase"}, {"name": "pkh67", "role": "effector_dye"}],
+        "fields": [{"field_id": "f000", "block_row": 0, "block_col": 0,
+                    "images": {"phase": "f000/phase.tif", "pkh67": "f000/pkh67.tif"}}],
+    }
+    manifest.update(overrides)
+    rng = np.random.default_rng(0)
+    for name in ("phase", "pkh67"):
+        write_stack(chip / "f000" / f"{name}.tif", rng.integers(1000, 4000, (TINY_T, TINY_H, TINY_W), dtype=np.uint16),
+                    pixel_size_um=0.65)
+    (chip / "chip.json").write_text(json.dumps(manifest))  # written last, like a real export
+    return chip
+
+
+@pytest.fixture
+def tiny_chip(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: ``tiny_chip(chip_id="chip-a", root=None, **manifest_overrides)``."""
+
+    def make(chip_id: str = "chip-a", root: Path | None = None, **overrides) -> Path:
+        return write_tiny_chip(root or tmp_path, chip_id, **overrides)
+
+    return make
