@@ -1,0 +1,44 @@
+"""Tracker parameters: one pydantic model for the three steps of paper section 2.3.
+
+Distances are px of the well crop, times are frames. Eq. 7 costs are in px-equivalents:
+the shape term (in [0, 1]) and the contact-swap penalty are scaled into px by their weights.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrackerParams(BaseModel):
+    """Parameters of ``track_well`` (steps 1-3 and count changes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Step 1: Eq. 7 link cost.
+    w_distance: float = Field(1.0, ge=0, description="Weight of the centroid distance |c_j(t+1) - c_i(t)| (px -> cost).")
+    w_velocity: float = Field(1.0, ge=0, description="Weight of the deviation from the short-horizon constant-velocity prediction |d_ij - v_i| (px -> cost).")
+    w_shape: float = Field(20.0, ge=0, description="Weight of the shape dissimilarity 1 - S(m_i, m_j) in [0, 1] (mask IoU after centroid alignment, or the area ratio without masks).")
+    contact_swap_penalty: float = Field(100.0, ge=0, description="Penalty P added to a link that puts a track on its contact partner's side right after a contact (paper: ~100).")
+    contact_factor: float = Field(1.15, gt=0, description="Two tracks are in contact when their centroid distance <= contact_factor * (r_a + r_b), r = sqrt(area / pi).")
+    velocity_horizon: int = Field(2, ge=1, description="Frames back to the older of the two detections the velocity estimate v_i is taken from (>= 1; 1 = last step only).")
+    wall_prediction: Literal["reflect", "clip", "none"] = Field("reflect", description="How a constant-velocity prediction that leaves the well is brought back: mirrored off the wall, clipped to it, or left as is.")
+    gap_velocity_decay: float = Field(0.5, ge=0, le=1, description="Velocity multiplier per missed frame when predicting a track through a gap (0: hold, 1: keep going).")
+
+    # Step 1: N and count changes.
+    count_support_fraction: float = Field(0.25, gt=0, le=1, description="N is the largest count seen in at least this share of frames (misses only lower counts, so the plain mode is biased low).")
+    min_new_track_frames: int = Field(3, ge=1, description="A detection not taken by an existing track starts a tentative track; it becomes a track after this many consecutive frames.")
+    new_track_max_cost: float = Field(80.0, gt=0, description="Gate on the Eq. 7 cost for extending a tentative track (confirmed tracks are not gated: containment).")
+    birth_distance_factor: float = Field(2.0, gt=0, description="A new track whose first centroid lies within this factor * (r_new + r_parent) of an existing track is a birth from it (mitosis or fragment).")
+    fragment_area_ratio: float = Field(0.35, gt=0, lt=1, description="A birth whose area is below this share of the parent's median area is a fragment of a dying cell, else a mitosis.")
+    max_tail_gap: int = Field(12, ge=0, description="A track whose detections stop this many frames or fewer before the movie end is held to the end (containment); longer, it ends with a reason.")
+    min_track_detections: int = Field(3, ge=1, description="Tracks with fewer detections are dropped as false positives.")
+    reconcile: bool = Field(True, description="Swap track tails where the backward pass disagrees and its linking is cheaper in the symmetric (forward + backward) Eq. 7 cost.")
+
+    # Step 3: Eq. 8 refinement.
+    refine: bool = Field(True, description="Run step 3; off, positions are the step-2 positions clipped to the well.")
+    smoothness: float = Field(0.05, ge=0, description="Weight lambda of the squared second differences (acceleration) against fidelity in Eq. 8.")
+    interpolated_fidelity: float = Field(0.1, ge=0, description="Fidelity weight of step-2 interpolated frames relative to detected frames (1).")
+    wall_margin_px: float = Field(0.0, ge=0, description="Centroids are kept this far inside the well box (px).")
+    solver_eps: float = Field(1e-9, gt=0, description="OSQP absolute and relative tolerance for the refinement QP.")

@@ -1,0 +1,140 @@
+"""Step 1, last part: compare the forward and backward passes and reconcile them.
+
+``compare_passes`` records, per detection on a forward track, whether the backward pass
+gives it the same previous detection; ``reconcile`` swaps forward track tails where the
+backward linking is cheaper in the symmetric (forward + backward) Eq. 7 cost, the paper's
+"reconciliation of forward and reverse assignments" done locally at each disagreement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lftiming_ml.tracking.config import TrackerParams
+from lftiming_ml.tracking.costs import (
+    Box,
+    contact_pairs,
+    contact_swap_indicator,
+    link_cost_matrix,
+    shape_dissimilarity,
+)
+from lftiming_ml.tracking.linking import FrameData, LinkedTracks, track_kinematics
+
+
+def predecessors(det: np.ndarray) -> dict[tuple[int, int], tuple[int, int] | None]:
+    """For every detection (t, j) on a track of ``det (int[T, K])``: the track's previous
+    detection (t', i), or None at its first detection."""
+    out: dict[tuple[int, int], tuple[int, int] | None] = {}
+    for k in range(det.shape[1]):
+        prev = None
+        for t in np.nonzero(det[:, k] >= 0)[0]:
+            out[(int(t), int(det[t, k]))] = prev
+            prev = (int(t), int(det[t, k]))
+    return out
+
+
+def compare_passes(det_fwd: np.ndarray, det_bwd: np.ndarray) -> np.ndarray:
+    """Forward/backward agreement, bool[T, K] over the forward tracks ``det_fwd (int[T, K])``.
+
+    ``det_bwd (int[T, K'])`` are the backward tracks put back in forward time order. A
+    detection agrees when both passes give it the same previous detection (or none);
+    an interpolated frame takes the value of the track's next detection, and frames
+    after the last detection that of the last.
+    """
+    pf, pb = predecessors(det_fwd), predecessors(det_bwd)
+    n_frames, k = det_fwd.shape
+    agree = np.zeros((n_frames, k), dtype=bool)
+    for kk in range(k):
+        obs = np.nonzero(det_fwd[:, kk] >= 0)[0]
+        if obs.size == 0:
+            continue
+        vals = np.array([(int(t), int(det_fwd[t, kk])) in pb and pb[(int(t), int(det_fwd[t, kk]))] == pf[(int(t), int(det_fwd[t, kk]))] for t in obs])
+        nxt = np.clip(np.searchsorted(obs, np.arange(n_frames)), 0, obs.size - 1)
+        agree[:, kk] = vals[nxt]
+    return agree
+
+
+def _head_tail(det: np.ndarray, k: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+    obs = np.nonzero(det[:, k] >= 0)[0]
+    return obs[obs < t], obs[obs >= t]
+
+
+def _boundary_costs(
+    det: np.ndarray, pair: tuple[int, int], t: int, frames: list[FrameData], well_box: Box, params: TrackerParams
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Eq. 7 costs (2 x 2: heads of ``pair`` before t x tails from t on), forward and
+    symmetric (forward + backward), or None when a head or tail is empty."""
+    heads, tails = [], []
+    for k in pair:
+        h, tl = _head_tail(det, k, t)
+        if h.size == 0 or tl.size == 0:
+            return None
+        heads.append(h)
+        tails.append(tl)
+
+    def states(obs_list: list[np.ndarray], at: int, reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
+        now, nxt, areas, radii, crops = [], [], [], [], []
+        for obs, k in zip(obs_list, pair):
+            seq = obs[:2][::-1] if reverse else obs[-2:]  # tails: [second, first] detection
+            fr = [int(-s) if reverse else int(s) for s in seq]
+            pos = [frames[s].centroids[det[s, k]] for s in seq]
+            s_last = int(seq[-1])
+            a, b = track_kinematics(fr, pos, -at if reverse else at, well_box, params, frames[s_last].radii[det[s_last, k]])
+            now.append(a)
+            nxt.append(b)
+            areas.append(frames[s_last].areas[det[s_last, k]])
+            radii.append(frames[s_last].radii[det[s_last, k]])
+            crops.append(None if frames[s_last].crops is None else frames[s_last].crops[det[s_last, k]])
+        return np.array(now), np.array(nxt), np.array(areas), np.array(radii), crops
+
+    hn, hp, ha, hr, hc = states(heads, t - 1, reverse=False)  # heads at t-1, predicted to t
+    tn, tp, ta, tr, tc = states(tails, t, reverse=True)  # tails at t, predicted back to t-1
+    if all(c is not None for c in hc + tc):
+        shape = shape_dissimilarity(ha, ta, np.stack(hc), np.stack(tc))
+    else:
+        shape = shape_dissimilarity(ha, ta)
+    swap_f = contact_swap_indicator(hn, hp, contact_pairs(hn, hr, params.contact_factor), tn)
+    swap_b = contact_swap_indicator(tn, tp, contact_pairs(tn, tr, params.contact_factor), hn)
+    fwd = link_cost_matrix(hn, hp, tn, shape, swap_f, params)
+    bwd = link_cost_matrix(tn, tp, hn, shape.T, swap_b, params)
+    return fwd, fwd + bwd.T
+
+
+def reconcile(
+    linked: LinkedTracks, det_bwd: np.ndarray, frames: list[FrameData], well_box: Box, params: TrackerParams
+) -> tuple[LinkedTracks, int]:
+    """Swap forward track tails where the backward pass links differently and its linking
+    is cheaper in the symmetric Eq. 7 cost. Returns the new tracks and the number of swaps."""
+    det = linked.det.copy()
+    cost = linked.cost.copy()
+    pb = predecessors(det_bwd)
+
+    def index(d: np.ndarray) -> tuple[dict, dict]:
+        own = {(int(s), int(d[s, k])): k for k in range(d.shape[1]) for s in np.nonzero(d[:, k] >= 0)[0]}
+        return predecessors(d), own
+
+    pf, owner = index(det)
+    n_swaps = 0
+    for t in range(1, det.shape[0]):
+        for k in range(det.shape[1]):
+            j = int(det[t, k])
+            if j < 0 or pb.get((t, j)) is None or pb[(t, j)] == pf[(t, j)]:
+                continue
+            k_b = owner.get(pb[(t, j)])
+            if k_b is None or k_b == k:
+                continue
+            costs = _boundary_costs(det, (k, k_b), t, frames, well_box, params)
+            if costs is None:
+                continue
+            fwd, sym = costs
+            if sym[0, 1] + sym[1, 0] >= sym[0, 0] + sym[1, 1] - 1e-9:
+                continue
+            det[t:, [k, k_b]] = det[t:, [k_b, k]]
+            cost[t:, [k, k_b]] = cost[t:, [k_b, k]]
+            for kk, new_cost in ((k, fwd[0, 1]), (k_b, fwd[1, 0])):  # the new links into the swapped tails
+                first = np.nonzero(det[t:, kk] >= 0)[0]
+                if first.size:
+                    cost[t + first[0], kk] = new_cost
+            n_swaps += 1
+            pf, owner = index(det)
+    return LinkedTracks(det=det, cost=cost, start_reason=linked.start_reason, parent=linked.parent), n_swaps

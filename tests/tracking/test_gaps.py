@@ -1,0 +1,47 @@
+"""Step 2: minimum-velocity filling is the straight line between anchors."""
+
+from __future__ import annotations
+
+import numpy as np
+from synthetic_wells import make_well
+
+from lftiming_ml.tracking import TrackerParams, WellFrameDetections, track_well
+from lftiming_ml.tracking.gaps import fill_gaps, min_velocity_fill_kkt
+
+
+def test_two_frame_gap_is_on_the_line_between_anchors() -> None:
+    well = make_well(2, speed=(3.0, 6.0), jitter_px=0.0, seed=11)
+    dets = list(well.detections)
+    cell = 0
+    for t in (20, 21):  # the cell is missed at frames 20 and 21
+        keep = np.arange(dets[t].n) != well.truth_det[t, cell]
+        dets[t] = WellFrameDetections(centroids=dets[t].centroids[keep], areas=dets[t].areas[keep])
+    tracks = track_well(dets, well.well_box, TrackerParams(refine=False))
+    k = int(np.argmin(np.linalg.norm(tracks.positions_linked[19] - well.truth[19, cell], axis=1)))
+    a, b = dets[19].centroids[well.truth_det[19, cell]], dets[22].centroids[well.truth_det[22, cell]]
+    for t, s in ((20, 1 / 3), (21, 2 / 3)):
+        np.testing.assert_allclose(tracks.positions_linked[t, k], a + s * (b - a), atol=1e-6, rtol=0)
+        assert tracks.source[t, k] == 2 and tracks.detection_index[t, k] == -1
+        assert np.isnan(tracks.link_cost[t, k]) and np.isnan(tracks.areas[t, k])
+
+
+def test_closed_form_equals_the_kkt_solution() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        obs = rng.uniform(0, 80, size=(30, 2))
+        obs[rng.random(30) < 0.5] = np.nan
+        obs[rng.integers(30)] = rng.uniform(0, 80, 2)  # at least one anchor
+        closed = fill_gaps(obs[:, None, :], np.ones((30, 1), dtype=bool))[:, 0]
+        np.testing.assert_allclose(closed, min_velocity_fill_kkt(obs), atol=1e-8)
+
+
+def test_fill_respects_the_span() -> None:
+    obs = np.full((10, 1, 2), np.nan)
+    obs[[3, 6], 0] = [[10.0, 10.0], [16.0, 22.0]]
+    span = np.zeros((10, 1), dtype=bool)
+    span[2:9] = True
+    out = fill_gaps(obs, span)[:, 0]
+    assert np.isnan(out[:2]).all() and np.isnan(out[9]).all()
+    np.testing.assert_allclose(out[2], [10.0, 10.0])  # held before the first anchor
+    np.testing.assert_allclose(out[4], [12.0, 14.0])
+    np.testing.assert_allclose(out[8], [16.0, 22.0])  # held after the last
