@@ -88,6 +88,9 @@ def simulate_well(
     Returns a ``WellHistory`` with arrays [T = n_frames, N = cells ever present]; positions
     are (y, x) um inside the well interior [0, well_size_um].
     """
+    if n_frames < 1 or frame_interval_min <= 0 or well_size_um <= 0:
+        raise ValueError(f"need n_frames >= 1, frame_interval_min > 0 and well_size_um > 0; got "
+                         f"{n_frames}, {frame_interval_min}, {well_size_um}")
     n_e, n_t = count_loading(rng, params)
     well = _Well(rng, n_e, n_t, n_frames=n_frames, frame_interval_min=frame_interval_min,
                  well_size_um=well_size_um, params=params)
@@ -367,7 +370,8 @@ class _Well:
                 step = np.where(has_goal & run, np.minimum(step, np.maximum(gap, 0.0) + CRAWL_ON_UM), step)
         moving = free | tgt
         heading[:] = np.where(moving, new_heading, heading)
-        wobble = np.where(conj, 0.0, np.where(free, self.wobble_sd[0], np.where(tgt, self.wobble_sd[1], self.wobble_sd[2])))
+        w_eff, w_tgt, w_dead = self.wobble_sd
+        wobble = np.where(conj, 0.0, np.where(free, w_eff, np.where(tgt, w_tgt, w_dead)))
         y += step * np.sin(heading) + wobble * z[1]
         x += step * np.cos(heading) + wobble * z[2]
 

@@ -90,7 +90,7 @@ class BiologyParams(_Strict):
     seek_bias: float = Field(0.5, ge=0, le=1, description="Weight of the chemotactic bias in the heading.")
     conjugation_prob: float = Field(0.7, ge=0, le=1, description="Probability that a contact becomes a conjugate.")
     conjugation_min: tuple[float, float] = Field((30.0, 0.6), description="Conjugation duration, lognormal (median min, sigma).")
-    kill_prob: float = Field(0.45, ge=0, le=1, description="Probability that a conjugation kills the target.")
+    kill_prob: float = Field(0.45, ge=0, le=1, description="Probability that an effector-target pair's first conjugation kills the target (decided once per pair).")
     death_delay_min: tuple[float, float] = Field((60.0, 0.6), description="First contact to target death, lognormal (median min, sigma).")
     apoptosis_min: float = Field(40.0, gt=0, description="Time from death onset to full apoptotic morphology (min).")
     mitosis_prob: float = Field(0.03, ge=0, le=1, description="Probability that a live target divides during the movie.")

@@ -78,10 +78,12 @@ def chip_montage(chip_dir: Path, out: Path, *, field_index: int = 0) -> Path:
                 a.imshow(img, cmap=cmap)
                 a.set_xticks([]), a.set_yticks([])
                 if k == 0:
-                    kind = "phase" if cmap else "PKH26 / PKH67 / AnnV"
+                    kind = "phase" if cmap else "fluorescence"
                     a.set_title(f"{kind}\nt = {t * manifest.frame_interval_min:.0f} min", fontsize=8)
                 if col == 1:
                     a.set_ylabel(f"{k + 1}: r{r}c{c}", fontsize=8)
+    fig.text(0.99, 0.005, "fluorescence: red PKH26 (targets), green PKH67 (effectors), magenta Annexin V (dying)",
+             ha="right", va="bottom", fontsize=9)
     with atomic_file(out) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(fig)
