@@ -1,17 +1,27 @@
-"""The paper's Eq. 7 link cost and its ingredients, as pure functions.
+"""The paper's Eq. 7 frame-to-frame link cost and its ingredients, as pure functions.
 
 Eq. 7 (symbols partly lost in the paper's text; reconstructed) scores linking cell i at
-frame t to cell j at frame t+1::
+frame t to cell j at frame t+1 by position, velocity consistency, shape and a contact
+penalty. We keep those four terms but put them on one dimensionless scale, because in
+TIMING data position is weak evidence and shape is strong (see ``TrackerParams``)::
 
-    C_ij = a |c_j - c_i| + b |d_ij - v_i| + g (1 - S(m_i, m_j)) + P delta_ij
+    C_ij = a |c_j - c_i| / s_i + b |c_j - (c_i + v_i)| / s_i
+         + g_A |log(A_j / A_i)| + g_S (1 - S(m_i, m_j)) + P delta_ij
 
-with c the centroids, d_ij = c_j - c_i the observed displacement, v_i the short-horizon
-velocity of track i (so |d_ij - v_i| is the distance of c_j to the constant-velocity
-prediction c_i + v_i), S a shape similarity of the masks m_i, m_j, delta_ij = 1 when the
-link swaps identities right after a contact (track i was in contact with a track m at t and
-c_j lies on m's side of them, see ``contact_swap_indicator``), and P ~ 100. a, b, g, P are
-``TrackerParams.w_distance, w_velocity, w_shape, contact_swap_penalty``.
-All positions are (y, x) px of the well crop.
+- c: centroids; v_i the short-horizon velocity of track i (so the second term is the
+  distance of c_j to the constant-velocity prediction).
+- s_i: the track's own motion scale (px per frame, ``motion_scale``): an effector running
+  40 px per frame and a target creeping 3 px are both judged in units of their own steps,
+  so a far jump is cheap for a runner and expensive for a sitter.
+- A: mask areas (``area_dissimilarity``). A cell's amodal area is nearly constant frame to
+  frame (median |d log A| ~ 0.015 on the simulator) while two cells of a well differ by
+  ~0.1-0.5 in log area (effectors ~90-150 px^2, targets ~120-270 px^2): the strongest cue.
+- S: mask IoU after aligning centroids (``shape_dissimilarity``): elongation and outline.
+- delta_ij = 1 when the link swaps sides with a contact partner right after a contact
+  (``contact_swap_indicator``), P the penalty.
+
+a, b, g_A, g_S, P are ``TrackerParams.w_distance, w_velocity, w_area, w_shape,
+contact_swap_penalty``. All positions are (y, x) px of the well crop.
 """
 
 from __future__ import annotations
@@ -26,6 +36,22 @@ Box = tuple[float, float, float, float]
 def equivalent_radius(areas: np.ndarray) -> np.ndarray:
     """Radius (px) of the disc with the same area: ``areas (float[n], px^2)`` -> float[n]."""
     return np.sqrt(np.maximum(np.asarray(areas, dtype=float), 0.0) / np.pi)
+
+
+def area_dissimilarity(areas_from: np.ndarray, areas_to: np.ndarray) -> np.ndarray:
+    """|log(A_j / A_i)| for every pair: ``areas_from (float[K])``, ``areas_to (float[n])`` (px^2)
+    -> float[K, n] (0 for equal areas; 0.1 is a 10% size difference)."""
+    a = np.log(np.maximum(np.asarray(areas_from, dtype=float), 1.0))[:, None]
+    b = np.log(np.maximum(np.asarray(areas_to, dtype=float), 1.0))[None, :]
+    return np.abs(b - a)
+
+
+def motion_scale(steps: np.ndarray, floor: float) -> float:
+    """A track's typical frame-to-frame step (px): the root mean square of its recent
+    ``steps (float[m], px per frame)``, at least ``floor`` (and ``floor`` without steps)."""
+    s = np.asarray(steps, dtype=float)
+    s = s[np.isfinite(s)]
+    return float(max(floor, np.sqrt(np.mean(s**2)))) if s.size else float(floor)
 
 
 def fold_into_box(points: np.ndarray, well_box: Box, mode: str) -> np.ndarray:
@@ -68,29 +94,21 @@ def centred_mask_crops(masks: np.ndarray, centroids: np.ndarray, half: int) -> n
     return out
 
 
-def shape_dissimilarity(
-    areas_from: np.ndarray,
-    areas_to: np.ndarray,
-    crops_from: np.ndarray | None = None,
-    crops_to: np.ndarray | None = None,
-) -> np.ndarray:
+def shape_dissimilarity(crops_from: np.ndarray | None, crops_to: np.ndarray | None, n_from: int, n_to: int) -> np.ndarray:
     """1 - S(m_i, m_j) for every pair, in [0, 1]: float[K, n].
 
     With centred mask crops (``centred_mask_crops``, bool[K, S, S] and bool[n, S, S]):
-    1 - IoU of the masks after aligning their centroids. Without: 1 - min(a_i, a_j) /
-    max(a_i, a_j) from ``areas_from (float[K])`` and ``areas_to (float[n])`` (px^2).
+    1 - IoU of the masks after aligning their centroids (outline and elongation; size too,
+    but size has its own term). Without masks (either is None): zeros, no shape evidence.
     """
-    a = np.asarray(areas_from, dtype=float)[:, None]
-    b = np.asarray(areas_to, dtype=float)[None, :]
-    if crops_from is not None and crops_to is not None and len(crops_from) and len(crops_to):
-        fa = crops_from.reshape(crops_from.shape[0], -1).astype(np.float32)
-        fb = crops_to.reshape(crops_to.shape[0], -1).astype(np.float32)
-        inter = fa @ fb.T
-        union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-9), 1.0)
-        return (1.0 - iou).astype(float)
-    big = np.maximum(a, b)
-    return np.where(big > 0, 1.0 - np.minimum(a, b) / np.maximum(big, 1e-12), 0.0)
+    if crops_from is None or crops_to is None or n_from == 0 or n_to == 0:
+        return np.zeros((n_from, n_to))
+    fa = crops_from.reshape(crops_from.shape[0], -1).astype(np.float32)
+    fb = crops_to.reshape(crops_to.shape[0], -1).astype(np.float32)
+    inter = fa @ fb.T
+    union = fa.sum(1)[:, None] + fb.sum(1)[None, :] - inter
+    iou = np.where(union > 0, inter / np.maximum(union, 1e-9), 1.0)
+    return (1.0 - iou).astype(float)
 
 
 def contact_pairs(positions: np.ndarray, radii: np.ndarray, contact_factor: float) -> np.ndarray:
@@ -136,25 +154,31 @@ def link_cost_matrix(
     from_pos: np.ndarray,
     pred_pos: np.ndarray,
     to_pos: np.ndarray,
+    scale: np.ndarray,
+    area_dissim: np.ndarray,
     shape_dissim: np.ndarray,
     swap: np.ndarray,
     params: TrackerParams,
 ) -> np.ndarray:
-    """Eq. 7 for all pairs: float[K, n].
+    """Eq. 7 for all pairs: float[K, n] (dimensionless).
 
     from_pos (float[K, 2]): track positions c_i at t (last detection or gap prediction).
     pred_pos (float[K, 2]): constant-velocity predictions c_i + v_i for t+1.
     to_pos (float[n, 2]): detections c_j at t+1. All (y, x) px.
+    scale (float[K]): motion scale s_i of each track (px, ``motion_scale``).
+    area_dissim (float[K, n]): |log(A_j / A_i)| from ``area_dissimilarity``.
     shape_dissim (float[K, n]): 1 - S(m_i, m_j) from ``shape_dissimilarity``.
     swap (bool[K, n]): delta_ij from ``contact_swap_indicator``.
     """
     p = np.asarray(from_pos, dtype=float)
     q = np.asarray(to_pos, dtype=float)
-    dist = np.linalg.norm(q[None, :, :] - p[:, None, :], axis=-1)
-    dev = np.linalg.norm(q[None, :, :] - np.asarray(pred_pos, dtype=float)[:, None, :], axis=-1)
+    s = np.asarray(scale, dtype=float).reshape(-1, 1)
+    dist = np.linalg.norm(q[None, :, :] - p[:, None, :], axis=-1) / s
+    dev = np.linalg.norm(q[None, :, :] - np.asarray(pred_pos, dtype=float)[:, None, :], axis=-1) / s
     return (
         params.w_distance * dist
         + params.w_velocity * dev
+        + params.w_area * np.asarray(area_dissim, dtype=float)
         + params.w_shape * np.asarray(shape_dissim, dtype=float)
         + params.contact_swap_penalty * np.asarray(swap, dtype=float)
     )

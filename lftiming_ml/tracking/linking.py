@@ -25,9 +25,11 @@ from lftiming_ml.tracking.costs import (
     centred_mask_crops,
     contact_pairs,
     contact_swap_indicator,
+    area_dissimilarity,
     equivalent_radius,
     fold_into_box,
     link_cost_matrix,
+    motion_scale,
     shape_dissimilarity,
 )
 from lftiming_ml.tracking.types import WellFrameDetections
@@ -164,27 +166,67 @@ def track_kinematics(
     return both[0], both[1]
 
 
-def _cost_to_frame(
-    tracks: list[_Track], t: int, frame: FrameData, well_box: Box, params: TrackerParams, contacts_among: int
-) -> np.ndarray:
-    """Eq. 7 cost of every track (at t) to every detection of ``frame`` (t+1): float[len(tracks), n].
+@dataclass(frozen=True)
+class TrackState:
+    """What Eq. 7 needs of a track at frame t: position ``now`` and prediction ``pred`` for
+    t+1 (float[2], (y, x) px), motion ``scale`` (px), reference ``area`` (px^2)."""
 
-    Contacts (the swap term) are looked for among the first ``contacts_among`` tracks.
+    now: np.ndarray
+    pred: np.ndarray
+    scale: float
+    area: float
+
+
+def track_state(
+    frames: list[int], positions: list[np.ndarray], areas: list[float], t: int, well_box: Box,
+    params: TrackerParams, radius: float = 0.0,
+) -> TrackState:
+    """``TrackState`` at frame t of a track detected at ``frames`` (increasing, last <= t).
+
+    scale: ``motion_scale`` of the per-frame steps between its last ``motion_history + 1``
+    detections; area: median of its last ``area_history`` detected areas (robust to one
+    odd mask, follows slow changes such as a dying cell shrinking).
     """
-    kin = [track_kinematics(tr.frames, tr.positions, t, well_box, params, tr.radius) for tr in tracks]
-    now = np.array([k[0] for k in kin]).reshape(-1, 2)
-    nxt = np.array([k[1] for k in kin]).reshape(-1, 2)
-    areas = np.array([tr.area for tr in tracks])
-    if frame.crops is not None and all(tr.crop is not None for tr in tracks):
-        shape = shape_dissimilarity(areas, frame.areas, np.stack([tr.crop for tr in tracks]), frame.crops)
-    else:
-        shape = shape_dissimilarity(areas, frame.areas)
-    swap = np.zeros((len(tracks), frame.n), dtype=bool)
-    if contacts_among > 1:
-        radii = np.array([tr.radius for tr in tracks[:contacts_among]])
-        touch = contact_pairs(now[:contacts_among], radii, params.contact_factor)
-        swap[:contacts_among] = contact_swap_indicator(now[:contacts_among], nxt[:contacts_among], touch, frame.centroids)
-    return link_cost_matrix(now, nxt, frame.centroids, shape, swap, params)
+    now, pred = track_kinematics(frames, positions, t, well_box, params, radius)
+    m = params.motion_history
+    f = np.asarray(frames[-(m + 1):], dtype=float)
+    pos = np.asarray(positions[-(m + 1):], dtype=float).reshape(-1, 2)
+    steps = np.linalg.norm(np.diff(pos, axis=0), axis=1) / np.maximum(np.diff(f), 1.0) if f.size > 1 else np.zeros(0)
+    return TrackState(now, pred, motion_scale(steps, params.min_motion_px), float(np.median(areas[-params.area_history:])))
+
+
+def state_costs(
+    states: list[TrackState], crops_from: np.ndarray | None, frame: FrameData, params: TrackerParams,
+    radii: np.ndarray | None = None,
+) -> np.ndarray:
+    """Eq. 7 cost of tracks in ``states`` to every detection of ``frame``: float[K, n].
+
+    crops_from (bool[K, S, S] or None): the tracks' last centred masks. With ``radii``
+    (float[K], px) the contact-swap term is on among these tracks.
+    """
+    now = np.array([s.now for s in states]).reshape(-1, 2)
+    nxt = np.array([s.pred for s in states]).reshape(-1, 2)
+    scale = np.array([s.scale for s in states])
+    area = area_dissimilarity(np.array([s.area for s in states]), frame.areas)
+    shape = shape_dissimilarity(crops_from, frame.crops, len(states), frame.n)
+    swap = np.zeros((len(states), frame.n), dtype=bool)
+    if radii is not None and len(states) > 1 and params.contact_swap_penalty > 0:
+        touch = contact_pairs(now, radii, params.contact_factor)
+        # Sides only carry identity for pairs too slow to pass each other in one frame: a
+        # conjugate, two targets. Running effectors cross a cell diameter per frame.
+        touch &= (scale[:, None] + scale[None, :]) <= params.swap_max_motion_factor * (radii[:, None] + radii[None, :])
+        swap = contact_swap_indicator(now, nxt, touch, frame.centroids)
+    return link_cost_matrix(now, nxt, frame.centroids, scale, area, shape, swap, params)
+
+
+def _cost_to_frame(
+    tracks: list[_Track], t: int, frame: FrameData, well_box: Box, params: TrackerParams, with_contacts: bool
+) -> np.ndarray:
+    """Eq. 7 cost of every track (at t) to every detection of ``frame`` (t+1): float[len(tracks), n]."""
+    states = [track_state(tr.frames, tr.positions, tr.area_history, t, well_box, params, tr.radius) for tr in tracks]
+    crops = np.stack([tr.crop for tr in tracks]) if frame.crops is not None and all(tr.crop is not None for tr in tracks) else None
+    radii = np.array([tr.radius for tr in tracks]) if with_contacts else None
+    return state_costs(states, crops, frame, params, radii)
 
 
 def _start_reason(new: _Track, confirmed: list[_Track], counts: np.ndarray, params: TrackerParams) -> tuple[str, int]:
@@ -227,7 +269,7 @@ def link_pass(frames: list[FrameData], well_box: Box, params: TrackerParams) -> 
             free = np.ones(frame.n, dtype=bool)
             k_c = len(confirmed)
             if k_c and frame.n:
-                cost = _cost_to_frame(confirmed, t - 1, frame, well_box, params, k_c)
+                cost = _cost_to_frame(confirmed, t - 1, frame, well_box, params, True)
                 rows, cols = linear_sum_assignment(cost)
                 for r, c in zip(rows, cols):
                     confirmed[r].add(t, c, frame, cost[r, c])
@@ -237,7 +279,7 @@ def link_pass(frames: list[FrameData], well_box: Box, params: TrackerParams) -> 
             if tentative and idx_free.size:
                 sub = FrameData(frame.centroids[idx_free], frame.areas[idx_free], frame.radii[idx_free],
                                 None if frame.crops is None else frame.crops[idx_free])
-                cost = _cost_to_frame(tentative, t - 1, sub, well_box, params, 0)
+                cost = _cost_to_frame(tentative, t - 1, sub, well_box, params, False)
                 gated = np.where(cost <= params.new_track_max_cost, cost, _NO_LINK)
                 rows, cols = linear_sum_assignment(gated)
                 for r, c in zip(rows, cols):

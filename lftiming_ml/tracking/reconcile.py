@@ -11,14 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from lftiming_ml.tracking.config import TrackerParams
-from lftiming_ml.tracking.costs import (
-    Box,
-    contact_pairs,
-    contact_swap_indicator,
-    link_cost_matrix,
-    shape_dissimilarity,
-)
-from lftiming_ml.tracking.linking import FrameData, LinkedTracks, track_kinematics
+from lftiming_ml.tracking.costs import Box
+from lftiming_ml.tracking.linking import FrameData, LinkedTracks, TrackState, state_costs, track_state
 
 
 def predecessors(det: np.ndarray) -> dict[tuple[int, int], tuple[int, int] | None]:
@@ -72,31 +66,30 @@ def _boundary_costs(
         heads.append(h)
         tails.append(tl)
 
-    def states(obs_list: list[np.ndarray], at: int, reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
-        now, nxt, areas, radii, crops = [], [], [], [], []
+    def states(obs_list: list[np.ndarray], at: int, reverse: bool) -> tuple[list[TrackState], np.ndarray, list]:
+        out, radii, crops = [], [], []
+        m = params.motion_history + 1
         for obs, k in zip(obs_list, pair):
-            seq = obs[:2][::-1] if reverse else obs[-2:]  # tails: [second, first] detection
+            seq = obs[:m][::-1] if reverse else obs[-m:]  # tails run backwards: [.., second, first]
             fr = [int(-s) if reverse else int(s) for s in seq]
             pos = [frames[s].centroids[det[s, k]] for s in seq]
+            areas = [float(frames[s].areas[det[s, k]]) for s in seq]
             s_last = int(seq[-1])
-            a, b = track_kinematics(fr, pos, -at if reverse else at, well_box, params, frames[s_last].radii[det[s_last, k]])
-            now.append(a)
-            nxt.append(b)
-            areas.append(frames[s_last].areas[det[s_last, k]])
-            radii.append(frames[s_last].radii[det[s_last, k]])
+            radius = float(frames[s_last].radii[det[s_last, k]])
+            out.append(track_state(fr, pos, areas, -at if reverse else at, well_box, params, radius))
+            radii.append(radius)
             crops.append(None if frames[s_last].crops is None else frames[s_last].crops[det[s_last, k]])
-        return np.array(now), np.array(nxt), np.array(areas), np.array(radii), crops
+        return out, np.array(radii), crops
 
-    hn, hp, ha, hr, hc = states(heads, t - 1, reverse=False)  # heads at t-1, predicted to t
-    tn, tp, ta, tr, tc = states(tails, t, reverse=True)  # tails at t, predicted back to t-1
-    if all(c is not None for c in hc + tc):
-        shape = shape_dissimilarity(ha, ta, np.stack(hc), np.stack(tc))
-    else:
-        shape = shape_dissimilarity(ha, ta)
-    swap_f = contact_swap_indicator(hn, hp, contact_pairs(hn, hr, params.contact_factor), tn)
-    swap_b = contact_swap_indicator(tn, tp, contact_pairs(tn, tr, params.contact_factor), hn)
-    fwd = link_cost_matrix(hn, hp, tn, shape, swap_f, params)
-    bwd = link_cost_matrix(tn, tp, hn, shape.T, swap_b, params)
+    def as_frame(sts: list[TrackState], radii: np.ndarray, crops: list) -> FrameData:
+        return FrameData(np.array([s.now for s in sts]), np.array([s.area for s in sts]), radii,
+                         None if any(c is None for c in crops) else np.stack(crops))
+
+    hs, hr, hc = states(heads, t - 1, reverse=False)  # heads at t-1, predicted to t
+    ts, tr, tc = states(tails, t, reverse=True)  # tails at t, predicted back to t-1
+    head_frame, tail_frame = as_frame(hs, hr, hc), as_frame(ts, tr, tc)
+    fwd = state_costs(hs, head_frame.crops, tail_frame, params, hr)
+    bwd = state_costs(ts, tail_frame.crops, head_frame, params, tr)
     return fwd, fwd + bwd.T
 
 

@@ -8,9 +8,10 @@
 A track spans the movie from its start (frame 0 for ``movie_start``, its first detection
 for births) to the end, unless its detections stop more than ``max_tail_gap`` frames before
 the end: then it ends at its last detection with a reason ("merged" when it was touching
-another track there, "fragment" for a fragment, else "lost"). A mother keeps her track
-through a mitosis (as the simulator's ground truth does); the daughter's track starts with
-reason "mitosis" and ``parent`` set.
+another track there, "fragment" for a fragment, else "lost"). At a mitosis the mother's track continues on
+one daughter (the simulator's ground truth ends the mother and starts two daughters; MOTA
+does not count that as a switch); the other daughter's track starts with reason "mitosis"
+and ``parent`` set.
 """
 
 from __future__ import annotations
