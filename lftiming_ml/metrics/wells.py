@@ -13,7 +13,10 @@ px, occupied); its centre is ((y0 + y1) / 2, (x0 + x1) / 2).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,3 +122,68 @@ def score_wells(pred: pd.DataFrame, truth: pd.DataFrame, *, match_px: float, um_
         recall_ci=(r_lo, r_hi), precision_ci=(p_lo, p_hi), occupancy_accuracy_ci=(o_lo, o_hi),
         per_well=per_well.drop(columns="sum_error"),
     )
+
+
+# --- single-frame box detections (detector training) ------------------------------------
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix ``float[n, m]`` of boxes ``a (float[n, 4])`` and ``b (float[m, 4])``, same corner order."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(axis=2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def match_wells(pred: np.ndarray, truth: np.ndarray, iou_thresh: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching of ``pred (float[n, 4])`` to ``truth (float[m, 4])`` boxes (same
+    coordinate order, e.g. (y0, x0, y1, x1) field px) maximising total IoU, pairs with
+    IoU >= ``iou_thresh`` only. Returns index arrays ``(pred_idx int[k], truth_idx int[k])``."""
+    if len(pred) == 0 or len(truth) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    iou = box_iou(np.asarray(pred, np.float64), np.asarray(truth, np.float64))
+    rows, cols = linear_sum_assignment(-np.where(iou >= iou_thresh, iou, 0.0))
+    ok = iou[rows, cols] >= iou_thresh
+    return rows[ok], cols[ok]
+
+
+def well_detection_metrics(
+    detections: Sequence[Any], truth_boxes: Sequence[np.ndarray], truth_occupied: Sequence[np.ndarray],
+    *, iou_thresh: float = 0.5,
+) -> dict[str, float]:
+    """Single-frame detector scores (used to validate the detector while training; the
+    fitted grid is scored by ``score_wells``). Each detection set has ``boxes``,
+    ``centres`` and ``occupied_prob`` (``lftiming_ml.wells.detector.WellDetections``).
+
+    Recall, precision, centre error (px, vs truth box centres) and occupancy accuracy
+    (on matched wells, occupied when ``occupied_prob >= 0.5``) over several fields.
+
+    ``truth_boxes[i] (float[m, 4], (y0, x0, y1, x1))`` and ``truth_occupied[i] (bool[m])``
+    belong to ``detections[i]``.
+    """
+    n_pred = n_true = 0
+    errors, occ_right, empty_seen, empty_right = [], [], 0, 0
+    for det, boxes, occupied in zip(detections, truth_boxes, truth_occupied, strict=True):
+        n_pred, n_true = n_pred + len(det), n_true + len(boxes)
+        pi, ti = match_wells(det.boxes, boxes, iou_thresh)
+        c_pred = det.centres[pi]
+        c_true = np.stack([(boxes[ti, 0] + boxes[ti, 2]) / 2, (boxes[ti, 1] + boxes[ti, 3]) / 2], 1)
+        errors.append(np.hypot(*(c_pred - c_true).T) if len(pi) else np.zeros(0))
+        right = (det.occupied_prob[pi] >= 0.5) == np.asarray(occupied, bool)[ti]
+        occ_right.append(right)
+        empty = ~np.asarray(occupied, bool)[ti]
+        empty_seen, empty_right = empty_seen + int(empty.sum()), empty_right + int(right[empty].sum())
+    err = np.concatenate(errors) if errors else np.zeros(0)
+    right = np.concatenate(occ_right) if occ_right else np.zeros(0, bool)
+    tp = len(err)
+    return {
+        "n_true": float(n_true), "n_pred": float(n_pred), "n_matched": float(tp),
+        "recall": tp / n_true if n_true else math.nan,
+        "precision": tp / n_pred if n_pred else math.nan,
+        "centre_error_mean_px": float(err.mean()) if tp else math.nan,
+        "centre_error_max_px": float(err.max()) if tp else math.nan,
+        "occupancy_accuracy": float(right.mean()) if tp else math.nan,
+        "empty_wells_matched": float(empty_seen),
+        "empty_well_accuracy": empty_right / empty_seen if empty_seen else math.nan,
+    }

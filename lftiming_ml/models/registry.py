@@ -1,0 +1,232 @@
+"""Log trained models to MLflow, register them, and load them back by alias.
+
+Every model of the project (well detector, LOCSNET, classifiers) is stored the same way:
+one MLflow run with params, metrics (per epoch and final), ``model/state_dict.pt`` (a plain
+``torch.save`` of the ``state_dict``, no pickled classes) and ``model/config.json`` (what is
+needed to rebuild the architecture), registered as a model version whose source is the
+run's ``model/`` folder, with an alias (``champion`` by default) that the pipeline resolves.
+Loading uses ``torch.load(..., weights_only=True)``: a file holding anything but tensors and
+plain containers is refused.
+
+Functions take a tracking URI string (e.g. ``sqlite:///.../mlflow.db``); no global MLflow
+state is changed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
+
+MODEL_DIR = "model"
+STATE_DICT_FILE = "state_dict.pt"
+CONFIG_FILE = "config.json"
+_PARAM_MAX_CHARS = 6000
+_BATCH = 900  # MLflow caps a log_batch at 1000 entries
+
+
+class ModelNotRegisteredError(LookupError):
+    """No model version answers to this name and alias."""
+
+
+class UnsafeWeightsError(ValueError):
+    """A registered ``state_dict.pt`` is not a plain tensor state_dict (refused by ``weights_only``)."""
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """A registered model version: ``name``, ``version`` (1, 2, ...), the MLflow ``run_id`` that
+    produced it and the ``alias`` it was registered or loaded under (None if none was set)."""
+
+    name: str
+    version: int
+    run_id: str
+    alias: str | None
+
+
+def _client(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """For ``sqlite:///<dir>/x.db``: ``<dir>/artifacts`` as a file URI (where ``MLflowTracking``
+    puts them); None (the server's default) for other stores."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme != "sqlite":
+        return None
+    db_path = Path(tracking_uri[len("sqlite:///"):])
+    return (db_path.parent / "artifacts").resolve().as_uri()
+
+
+def ensure_experiment(tracking_uri: str, experiment: str, artifact_location: str | None = None) -> str:
+    """Id of ``experiment``, created (with ``artifact_location`` or the default) if missing."""
+    client = _client(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(experiment, artifact_location=artifact_location or default_artifact_location(tracking_uri))
+
+
+def flatten_params(params: Mapping[str, object], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> ``{"a.b": "value"}`` strings (MLflow params), long values truncated."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)[:_PARAM_MAX_CHARS]
+    return flat
+
+
+def _metric_list(metrics: Mapping[str, float], step: int, timestamp_ms: int) -> list[Metric]:
+    return [Metric(k, float(v), timestamp_ms, step) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and math.isfinite(float(v))]
+
+
+def log_metric_history(tracking_uri: str, run_id: str, history: Sequence[Mapping[str, float]]) -> None:
+    """Log ``history[i]`` (e.g. one dict per epoch) with ``step = i``; non-numeric entries are skipped."""
+    now = int(time.time() * 1000)
+    metrics = [m for step, row in enumerate(history) for m in _metric_list(row, step, now)]
+    client = _client(tracking_uri)
+    for start in range(0, len(metrics), _BATCH):
+        client.log_batch(run_id, metrics=metrics[start:start + _BATCH])
+
+
+def state_dict_bytes(state_dict: Mapping[str, torch.Tensor]) -> bytes:
+    """``torch.save`` of a plain dict of tensors (moved to CPU), as bytes."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in state_dict.items()}, buf)
+    return buf.getvalue()
+
+
+def load_state_dict_file(path: Path | str, *, what: str = "") -> dict[str, torch.Tensor]:
+    """``torch.load(path, weights_only=True)`` on CPU; anything else than tensors/containers is refused."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # weights_only raises UnpicklingError/RuntimeError on foreign objects
+        raise UnsafeWeightsError(f"{what or path}: refusing to load weights ({type(e).__name__}: {e})") from e
+    if not isinstance(obj, Mapping) or not all(torch.is_tensor(v) for v in obj.values()):
+        raise UnsafeWeightsError(f"{what or path}: expected a dict of tensors, got {type(obj).__name__}")
+    return dict(obj)
+
+
+def log_and_register(
+    *,
+    tracking_uri: str,
+    experiment: str,
+    model_name: str,
+    state_dict: Mapping[str, torch.Tensor],
+    config: Mapping[str, object],
+    params: Mapping[str, object],
+    metrics: Mapping[str, float],
+    artifacts: Mapping[str, bytes | str | Path] | None = None,
+    history: Sequence[Mapping[str, float]] | None = None,
+    alias: str = "champion",
+    set_alias: bool = True,
+    run_name: str | None = None,
+    artifact_location: str | None = None,
+) -> ModelVersionInfo:
+    """Log one run and register its model as a new version of ``model_name``.
+
+    - ``config``: JSON-serialisable; saved as ``model/config.json`` and needed to rebuild the
+      architecture on load (e.g. the detector profile).
+    - ``params`` (nested allowed, flattened with dots), ``metrics`` (final values, step 0 ... or
+      the last epoch), ``history`` (one metrics dict per epoch, logged with step = epoch).
+    - ``artifacts``: extra run files by name (bytes, or a local file path), e.g. a preview PNG.
+    - ``set_alias``: point ``alias`` at the new version (the previous holder loses it).
+    - ``artifact_location``: only used when the experiment is created; default for a sqlite
+      store is ``artifacts/`` beside the database.
+    """
+    client = _client(tracking_uri)
+    exp_id = ensure_experiment(tracking_uri, experiment, artifact_location)
+    run = client.create_run(exp_id, run_name=run_name, tags={"lftiming.model_name": model_name})
+    run_id = run.info.run_id
+    try:
+        client.log_batch(run_id, params=[Param(k, v) for k, v in flatten_params(params).items()])
+        if history:
+            log_metric_history(tracking_uri, run_id, history)
+        final_step = max(len(history) - 1, 0) if history else 0
+        client.log_batch(run_id, metrics=_metric_list(metrics, final_step, int(time.time() * 1000)))
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = Path(tmp) / MODEL_DIR
+            model_dir.mkdir()
+            (model_dir / STATE_DICT_FILE).write_bytes(state_dict_bytes(state_dict))
+            (model_dir / CONFIG_FILE).write_text(json.dumps(config, indent=1, default=str))
+            client.log_artifacts(run_id, str(model_dir), artifact_path=MODEL_DIR)
+            for name, content in (artifacts or {}).items():
+                path = Path(tmp) / "extra" / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, bytes):
+                    path.write_bytes(content)
+                else:
+                    path.write_bytes(Path(content).read_bytes())
+                parent = str(Path(name).parent)
+                client.log_artifact(run_id, str(path), artifact_path=None if parent == "." else parent)
+        try:
+            client.get_registered_model(model_name)
+        except MlflowException:
+            client.create_registered_model(model_name)
+        source = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{MODEL_DIR}"
+        mv = client.create_model_version(model_name, source=source, run_id=run_id)
+        if set_alias:
+            client.set_registered_model_alias(model_name, alias, mv.version)
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+    return ModelVersionInfo(model_name, int(mv.version), run_id, alias if set_alias else None)
+
+
+def resolve_alias(*, tracking_uri: str, model_name: str, alias: str = "champion") -> ModelVersionInfo:
+    """The version ``alias`` points at; ``ModelNotRegisteredError`` naming model and alias if none."""
+    client = _client(tracking_uri)
+    try:
+        mv = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException as e:
+        try:
+            known = sorted(client.get_registered_model(model_name).aliases)
+            detail = f"model {model_name!r} exists with aliases {known or 'none'}"
+        except MlflowException:
+            detail = f"no registered model named {model_name!r}"
+        raise ModelNotRegisteredError(
+            f"no version of model {model_name!r} has alias {alias!r} in {tracking_uri} ({detail}); "
+            f"train and register one first (e.g. materialize its model asset)") from e
+    return ModelVersionInfo(model_name, int(mv.version), mv.run_id, alias)
+
+
+def load_by_alias(
+    *, tracking_uri: str, model_name: str, alias: str = "champion"
+) -> tuple[dict[str, torch.Tensor], dict, ModelVersionInfo]:
+    """``(state_dict, config, info)`` of the version ``alias`` points at.
+
+    Weights are read with ``torch.load(weights_only=True)`` onto the CPU; move the model
+    after ``load_state_dict``.
+    """
+    info = resolve_alias(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
+    client = _client(tracking_uri)
+    source = client.get_model_version(model_name, str(info.version)).source
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(client.download_artifacts(info.run_id, MODEL_DIR, tmp)) if source.startswith("runs:/") else \
+            Path(_download(source, tmp, tracking_uri))
+        what = f"model {model_name!r} version {info.version} ({alias!r})"
+        state_dict = load_state_dict_file(local / STATE_DICT_FILE, what=what)
+        config = json.loads((local / CONFIG_FILE).read_text())
+    return state_dict, config, info
+
+
+def _download(artifact_uri: str, dst: str, tracking_uri: str) -> str:
+    import mlflow.artifacts
+
+    return mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=dst, tracking_uri=tracking_uri)

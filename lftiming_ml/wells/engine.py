@@ -1,0 +1,134 @@
+"""Training recipe of the well detector: one epoch, evaluation, and the ``train_detector``
+entry point the ``well_detector`` model asset calls.
+
+Metrics (``match_wells``, ``well_detection_metrics``) live in ``lftiming_ml.metrics.wells``,
+so the evaluation command can reuse them on the pipeline's output.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from torchvision.models.detection import FasterRCNN
+
+from lftiming_ml.metrics.wells import well_detection_metrics
+from lftiming_ml.wells.dataset import FieldSample, WellDetectionDataset, collate_detection, load_field_samples
+from lftiming_ml.wells.detector import build_well_detector, detect_wells_batch, pick_device
+from lftiming_ml.wells.detector_config import DetectorProfile, DetectorTrainConfig
+
+LogFn = Callable[[int, dict[str, float]], None]
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+def evaluate(model: FasterRCNN, samples: Sequence[FieldSample], *, profile: DetectorProfile,
+             iou_thresh: float = 0.5, device: torch.device | str | None = None) -> dict[str, float]:
+    """``well_detection_metrics`` of ``model`` on ``samples`` (their own truth boxes and labels)."""
+    detections = detect_wells_batch(model, [s.image for s in samples], profile=profile, device=device)
+    return well_detection_metrics(detections, [s.boxes for s in samples], [s.occupied for s in samples],
+                                  iou_thresh=iou_thresh)
+
+
+# --- training ----------------------------------------------------------------------------
+
+def warmup_cosine(step: int, *, total: int, warmup: int, final_fraction: float) -> float:
+    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then cosine to ``final_fraction``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_one_epoch(
+    model: FasterRCNN, optimizer: torch.optim.Optimizer, loader: DataLoader, *, device: torch.device,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, grad_clip_norm: float = 10.0,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the mean of each loss term and of their sum (``loss``)."""
+    model.train()
+    sums: dict[str, float] = {}
+    n = 0
+    for images, targets in loader:
+        images = [im.to(device) for im in images]
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        losses = model(images, targets)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite detector loss {({k: float(v) for k, v in losses.items()})}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        for k, v in {**losses, "loss": loss}.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        n += 1
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def train_detector(
+    config: DetectorTrainConfig, *, train_dirs: Sequence[Path | str], val_dirs: Sequence[Path | str],
+    log_fn: LogFn | None = None,
+) -> tuple[FasterRCNN, list[dict[str, float]]]:
+    """Train a well detector from scratch on simulated chips; the ``well_detector`` asset's entry point.
+
+    ``train_dirs``/``val_dirs`` are simulated chip folders (with ``gt/``), split by chip.
+    Returns the trained model (eval mode, on the training device) and the history: one dict
+    per epoch with the mean losses, ``lr``, ``epoch_s`` and, after the last epoch, the
+    validation metrics prefixed ``val_`` (``evaluate`` at ``config.val_frames``).
+    ``log_fn(epoch, row)`` is called after every epoch (e.g. to log to Dagster or MLflow).
+    """
+    if not train_dirs:
+        raise ValueError("train_detector needs at least one training chip")
+    device = pick_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    profile = config.profile
+    train = [s for d in train_dirs for s in load_field_samples(d, config.frames)]
+    val = [s for d in val_dirs for s in load_field_samples(d, config.val_frames)]
+    dataset = WellDetectionDataset(train, profile, augment=config.augment, gain_sd=config.intensity_jitter,
+                                   noise_sd=config.noise_sd, seed=config.seed)
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, collate_fn=collate_detection,
+                        generator=torch.Generator().manual_seed(config.seed), drop_last=len(dataset) > config.batch_size)
+    model = build_well_detector(profile=profile).to(device)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    total = config.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
+        s, total=total, warmup=config.warmup_steps, final_fraction=config.lr_final_fraction))
+    history: list[dict[str, float]] = []
+    for epoch in range(config.epochs):
+        start = time.perf_counter()
+        row: dict[str, float] = {"epoch": float(epoch), "lr": optimizer.param_groups[0]["lr"]}
+        row.update(train_one_epoch(model, optimizer, loader, device=device, scheduler=scheduler,
+                                   grad_clip_norm=config.grad_clip_norm))
+        row["epoch_s"] = time.perf_counter() - start
+        if epoch == config.epochs - 1 and val:
+            metrics = evaluate(model, val, profile=profile, iou_thresh=config.iou_match, device=device)
+            row.update({f"val_{k}": v for k, v in metrics.items()})
+        history.append(row)
+        if log_fn is not None:
+            log_fn(epoch, row)
+    model.eval()
+    return model, history
+
+
+def registry_config(config: DetectorTrainConfig) -> dict[str, object]:
+    """What ``log_and_register`` stores as ``config.json``: enough to rebuild the model."""
+    return {"model": "well_detector", "profile": config.profile.model_dump(mode="json"),
+            "train": config.model_dump(mode="json", exclude={"profile"})}
+
+
+def detector_from_registry(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]
+                           ) -> tuple[FasterRCNN, DetectorProfile]:
+    """Rebuild a registered detector (``load_by_alias`` output) in eval mode on the CPU."""
+    profile = DetectorProfile.model_validate(config["profile"])
+    model = build_well_detector(profile=profile)
+    model.load_state_dict(dict(state_dict))
+    return model.eval(), profile
