@@ -86,6 +86,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def materialize_models(selection: list[str], run_config: dict | None = None) -> bool:
+    """Materialize unpartitioned model assets in this process (recorded in the instance)."""
+    import dagster as dg
+
+    from lftiming_assets.definitions import defs
+
+    job = defs.resolve_job_def("train_models")
+    result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False,
+                                    asset_selection=[dg.AssetKey(k) for k in selection], run_config=run_config)
+    return result.success
+
+
+def has_champion(model_name: str) -> bool:
+    from lftiming_assets.resources import build_resources
+    from lftiming_ml.models.registry import ModelNotRegisteredError, resolve_alias
+
+    try:
+        resolve_alias(tracking_uri=build_resources()["mlflow"].tracking_uri, model_name=model_name)
+        return True
+    except ModelNotRegisteredError:
+        return False
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _dagster_env(project_home())
+    config: dict[str, object] = {"profile": args.profile, "n_chips": args.n_chips}
+    if args.epochs:
+        config["epochs"] = args.epochs
+    ok = materialize_models([args.model], {"ops": {args.model: {"config": config}}})
+    print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from lftiming_ml.evaluate import evaluate_chip, format_report
+
+    home = project_home()
+    data = Path(os.environ.get("LFTIMING_DATA", home / "data"))
+    report = evaluate_chip(data / "raw" / args.chip, data / "tables")
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     home = project_home()
     _dagster_env(home)
@@ -96,6 +141,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                         preset="standard", overwrite=False))
     else:
         print(f"demo chip exists: {chip_dir}")
+    if not has_champion("well_detector"):
+        print("training the well detector (cpu profile, first run only; a few minutes)...")
+        if not materialize_models(["well_detector"]):
+            print("well_detector training FAILED")
+            return 1
     start = time.perf_counter()
     ok = run_chip(DEMO_CHIP)
     print(f"pipeline on {DEMO_CHIP}: {'materialized' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
@@ -104,7 +154,9 @@ outputs
   raw chip        {chip_dir}
   ground truth    {chip_dir / 'gt'}
   tables          {data / 'tables'}   (SQL: {data / 'lftiming.duckdb'})
+  well movies     {data / 'zarr' / (DEMO_CHIP + '.zarr')}   (napari --plugin napari-ome-zarr <store>/wells/f000/r0c0)
   reports         {data / 'reports' / DEMO_CHIP}
+Scores vs ground truth: .venv/bin/lftiming evaluate --chip {DEMO_CHIP}
 Dagster UI: make ui   then open http://127.0.0.1:3000 (chips appear as partitions)""")
     return 0 if ok else 1
 
@@ -141,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="simulate the demo chip if missing, then run the pipeline on it")
     d.set_defaults(func=cmd_demo)
 
+    t = sub.add_parser("train", help="train a model asset and register it in MLflow (alias champion)")
+    t.add_argument("model", choices=["well_detector"])
+    t.add_argument("--profile", choices=["cpu", "paper"], default="cpu")
+    t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    t.add_argument("--n-chips", type=int, default=10, help="simulated training chips (last one validates)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="score a chip's outputs against its ground truth")
+    e.add_argument("--chip", required=True)
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.set_defaults(func=cmd_evaluate)
+
     m = sub.add_parser("montage", help="picture of a chip: a field, well crops over time, fluorescence")
     m.add_argument("chip_dir")
     m.add_argument("--out", required=True, help="PNG to write")
@@ -153,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ChipValidationError, FileExistsError, ValueError) as e:
+    except (ChipValidationError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"lftiming {args.command}: {e}", file=sys.stderr)
         return 2
 

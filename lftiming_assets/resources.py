@@ -69,6 +69,11 @@ class MLflowTracking(dg.ConfigurableResource):
     tracking_uri: str
     artifact_root: str
 
+    def artifact_location(self) -> str:
+        """The artifact folder as a file URI (where runs of new experiments store files)."""
+        Path(self.artifact_root).mkdir(parents=True, exist_ok=True)
+        return Path(self.artifact_root).resolve().as_uri()
+
     def configure(self, experiment: str) -> str:
         """Point mlflow at this store and make sure ``experiment`` exists; returns its id."""
         import mlflow

@@ -25,3 +25,14 @@ def png_bytes(image: np.ndarray, *, max_side: int | None = None) -> bytes:
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def draw_boxes(image: np.ndarray, boxes: np.ndarray, colours: list[tuple[int, int, int]]) -> np.ndarray:
+    """Outline ``boxes (float[n, 4], (y0, x0, y1, x1) px)`` on ``image (uint8[H, W])``; returns RGB uint8."""
+    from PIL import ImageDraw
+
+    pil = Image.fromarray(image).convert("RGB")
+    draw = ImageDraw.Draw(pil)
+    for (y0, x0, y1, x1), colour in zip(boxes, colours, strict=True):
+        draw.rectangle([x0, y0, x1, y1], outline=colour, width=2)
+    return np.asarray(pil)

@@ -1,0 +1,1 @@
+"""Model assets: trained, logged and registered in MLflow."""

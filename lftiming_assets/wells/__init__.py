@@ -1,0 +1,1 @@
+"""Wells: ``well_grid`` and ``well_movies``."""

@@ -1,0 +1,86 @@
+"""``well_grid`` (wells located over time) and ``well_movies`` (per-well OME-Zarr crops)."""
+
+import base64
+import time
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from lftiming_assets.models.assets import well_detector
+from lftiming_assets.partitions import chips
+from lftiming_assets.raw.assets import raw_chip
+from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
+from lftiming_ml.chip import read_manifest, read_stack
+from lftiming_ml.chip.manifest import ChannelRole
+from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.viz import draw_boxes, png_bytes, stretch
+from lftiming_ml.wells.config import WellGridParams
+from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
+from lftiming_ml.wells.serving import load_detector
+
+GRID_CHECKS = [
+    dg.AssetCheckSpec("full_lattice", asset="well_grid", description="Every field yields its full block of wells."),
+    dg.AssetCheckSpec("drift_bounded", asset="well_grid", description="Per-frame stage drift is finite, small and has no jumps beyond the configured step."),
+    dg.AssetCheckSpec("no_nan", asset="well_grid", description="No NaN well centre in any frame."),
+]
+
+
+@dg.asset(partitions_def=chips, group_name="wells", deps=[raw_chip, well_detector], kinds={"pytorch", "parquet"},
+          check_specs=GRID_CHECKS)
+def well_grid(context: dg.AssetExecutionContext, storage: LftimingStorage, mlflow: MLflowTracking,
+              duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Detect wells on the reference frame, fit the lattice, follow the stage drift."""
+    chip_id = context.partition_key
+    chip_dir = storage.chip_dir(chip_id)
+    manifest = read_manifest(chip_dir)
+    detect, info = load_detector(tracking_uri=mlflow.tracking_uri)
+    start = time.perf_counter()
+    grid, problems = chip_well_grid(chip_dir, manifest, detect, params=WellGridParams())
+    seconds = time.perf_counter() - start
+    grid["detector_version"] = info.version
+    write_chip_table(storage.tables_dir, "well_grid", chip_id, grid)
+    refresh_views(duckdb, storage)
+
+    expected = manifest.layout.wells_per_block ** 2
+    per_field = grid[grid.frame == 0].groupby("field_id").size().reindex([f.field_id for f in manifest.fields], fill_value=0)
+    first = grid[(grid.frame == 0) & (grid.field_id == manifest.fields[0].field_id)]
+    frame = stretch(read_stack(chip_dir, manifest, manifest.fields[0].field_id, ChannelRole.phase)[0])
+    overlay = draw_boxes(frame, first[["y0", "x0", "y1", "x1"]].to_numpy(),
+                         [(255, 200, 0) if o else (0, 160, 255) for o in first.occupied])
+    preview = png_bytes(overlay, max_side=512)
+    (storage.reports_dir(chip_id) / "well_grid.png").write_bytes(preview)
+    return dg.MaterializeResult(
+        metadata={
+            "wells": int(len(grid[grid.frame == 0])), "occupied": int(grid[grid.frame == 0].occupied.sum()),
+            "detector": f"well_detector v{info.version} ({info.alias})", "seconds": round(seconds, 1),
+            "max_abs_drift_px": float(grid[["drift_dy", "drift_dx"]].abs().max().max()),
+            "preview": dg.MetadataValue.md(f"![wells (orange: occupied, blue: empty)](data:image/png;base64,{base64.b64encode(preview).decode()})"),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="full_lattice", passed=bool((per_field == expected).all()),
+                                metadata={"wells_per_field": dg.MetadataValue.json(per_field.to_dict()), "expected": expected}),
+            dg.AssetCheckResult(check_name="drift_bounded", passed=not any(problems.values()),
+                                metadata={"problems": dg.MetadataValue.json(problems)}),
+            dg.AssetCheckResult(check_name="no_nan", passed=not grid[["y", "x"]].isna().any().any()),
+        ],
+    )
+
+
+@dg.asset(partitions_def=chips, group_name="wells", deps=[well_grid], kinds={"zarr"})
+def well_movies(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore) -> dg.MaterializeResult:
+    """Per-well T x C x H x W crops at the canonical resolution, one OME-NGFF group per well."""
+    chip_id = context.partition_key
+    chip_dir = storage.chip_dir(chip_id)
+    manifest = read_manifest(chip_dir)
+    grid = pd.read_parquet(chip_table_path(storage.tables_dir, "well_grid", chip_id))
+    store = zarr_store.chip_store_path(chip_id)
+    start = time.perf_counter()
+    infos = chip_well_movies(chip_dir, manifest, grid, store, params=WellGridParams())
+    cropped = [i for i in infos if i.cropped]
+    example = f"{store}/wells/{cropped[0].field_id}/r{cropped[0].row}c{cropped[0].col}" if cropped else str(store)
+    return dg.MaterializeResult(metadata={
+        "store": dg.MetadataValue.path(str(store)), "wells_recorded": len(infos), "wells_cropped": len(cropped),
+        "seconds": round(time.perf_counter() - start, 1),
+        "open_in_napari": dg.MetadataValue.md(f"`napari --plugin napari-ome-zarr {example}`"),
+    })

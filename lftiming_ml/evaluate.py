@@ -1,0 +1,62 @@
+"""``lftiming evaluate``: score every stage of a chip that has both an output and ground truth.
+
+Each section reads the stage's per-chip table and the chip's ``gt/`` and calls the one
+metric of ``lftiming_ml.metrics`` for it. Sections without output or truth are skipped
+and listed as such, never scored as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from lftiming_ml.chip import read_manifest
+from lftiming_ml.metrics.wells import score_wells
+from lftiming_ml.tables import chip_table_path
+from lftiming_ml.wells.config import WellGridParams
+
+WELL_MATCH_UM = 13.0  # a predicted well matches a true one within a quarter of a well
+
+
+def _wells(chip_dir: Path, tables_dir: Path) -> dict | None:
+    pred_path = chip_table_path(tables_dir, "well_grid", chip_dir.name)
+    truth_path = chip_dir / "gt" / "wells.parquet"
+    if not (pred_path.is_file() and truth_path.is_file()):
+        return None
+    manifest = read_manifest(chip_dir)
+    scores = score_wells(pd.read_parquet(pred_path), pd.read_parquet(truth_path),
+                         match_px=WELL_MATCH_UM / manifest.pixel_size_um, um_per_px=manifest.pixel_size_um,
+                         canonical_um_per_px=WellGridParams().canonical_um_per_px)
+    return scores.as_dict()
+
+
+SECTIONS: dict[str, Callable[[Path, Path], dict | None]] = {"wells": _wells}
+
+
+def evaluate_chip(chip_dir: Path | str, tables_dir: Path | str) -> dict[str, dict | str]:
+    """Per section: the metrics, or ``"skipped: ..."`` when output or truth is missing."""
+    chip_dir, tables_dir = Path(chip_dir), Path(tables_dir)
+    if not (chip_dir / "gt").is_dir():
+        raise FileNotFoundError(f"{chip_dir / 'gt'}: chip has no ground truth to evaluate against")
+    out: dict[str, dict | str] = {}
+    for name, section in SECTIONS.items():
+        result = section(chip_dir, tables_dir)
+        out[name] = result if result is not None else "skipped: no output yet for this chip"
+    return out
+
+
+def format_report(report: dict[str, dict | str]) -> str:
+    """Human-readable lines of ``evaluate_chip``'s result."""
+    lines = []
+    for name, section in report.items():
+        if isinstance(section, str):
+            lines.append(f"{name}: {section}")
+            continue
+        lines.append(f"{name}:")
+        for key, value in section.items():
+            shown = f"{value:.4f}" if isinstance(value, float) else (
+                f"[{value[0]:.4f}, {value[1]:.4f}]" if isinstance(value, list) else str(value))
+            lines.append(f"  {key:<24} {shown}")
+    return "\n".join(lines)

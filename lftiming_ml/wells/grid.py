@@ -1,0 +1,101 @@
+"""The well grid of a chip: detections of the reference frame -> lattice -> drift -> per-frame
+well table, and the per-well movies cut from it. The ``well_grid`` and ``well_movies``
+assets are thin wrappers around ``chip_well_grid`` and ``chip_well_movies``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lftiming_ml.chip import read_stack
+from lftiming_ml.chip.manifest import ChannelRole, ChipManifest
+from lftiming_ml.io import atomic_dir
+from lftiming_ml.wells.config import WellGridParams
+from lftiming_ml.wells.drift import drift_problems, estimate_drift
+from lftiming_ml.wells.lattice import fit_lattice
+from lftiming_ml.wells.movies import WellMovieInfo, write_field_movies
+
+# frames uint16[F, H, W] (one reference frame per field) -> one detection set per field, each
+# with ``boxes (float[n, 4], (y0, x0, y1, x1) field px)``, ``scores`` and ``occupied_prob``.
+DetectFn = Callable[[list[np.ndarray]], list]
+
+GRID_COLUMNS = ["chip_id", "field_id", "row", "col", "frame", "y", "x", "y0", "x0", "y1", "x1",
+                "well_size_px", "occupied", "detection_score", "drift_dy", "drift_dx"]
+
+
+def chip_well_grid(chip_dir: Path, manifest: ChipManifest, detect: DetectFn, *,
+                   params: WellGridParams) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Locate every well of every field over time.
+
+    Returns the grid table (``GRID_COLUMNS``: one row per kept well per frame; centre and
+    box in field px, pixel (i, j) centred at (i, j)) and, per field, the drift problems
+    found (empty lists when the drift is plausible). Raises ``ValueError`` naming the field
+    when its detections cannot support a lattice (e.g. the detector found nothing).
+    """
+    phases = {f.field_id: read_stack(chip_dir, manifest, f.field_id, ChannelRole.phase) for f in manifest.fields}
+    ref = params.drift_reference
+    detections = detect([phases[f.field_id][ref] for f in manifest.fields])
+    n = manifest.layout.wells_per_block
+    pitch_px = manifest.layout.pitch_um / manifest.pixel_size_um
+    tables, problems = [], {}
+    for field, det in zip(manifest.fields, detections, strict=True):
+        boxes = np.asarray(det.boxes, np.float64).reshape(-1, 4)
+        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+        sizes = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
+        lattice = fit_lattice(centres, np.asarray(det.scores), n_rows=n, n_cols=n, pitch_px_guess=pitch_px,
+                              params=params, field_id=field.field_id, field_shape=manifest.field_shape,
+                              box_sizes=sizes)
+        drift = estimate_drift(phases[field.field_id], params=params)
+        problems[field.field_id] = drift_problems(drift, params)
+        over_time = lattice.centres_over_time(drift)  # [T, R, C, 2]
+        idx = lattice.detection_index
+        half = lattice.well_size_px / 2
+        rows = []
+        for r, c in lattice.wells():
+            k = int(idx[r, c])
+            # a well the detector missed keeps its cells: treat it as occupied, score 0
+            occupied = bool(det.occupied_prob[k] >= 0.5) if k >= 0 else True
+            score = float(det.scores[k]) if k >= 0 else 0.0
+            y, x = over_time[:, r, c, 0], over_time[:, r, c, 1]
+            rows.append(pd.DataFrame({
+                "chip_id": manifest.chip_id, "field_id": field.field_id, "row": r, "col": c,
+                "frame": np.arange(len(y)), "y": y, "x": x, "y0": y - half, "x0": x - half,
+                "y1": y + half, "x1": x + half, "well_size_px": lattice.well_size_px,
+                "occupied": occupied, "detection_score": score,
+                "drift_dy": drift[:, 0], "drift_dx": drift[:, 1]}))
+        tables.append(pd.concat(rows, ignore_index=True))
+    return pd.concat(tables, ignore_index=True)[GRID_COLUMNS], problems
+
+
+def chip_well_movies(chip_dir: Path, manifest: ChipManifest, grid: pd.DataFrame, store_path: Path, *,
+                     params: WellGridParams) -> list[WellMovieInfo]:
+    """Cut every occupied well of ``grid`` into the chip's Zarr store (replacing it whole,
+    atomically); empty wells are recorded without pixels. Returns one info per well."""
+    infos: list[WellMovieInfo] = []
+    roles = [c.role.value for c in manifest.channels]
+    with atomic_dir(store_path, overwrite=True) as tmp:
+        for field in manifest.fields:
+            g = grid[grid.field_id == field.field_id].sort_values(["row", "col", "frame"])
+            if g.empty:
+                continue
+            wells = [(int(r), int(c)) for r, c in g[["row", "col"]].drop_duplicates().itertuples(index=False)]
+            T = manifest.n_frames
+            R, C = max(r for r, _ in wells) + 1, max(c for _, c in wells) + 1
+            centres = np.full((T, R, C, 2), np.nan)
+            occupied = np.zeros((R, C), bool)
+            scores = np.zeros((R, C))
+            for (r, c), w in g.groupby(["row", "col"]):
+                centres[w.frame.to_numpy(), r, c] = w[["y", "x"]].to_numpy()
+                occupied[r, c] = bool(w.occupied.iloc[0])
+                scores[r, c] = float(w.detection_score.iloc[0])
+            stacks = {c.name: read_stack(chip_dir, manifest, field.field_id, c.role) for c in manifest.channels}
+            infos += write_field_movies(
+                tmp, chip_id=manifest.chip_id, field_id=field.field_id, stacks=stacks, channel_roles=roles,
+                centres=centres, wells=wells, occupied=occupied, well_size_px=float(g.well_size_px.iloc[0]),
+                raw_um_per_px=manifest.pixel_size_um, frame_interval_min=manifest.frame_interval_min,
+                params=params, detection_scores=scores)
+    return infos
