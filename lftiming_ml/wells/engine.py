@@ -7,7 +7,6 @@ so the evaluation command can reuse them on the pipeline's output.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from torch.utils.data import DataLoader
 from torchvision.models.detection import FasterRCNN
 
 from lftiming_ml.metrics.wells import well_detection_metrics
+from lftiming_ml.models.training import train_detection_epoch, warmup_cosine
 from lftiming_ml.wells.dataset import FieldSample, WellDetectionDataset, collate_detection, load_field_samples
 from lftiming_ml.wells.detector import build_well_detector, detect_wells_batch, pick_device
 from lftiming_ml.wells.detector_config import DetectorProfile, DetectorTrainConfig
@@ -35,41 +35,6 @@ def evaluate(model: FasterRCNN, samples: Sequence[FieldSample], *, profile: Dete
 
 
 # --- training ----------------------------------------------------------------------------
-
-def warmup_cosine(step: int, *, total: int, warmup: int, final_fraction: float) -> float:
-    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then cosine to ``final_fraction``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def train_one_epoch(
-    model: FasterRCNN, optimizer: torch.optim.Optimizer, loader: DataLoader, *, device: torch.device,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, grad_clip_norm: float = 10.0,
-) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean of each loss term and of their sum (``loss``)."""
-    model.train()
-    sums: dict[str, float] = {}
-    n = 0
-    for images, targets in loader:
-        images = [im.to(device) for im in images]
-        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-        losses = model(images, targets)
-        loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite detector loss {({k: float(v) for k, v in losses.items()})}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        for k, v in {**losses, "loss": loss}.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach())
-        n += 1
-    return {k: v / max(n, 1) for k, v in sums.items()}
-
 
 def train_detector(
     config: DetectorTrainConfig, *, train_dirs: Sequence[Path | str], val_dirs: Sequence[Path | str],
@@ -106,7 +71,7 @@ def train_detector(
     for epoch in range(config.epochs):
         start = time.perf_counter()
         row: dict[str, float] = {"epoch": float(epoch), "lr": optimizer.param_groups[0]["lr"]}
-        row.update(train_one_epoch(model, optimizer, loader, device=device, scheduler=scheduler,
+        row.update(train_detection_epoch(model, optimizer, loader, device=device, scheduler=scheduler, what="detector",
                                    grad_clip_norm=config.grad_clip_norm))
         row["epoch_s"] = time.perf_counter() - start
         if epoch == config.epochs - 1 and val:

@@ -1,0 +1,77 @@
+"""Box conventions, mask pasting, thresholding and score filtering of segmenter output (pure).
+
+Coordinates are *continuous* px: pixel (r, c) covers [r, r+1) x [c, c+1), so a mask's box is
+(min index, max index + 1) and boxes scale exactly with the image. The network works in
+torchvision's ``(x0, y0, x1, y1)``; the library hands out ``(y0, x0, y1, x1)``.
+``postprocess.paste_masks`` is the exact inverse of ``losses.roi_mask_targets``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def boxes_from_masks(masks: torch.Tensor) -> torch.Tensor:
+    """``masks (bool[N, H, W])`` -> ``float32[N, 4], (x0, y0, x1, y1)`` continuous px (end
+    exclusive). Empty masks give all-zero boxes (callers drop them first)."""
+    n, h, w = masks.shape
+    if n == 0:
+        return torch.zeros((0, 4), dtype=torch.float32, device=masks.device)
+    rows, cols = masks.any(2), masks.any(1)  # [N, H], [N, W]
+    y0, x0 = rows.int().argmax(1), cols.int().argmax(1)
+    y1, x1 = h - rows.flip(1).int().argmax(1), w - cols.flip(1).int().argmax(1)
+    boxes = torch.stack([x0, y0, x1, y1], 1).float()
+    return torch.where(rows.any(1)[:, None], boxes, torch.zeros_like(boxes))
+
+
+def xyxy_to_yxyx(boxes: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``(x0, y0, x1, y1)`` -> ``float32[n, 4], (y0, x0, y1, x1)`` numpy."""
+    b = boxes.detach().cpu().numpy() if torch.is_tensor(boxes) else np.asarray(boxes)
+    return b.reshape(-1, 4)[:, [1, 0, 3, 2]].astype(np.float32)
+
+
+def paste_masks(mask_probs: torch.Tensor, boxes: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
+    """Paste ROI masks into the image with sub-pixel accuracy.
+
+    ``mask_probs (float[n, M, M])`` in the ROI frame of ``boxes (float[n, 4], (x0, y0, x1, y1)
+    continuous px of the output image)`` -> ``float[n, H, W]`` (bilinear, zero outside the box).
+    The output pixel centre p + 0.5 maps to ROI bin coordinate (p + 0.5 - x0) / w * M - 0.5.
+    """
+    n = mask_probs.shape[0]
+    h, w = image_shape
+    if n == 0:
+        return mask_probs.new_zeros((0, h, w))
+    dev, dt = mask_probs.device, mask_probs.dtype
+    x0, y0, x1, y1 = boxes.to(dt).unbind(1)
+    px = torch.arange(w, device=dev, dtype=dt) + 0.5
+    py = torch.arange(h, device=dev, dtype=dt) + 0.5
+    gx = 2 * (px[None] - x0[:, None]) / (x1 - x0).clamp_min(1e-3)[:, None] - 1  # [n, W]
+    gy = 2 * (py[None] - y0[:, None]) / (y1 - y0).clamp_min(1e-3)[:, None] - 1  # [n, H]
+    grid = torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1)
+    return F.grid_sample(mask_probs[:, None], grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False)[:, 0]
+
+
+def filter_instances(
+    boxes: torch.Tensor, scores: torch.Tensor, mask_probs: torch.Tensor, *, image_shape: tuple[int, int],
+    scale: float = 1.0, score_thresh: float = 0.5, mask_thresh: float = 0.5, min_area_px: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's detections -> ``(masks bool[n, H, W], scores float32[n], boxes float32[n, 4]
+    (y0, x0, y1, x1))`` in the crop's px.
+
+    ``boxes (float[k, 4], (x0, y0, x1, y1) model px)``, ``scores (float[k])``,
+    ``mask_probs (float[k, M, M])``; model px = crop px x ``scale``. Keeps instances with
+    score >= ``score_thresh`` whose pasted mask (probability >= ``mask_thresh``) has at least
+    ``min_area_px`` pixels (and one at least). Instances may overlap (amodal); order is by
+    descending score. Returned boxes are the predicted boxes, not the masks' extents.
+    """
+    keep = scores >= score_thresh
+    boxes, scores, mask_probs = boxes[keep] / scale, scores[keep], mask_probs[keep]
+    masks = paste_masks(mask_probs, boxes, image_shape) >= mask_thresh
+    area = masks.flatten(1).sum(1)
+    keep = area >= max(min_area_px, 1)
+    order = torch.argsort(scores[keep], descending=True)
+    return (masks[keep][order].cpu().numpy(), scores[keep][order].detach().cpu().numpy().astype(np.float32),
+            xyxy_to_yxyx(boxes[keep][order]))

@@ -1,0 +1,61 @@
+"""Box conventions, sub-pixel mask pasting and instance filtering."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from toy_cells import disc
+
+from lftiming_ml.metrics.segmentation import mask_iou_matrix
+from lftiming_ml.segmentation.losses import roi_mask_targets
+from lftiming_ml.segmentation.postprocess import boxes_from_masks, filter_instances, paste_masks, xyxy_to_yxyx
+
+
+def test_boxes_are_continuous_with_exclusive_end():
+    m = torch.zeros(2, 10, 12, dtype=torch.bool)
+    m[0, 2:5, 3:9] = True
+    boxes = boxes_from_masks(m)
+    assert boxes[0].tolist() == [3.0, 2.0, 9.0, 5.0]
+    assert boxes[1].tolist() == [0.0, 0.0, 0.0, 0.0]  # empty mask
+    np.testing.assert_array_equal(xyxy_to_yxyx(boxes[:1]), [[2.0, 3.0, 5.0, 9.0]])
+
+
+def test_paste_inverts_roi_targets_at_subpixel_accuracy():
+    for cy, cx, r in ((20.3, 17.6, 7.5), (30.0, 31.0, 5.2)):
+        m = disc((48, 48), cy, cx, r)
+        mt = torch.from_numpy(m)[None]
+        box = boxes_from_masks(mt)
+        probs = roi_mask_targets(mt.float(), box, torch.tensor([0]), 28)
+        pasted = paste_masks(probs, box, (48, 48)) >= 0.5
+        iou = mask_iou_matrix(pasted.numpy(), m[None])[0, 0]
+        assert iou > 0.97, iou
+
+
+def test_paste_at_model_scale_two_lands_in_crop_px():
+    m = disc((40, 40), 18, 22, 6)
+    big = np.kron(m, np.ones((2, 2), bool))  # the same cell at model scale 2
+    bt = torch.from_numpy(big)[None]
+    box = boxes_from_masks(bt)
+    probs = roi_mask_targets(bt.float(), box, torch.tensor([0]), 28)
+    masks, scores, boxes = filter_instances(box, torch.tensor([0.9]), probs, image_shape=(40, 40), scale=2.0)
+    assert masks.shape == (1, 40, 40) and mask_iou_matrix(masks, m[None])[0, 0] > 0.95
+    np.testing.assert_allclose(boxes[0], xyxy_to_yxyx(boxes_from_masks(torch.from_numpy(m)[None]))[0])
+
+
+def test_filter_drops_low_scores_and_small_masks_and_orders_by_score():
+    probs = torch.ones(3, 8, 8)
+    boxes = torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30], [5, 5, 7, 7]])
+    scores = torch.tensor([0.6, 0.9, 0.95])
+    masks, kept, out_boxes = filter_instances(boxes, scores, probs, image_shape=(32, 32), score_thresh=0.5,
+                                              min_area_px=5)
+    np.testing.assert_allclose(kept, [0.9, 0.6])  # the 2x2 instance is too small
+    assert masks.shape == (2, 32, 32) and masks[0, 25, 25] and masks[1, 5, 5] and not masks[0, 5, 5]
+    masks, kept, _ = filter_instances(boxes, scores, probs, image_shape=(32, 32), score_thresh=0.99)
+    assert masks.shape == (0, 32, 32) and kept.shape == (0,)
+
+
+def test_instances_may_overlap():
+    probs = torch.ones(2, 8, 8)
+    boxes = torch.tensor([[0.0, 0, 12, 12], [6, 6, 18, 18]])
+    masks, _, _ = filter_instances(boxes, torch.tensor([0.8, 0.7]), probs, image_shape=(20, 20))
+    assert (masks[0] & masks[1]).sum() == 36
