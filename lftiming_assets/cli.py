@@ -194,10 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("train", help="train a model asset and register it in MLflow (alias champion)")
-    t.add_argument("model", choices=["well_detector"])
+    t.add_argument("model", choices=["well_detector", "locsnet", "mask_rcnn_baseline"])
     t.add_argument("--profile", choices=["cpu", "paper"], default="cpu")
     t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-    t.add_argument("--n-chips", type=int, default=10, help="simulated training chips (last one validates)")
+    t.add_argument("--n-chips", type=int, default=10,
+                   help="simulated training chips (the corpus size; part of it validates)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="score a chip's outputs against its ground truth")

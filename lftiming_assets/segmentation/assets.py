@@ -1,0 +1,91 @@
+"""``locsnet`` / ``mask_rcnn_baseline`` (trained on a simulated corpus, registered in MLflow)
+and ``cell_masks`` (per well, per frame amodal instance masks + the per-cell table)."""
+
+import time
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from lftiming_assets.partitions import chips
+from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
+from lftiming_assets.wells.assets import well_movies
+from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind
+from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter, train_and_register
+from lftiming_ml.tables import write_chip_table
+
+MAX_EMPTY_FRACTION = 0.05
+
+
+class SegmenterConfig(dg.Config):
+    """What to train; the full recipe is ``lftiming_ml.segmentation.config``."""
+
+    profile: str = "cpu"
+    n_chips: int = 10  # corpus size: LOCSNET v1/v2/... are trained on growing corpora
+    time_budget_min: float | None = None
+    epochs: int | None = None
+    alias: str = "champion"
+
+
+def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: SegmenterConfig,
+           storage: LftimingStorage, mlflow: MLflowTracking) -> dg.MaterializeResult:
+    overrides = {k: v for k, v in {"epochs": config.epochs, "time_budget_min": config.time_budget_min}.items() if v}
+    model_name = MODEL_NAMES[kind]
+    mlflow.configure(model_name)
+    info, history, seconds = train_and_register(
+        kind=kind, corpus=SegmentationCorpusConfig(n_chips=config.n_chips),
+        corpus_root=storage.root / "training" / "segmentation", tracking_uri=mlflow.tracking_uri,
+        artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias,
+        overrides=overrides,
+        log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
+                                                   f"val mIoU {row.get('val_miou', float('nan')):.3f}"))
+    return dg.MaterializeResult(metadata={
+        "model": model_name, "version": info.version, "alias": config.alias, "mlflow_run_id": info.run_id,
+        "profile": config.profile, "n_chips": config.n_chips, "epochs_run": len(history),
+        "train_seconds": round(seconds, 1),
+        **{k: float(v) for k, v in history[-1].items() if k.startswith("val_")},
+    })
+
+
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+def locsnet(context: dg.AssetExecutionContext, config: SegmenterConfig, storage: LftimingStorage,
+            mlflow: MLflowTracking) -> dg.MaterializeResult:
+    """LOCSNET (Mask R-CNN + fused overlap/complement heads), registered as ``locsnet``."""
+    return _train(context, "locsnet", config, storage, mlflow)
+
+
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: SegmenterConfig, storage: LftimingStorage,
+                       mlflow: MLflowTracking) -> dg.MaterializeResult:
+    """Plain Mask R-CNN from the same builder, registered as ``mask_rcnn_baseline``."""
+    return _train(context, "mask_rcnn", config, storage, mlflow)
+
+
+@dg.asset(partitions_def=chips, group_name="segmentation", deps=[well_movies, locsnet], kinds={"pytorch", "zarr"},
+          check_specs=[dg.AssetCheckSpec("no_empty_occupied_wells", asset="cell_masks", description=(
+              f"Fewer than {MAX_EMPTY_FRACTION:.0%} of the occupied wells' frames have no cell instance."))])
+def cell_masks(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
+               mlflow: MLflowTracking, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Amodal instance masks per well and frame (champion ``locsnet``) and the per-cell table."""
+    chip_id = context.partition_key
+    segment, info = load_segmenter(tracking_uri=mlflow.tracking_uri, model_name=MODEL_NAMES["locsnet"])
+    model = f"{info.name} v{info.version} ({info.alias})"
+    start = time.perf_counter()
+    cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
+    seconds = time.perf_counter() - start
+    cells["model_version"] = info.version
+    write_chip_table(storage.tables_dir, "cell_masks", chip_id, cells)
+    refresh_views(duckdb, storage)
+    well_frames = sum(w.n_frames for w in wells)
+    empty = sum(w.empty_frames for w in wells)
+    empty_fraction = empty / well_frames if well_frames else 0.0
+    return dg.MaterializeResult(
+        metadata={"cells": len(cells), "wells": len(wells), "well_frames": well_frames,
+                  "well_frames_per_s": round(well_frames / max(seconds, 1e-9), 2), "model": model,
+                  "model_version": info.version, "alias": info.alias},
+        check_results=[dg.AssetCheckResult(
+            check_name="no_empty_occupied_wells", passed=empty_fraction < MAX_EMPTY_FRACTION,
+            metadata={"empty_well_frames": empty, "well_frames": well_frames,
+                      "empty_fraction": round(empty_fraction, 4),
+                      "hint": "the champion locsnet misses cells in occupied wells: retrain it on a larger "
+                              "corpus (n_chips) or longer, or check the well crops in napari"})],
+    )

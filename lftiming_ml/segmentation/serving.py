@@ -1,0 +1,234 @@
+"""The registered segmenters (LOCSNET and its Mask R-CNN baseline): train-and-register,
+load-by-alias for inference, and ``chip_cell_masks`` (every cropped well movie of a chip ->
+amodal instance masks in its Zarr store + a per-cell table).
+
+Masks layout, beside each well's movie (``lftiming_ml.wells.movies``)::
+
+    wells/<field_id>/r<row>c<col>/masks/instances   bool[T, K, S, S], amodal, may overlap
+    wells/<field_id>/r<row>c<col>/masks/scores      float32[T, K], NaN in empty slots
+
+``K`` is the most instances in any frame of the well; frame t's instances fill slots
+``0 .. n_t - 1`` best score first, the other slots are all-False with a NaN score. The
+``masks`` group is built in the store's staging folder and moved into place with one
+rename (as the movies are): re-running replaces it, readers never see half a group.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+from skimage.measure import regionprops
+from torchvision.models.detection import MaskRCNN
+from zarr.codecs import BloscCodec
+
+from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
+from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile, train_config
+from lftiming_ml.segmentation.data import load_corpus_samples, simulate_corpus
+from lftiming_ml.segmentation.engine import LogFn, registry_config, segmenter_from_registry, train_segmenter
+from lftiming_ml.segmentation.infer import Instances, pick_device, segment_crops
+from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, well_group_path
+
+MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}
+MASKS_GROUP = "masks"
+SegmentFn = Callable[[np.ndarray], list[Instances]]
+"""``crops (uint16[B, H, W])`` phase crops -> one ``Instances`` per crop (crop px)."""
+
+CELL_COLUMNS: dict[str, str] = {
+    "chip_id": "object", "field_id": "object", "row": "int32", "col": "int32", "frame": "int32",
+    "instance": "int32", "y": "float32", "x": "float32", "area": "int32", "bbox_y0": "int32",
+    "bbox_x0": "int32", "bbox_y1": "int32", "bbox_x1": "int32", "eccentricity": "float32", "score": "float32",
+}
+"""Columns of the per-cell table: (y, x) centroid and the bbox (end exclusive) in crop px."""
+
+
+# --- train and register ---------------------------------------------------------------------
+
+def split_by_chip(chip_dirs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(train, validation) chip folders: the last fifth of the chips (at least one) validates."""
+    if len(chip_dirs) < 2:
+        raise ValueError("a segmenter needs at least 2 corpus chips (validation is split by chip)")
+    n_val = max(1, len(chip_dirs) // 5)
+    return list(chip_dirs[:-n_val]), list(chip_dirs[-n_val:])
+
+
+def train_and_register(
+    *, kind: SegmenterKind, corpus: SegmentationCorpusConfig, corpus_root: Path, tracking_uri: str,
+    artifact_location: str | None, profile: str = "cpu", alias: str = "champion",
+    overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
+) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
+    """Simulate the corpus once (cached under ``corpus_root``), split it by chip, train
+    ``kind`` with the ``profile`` recipe (``overrides`` win), log the run to MLflow (params
+    incl. corpus size, per-epoch history, validation mIoU overall and per stratum), register a
+    version of ``MODEL_NAMES[kind]`` and point ``alias`` at it.
+
+    Returns the version, the per-epoch history and the training time (s, simulation excluded).
+    """
+    model_name = MODEL_NAMES[kind]
+    config = train_config(profile, kind=kind, **dict(overrides or {}))
+    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root))
+    train_samples = load_corpus_samples(corpus, train_dirs, seed=config.seed)
+    val_samples = load_corpus_samples(corpus, val_dirs, seed=config.seed + len(train_dirs))
+    start = time.perf_counter()
+    model, history = train_segmenter(config, train_samples=train_samples, val_samples=val_samples, log_fn=log_fn)
+    seconds = time.perf_counter() - start
+    final = {k: float(v) for k, v in history[-1].items()}
+    final["train_seconds"] = seconds
+    info = log_and_register(
+        tracking_uri=tracking_uri, experiment=model_name, model_name=model_name,
+        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+        config=registry_config(config),
+        params={"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
+                "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
+                "n_well_frames": len(train_samples) + len(val_samples),
+                "n_train_well_frames": len(train_samples), "n_val_well_frames": len(val_samples)},
+        metrics=final, history=history, alias=alias, artifact_location=artifact_location,
+        run_name=f"{model_name}-{config.profile.name}-{corpus.n_chips}chips")
+    return info, history, seconds
+
+
+# --- inference ------------------------------------------------------------------------------
+
+def segment_fn(model: MaskRCNN, profile: SegmenterProfile, *, device: str | torch.device | None = "auto",
+               batch_size: int = 32) -> SegmentFn:
+    """Wrap a built model (moved once to ``device``) as a ``SegmentFn``."""
+    dev = pick_device(device)
+    model.to(dev).eval()
+
+    def segment(crops: np.ndarray) -> list[Instances]:
+        return segment_crops(model, crops, profile=profile, device=dev, batch_size=batch_size)
+
+    return segment
+
+
+def load_segmenter(*, tracking_uri: str, model_name: str, alias: str = "champion"
+                   ) -> tuple[SegmentFn, ModelVersionInfo]:
+    """The segmenter ``alias`` points at, built once, as a ``SegmentFn``."""
+    state_dict, config, info = load_by_alias(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
+    model, profile = segmenter_from_registry(state_dict, config)
+    return segment_fn(model, profile), info
+
+
+@dataclass(frozen=True)
+class WellMasks:
+    """What ``chip_cell_masks`` wrote for one well: its ``masks`` group ``path``, ``n_frames``,
+    ``max_instances`` (K) and ``empty_frames`` (frames without any instance)."""
+
+    field_id: str
+    row: int
+    col: int
+    path: Path
+    n_frames: int
+    max_instances: int
+    empty_frames: int
+
+
+def pack_instances(frames: Sequence[Instances], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame instances -> ``(bool[T, K, H, W], float32[T, K])``, K = most in a frame;
+    empty slots all-False with NaN score."""
+    k = max((len(f) for f in frames), default=0)
+    masks = np.zeros((len(frames), k, *shape), bool)
+    scores = np.full((len(frames), k), np.nan, np.float32)
+    for t, f in enumerate(frames):
+        masks[t, :len(f)] = f.masks
+        scores[t, :len(f)] = f.scores
+    return masks, scores
+
+
+def cell_rows(info: WellMovieInfo, frames: Sequence[Instances]) -> list[dict]:
+    """One row per instance (``CELL_COLUMNS``) of a well's per-frame instances."""
+    rows = []
+    for t, found in enumerate(frames):
+        for k, (mask, score) in enumerate(zip(found.masks, found.scores)):
+            props = regionprops(mask.astype(np.uint8))[0]
+            y0, x0, y1, x1 = props.bbox
+            rows.append({"chip_id": info.chip_id, "field_id": info.field_id, "row": info.row, "col": info.col,
+                         "frame": t, "instance": k, "y": props.centroid[0], "x": props.centroid[1],
+                         "area": int(props.area), "bbox_y0": y0, "bbox_x0": x0, "bbox_y1": y1, "bbox_x1": x1,
+                         "eccentricity": props.eccentricity, "score": float(score)})
+    return rows
+
+
+def write_well_masks(store_path: Path | str, info: WellMovieInfo, masks: np.ndarray, scores: np.ndarray,
+                     *, attrs: Mapping[str, object] | None = None) -> Path:
+    """Write (or replace) ``masks (bool[T, K, S, S])`` and ``scores (float32[T, K])`` as the
+    well's ``masks`` group, atomically (staged, then renamed into place). Returns its folder."""
+    store_path = Path(store_path)
+    well_dir = store_path / info.group_path
+    if not (well_dir / "zarr.json").is_file():
+        raise FileNotFoundError(f"{store_path}: no well {info.group_path} to write masks beside")
+    staging = store_path.parent / f".{store_path.name}.staging"
+    tmp = staging / uuid.uuid4().hex
+    target = well_dir / MASKS_GROUP
+    try:
+        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        t, k = scores.shape
+        group.create_array("instances", data=masks, chunks=(1, max(k, 1), *masks.shape[2:]),
+                           dimension_names=("t", "instance", "y", "x"),
+                           compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle", typesize=1))
+        group.create_array("scores", data=scores, chunks=(max(t, 1), max(k, 1)), dimension_names=("t", "instance"))
+        group.attrs.update({"lftiming_masks": {"n_instances": [int(n) for n in np.isfinite(scores).sum(1)],
+                                               **dict(attrs or {})}})
+        if target.exists():
+            trash = staging / f"old-{uuid.uuid4().hex}"
+            os.replace(target, trash)
+            os.replace(tmp, target)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        with suppress(OSError):  # only when empty; other writers may be staging
+            staging.rmdir()
+    return target
+
+
+def open_well_masks(store_path: Path | str, field_id: str, row: int, col: int) -> tuple[np.ndarray, np.ndarray]:
+    """A well's ``(instances bool[T, K, S, S], scores float32[T, K])``."""
+    group = zarr.open_group(str(Path(store_path) / well_group_path(field_id, row, col) / MASKS_GROUP), mode="r")
+    return np.asarray(group["instances"][...]), np.asarray(group["scores"][...])
+
+
+def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: int = 8,
+                    attrs: Mapping[str, object] | None = None) -> tuple[pd.DataFrame, list[WellMasks]]:
+    """Segment the phase channel of every frame of every cropped well movie in a chip's store.
+
+    Frames of up to ``batch_wells`` wells go to ``segment`` in one call. Per well, the masks
+    are written with ``write_well_masks`` (``attrs`` recorded, e.g. the model version).
+    Returns the per-cell table (``CELL_COLUMNS``) and what was written per well.
+    """
+    wells = [i for i in list_well_movies(store_path) if i.cropped]
+    rows: list[dict] = []
+    written: list[WellMasks] = []
+    for start in range(0, len(wells), batch_wells):
+        batch = wells[start:start + batch_wells]
+        phases = []
+        for info in batch:
+            movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
+            phases.append(movie[:, info.channel_roles.index("phase")])
+        found = segment(np.concatenate(phases)) if phases else []
+        offset = 0
+        for info, phase in zip(batch, phases):
+            frames = found[offset:offset + len(phase)]
+            offset += len(phase)
+            masks, scores = pack_instances(frames, phase.shape[1:])
+            path = write_well_masks(store_path, info, masks, scores, attrs=attrs)
+            rows.extend(cell_rows(info, frames))
+            written.append(WellMasks(info.field_id, info.row, info.col, path, len(phase), scores.shape[1],
+                                     sum(len(f) == 0 for f in frames)))
+    cells = pd.DataFrame(rows, columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS)
+    return cells, written
+
+
+__all__ = ["CELL_COLUMNS", "MODEL_NAMES", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter",
+           "open_well_masks", "segment_fn", "split_by_chip", "train_and_register", "write_well_masks"]
