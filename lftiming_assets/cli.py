@@ -114,6 +114,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config: dict[str, object] = {"profile": args.profile, "n_chips": args.n_chips}
     if args.epochs:
         config["epochs"] = args.epochs
+    if args.time_budget_min:
+        if args.model == "well_detector":
+            sys.exit("lftiming train: --time-budget-min applies to locsnet / mask_rcnn_baseline")
+        config["time_budget_min"] = args.time_budget_min
     ok = materialize_models([args.model], {"ops": {args.model: {"config": config}}})
     print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
     return 0 if ok else 1
@@ -199,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     t.add_argument("--n-chips", type=int, default=10,
                    help="simulated training chips (the corpus size; part of it validates)")
+    t.add_argument("--time-budget-min", type=float, default=None,
+                   help="stop training after this many minutes (segmenters only)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="score a chip's outputs against its ground truth")

@@ -33,7 +33,7 @@ def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: Segme
     mlflow.configure(model_name)
     info, history, seconds = train_and_register(
         kind=kind, corpus=SegmentationCorpusConfig(n_chips=config.n_chips),
-        corpus_root=storage.root / "training" / "segmentation", tracking_uri=mlflow.tracking_uri,
+        corpus_root=storage.root / "training" / "segmentation" / "chips", tracking_uri=mlflow.tracking_uri,
         artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias,
         overrides=overrides,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "

@@ -15,12 +15,8 @@ rename (as the movies are): re-running replaces it, readers never see half a gro
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +33,7 @@ from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterK
 from lftiming_ml.segmentation.data import load_corpus_samples, simulate_corpus
 from lftiming_ml.segmentation.engine import LogFn, registry_config, segmenter_from_registry, train_segmenter
 from lftiming_ml.segmentation.infer import Instances, pick_device, segment_crops
-from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, well_group_path
+from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path
 
 MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}
 MASKS_GROUP = "masks"
@@ -167,11 +163,8 @@ def write_well_masks(store_path: Path | str, info: WellMovieInfo, masks: np.ndar
     well_dir = store_path / info.group_path
     if not (well_dir / "zarr.json").is_file():
         raise FileNotFoundError(f"{store_path}: no well {info.group_path} to write masks beside")
-    staging = store_path.parent / f".{store_path.name}.staging"
-    tmp = staging / uuid.uuid4().hex
-    target = well_dir / MASKS_GROUP
-    try:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+
+    def fill(group: zarr.Group) -> None:
         t, k = scores.shape
         group.create_array("instances", data=masks, chunks=(1, max(k, 1), *masks.shape[2:]),
                            dimension_names=("t", "instance", "y", "x"),
@@ -179,18 +172,8 @@ def write_well_masks(store_path: Path | str, info: WellMovieInfo, masks: np.ndar
         group.create_array("scores", data=scores, chunks=(max(t, 1), max(k, 1)), dimension_names=("t", "instance"))
         group.attrs.update({"lftiming_masks": {"n_instances": [int(n) for n in np.isfinite(scores).sum(1)],
                                                **dict(attrs or {})}})
-        if target.exists():
-            trash = staging / f"old-{uuid.uuid4().hex}"
-            os.replace(target, trash)
-            os.replace(tmp, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        with suppress(OSError):  # only when empty; other writers may be staging
-            staging.rmdir()
-    return target
+
+    return replace_group(store_path, well_dir / MASKS_GROUP, fill)
 
 
 def open_well_masks(store_path: Path | str, field_id: str, row: int, col: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -134,17 +134,25 @@ def write_well_movie(store_path: Path | str, info: WellMovieInfo, movie: np.ndar
             raise ValueError(f"{info.group_path}: movie must be uint16[T={want[0]}, C={want[1]}, S, S],"
                              f" got {movie.dtype}{list(movie.shape)}")
     _ensure_parents(store_path, info.chip_id, info.field_id)
-    staging = store_path.parent / f".{store_path.name}.staging"
-    tmp = staging / uuid.uuid4().hex
-    target = store_path / info.group_path
-    try:
-        group = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    def fill(group: zarr.Group) -> None:
         attrs: dict = {"lftiming": info.model_dump(mode="json")}
         if movie is not None:
             group.create_array(ARRAY_NAME, data=movie, chunks=movie.shape, dimension_names=("t", "c", "y", "x"),
                                compressors=BloscCodec(cname="zstd", clevel=clevel, shuffle="bitshuffle", typesize=2))
             attrs["ome"] = ome_attributes(info, movie)
         group.attrs.update(attrs)
+
+    return replace_group(store_path, store_path / info.group_path, fill)
+
+
+def replace_group(store_path: Path, target: Path, fill: Callable[[zarr.Group], None]) -> Path:
+    """Build a Zarr group with ``fill`` in a staging folder beside the store, then move it to
+    ``target`` (a folder inside the store) with renames: readers see the old group or the
+    complete new one, never a half-written one. Returns ``target``."""
+    staging = store_path.parent / f".{store_path.name}.staging"
+    tmp = staging / uuid.uuid4().hex
+    try:
+        fill(zarr.open_group(str(tmp), mode="w", zarr_format=3))
         if target.exists():
             trash = staging / f"old-{uuid.uuid4().hex}"
             os.replace(target, trash)
