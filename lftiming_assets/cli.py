@@ -57,8 +57,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_chip(chip_id: str) -> bool:
-    """Register ``chip_id`` as a partition and materialize all its assets in this process."""
+def run_chip(chip_id: str, job_name: str = "chip_pipeline") -> bool:
+    """Register ``chip_id`` as a partition and run ``job_name`` on it in this process."""
     import dagster as dg
 
     from lftiming_assets.definitions import defs
@@ -67,7 +67,7 @@ def run_chip(chip_id: str) -> bool:
     instance = dg.DagsterInstance.get()
     if not instance.has_dynamic_partition(chips.name, chip_id):
         instance.add_dynamic_partitions(chips.name, [chip_id])
-    job = defs.resolve_job_def("chip_pipeline")
+    job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(partition_key=chip_id, instance=instance, raise_on_error=False)
     for event in result.all_events:
         if event.is_step_failure:
@@ -81,8 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     chip_dir = Path(os.environ["LFTIMING_DATA"]) / "raw" / args.chip
     if not (chip_dir / "chip.json").is_file():
         sys.exit(f"lftiming: no chip {args.chip!r}: {chip_dir / 'chip.json'} not found")
-    ok = run_chip(args.chip)
-    print(f"chip {args.chip}: {'materialized' if ok else 'FAILED'}")
+    ok = run_chip(args.chip, args.job)
+    print(f"chip {args.chip} ({args.job}): {'materialized' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="materialize every asset of one chip (no UI needed)")
     r.add_argument("--chip", required=True, help="chip id (folder under data/raw/)")
+    r.add_argument("--job", choices=["chip_pipeline", "segment_chips"], default="chip_pipeline",
+                   help="segment_chips: cell masks with the champion LOCSNET (after chip_pipeline)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="simulate the demo chip if missing, then run the pipeline on it")
