@@ -42,7 +42,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +89,6 @@ def main() -> None:
               "nothing to benchmark.")
         sys.exit(0)
 
-    import pandas as pd
 
     from lftiming_ml.metrics.segmentation import summarize_segmentation
     from lftiming_ml.metrics.stats import bootstrap_ci
