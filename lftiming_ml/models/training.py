@@ -1,5 +1,6 @@
 """Training loop pieces shared by every torchvision detection model here (well detector,
-LOCSNET / Mask R-CNN): the learning-rate schedule and one epoch of optimisation."""
+LOCSNET / Mask R-CNN): the device choice, the learning-rate schedule and one epoch of
+optimisation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from torch.utils.data import DataLoader
 
 StepFn = Callable[[int, dict[str, float]], None]
 CombineFn = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def pick_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``'auto'``/None -> cuda when available, else cpu; anything else is taken as given."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
 
 
 def warmup_cosine(step: int, *, total: int, warmup: int, final_fraction: float) -> float:

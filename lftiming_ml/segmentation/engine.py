@@ -20,8 +20,8 @@ from lftiming_ml.metrics.segmentation import frame_scores, summarize_segmentatio
 from lftiming_ml.segmentation.config import SegmenterProfile, SegmenterTrainConfig
 from lftiming_ml.segmentation.data import SegmentationSample
 from lftiming_ml.segmentation.dataset import SegmentationDataset, collate_segmentation
-from lftiming_ml.segmentation.infer import pick_device, segment_crops
-from lftiming_ml.models.training import StepFn, train_detection_epoch, warmup_cosine
+from lftiming_ml.segmentation.infer import segment_crops
+from lftiming_ml.models.training import StepFn, pick_device, train_detection_epoch, warmup_cosine
 from lftiming_ml.segmentation.losses import composite_loss
 from lftiming_ml.segmentation.model import build_segmenter
 

@@ -19,6 +19,7 @@ from torchvision.models.detection import MaskRCNN
 
 from lftiming_ml.segmentation.config import SegmenterProfile
 from lftiming_ml.segmentation.postprocess import filter_instances
+from lftiming_ml.models.training import pick_device
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,6 @@ class Instances:
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> Instances:
         return cls(np.zeros((0, *shape), bool), np.zeros(0, np.float32), np.zeros((0, 4), np.float32))
-
-
-def pick_device(device: str | torch.device | None = "auto") -> torch.device:
-    """``'auto'``/None -> cuda when available, else cpu; anything else is taken as given."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def normalise_crop(crop: np.ndarray, profile: SegmenterProfile) -> torch.Tensor:

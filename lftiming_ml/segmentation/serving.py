@@ -28,11 +28,12 @@ from skimage.measure import regionprops
 from torchvision.models.detection import MaskRCNN
 from zarr.codecs import BloscCodec
 
+from lftiming_ml.models.training import pick_device
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile, train_config
 from lftiming_ml.segmentation.data import load_corpus_samples, simulate_corpus
 from lftiming_ml.segmentation.engine import LogFn, registry_config, segmenter_from_registry, train_segmenter
-from lftiming_ml.segmentation.infer import Instances, pick_device, segment_crops
+from lftiming_ml.segmentation.infer import Instances, segment_crops
 from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path
 
 MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}

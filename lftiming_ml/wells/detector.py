@@ -58,13 +58,6 @@ class WellDetections:
         return cls(np.zeros((0, 4), np.float64), np.zeros(0, np.float64), np.zeros(0, np.float64))
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``'auto'`` -> cuda when available, else cpu; anything else is taken as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 # --- model -------------------------------------------------------------------------------
 
 class _PreparedInputTransform(GeneralizedRCNNTransform):

@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader
 from torchvision.models.detection import FasterRCNN
 
 from lftiming_ml.metrics.wells import well_detection_metrics
-from lftiming_ml.models.training import train_detection_epoch, warmup_cosine
+from lftiming_ml.models.training import pick_device, train_detection_epoch, warmup_cosine
 from lftiming_ml.wells.dataset import FieldSample, WellDetectionDataset, collate_detection, load_field_samples
-from lftiming_ml.wells.detector import build_well_detector, detect_wells_batch, pick_device
+from lftiming_ml.wells.detector import build_well_detector, detect_wells_batch
 from lftiming_ml.wells.detector_config import DetectorProfile, DetectorTrainConfig
 
 LogFn = Callable[[int, dict[str, float]], None]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lftiming_ml.models.training import pick_device
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
 from lftiming_ml.wells.dataset import build_training_set
-from lftiming_ml.wells.detector import detect_wells_batch, pick_device
+from lftiming_ml.wells.detector import detect_wells_batch
 from lftiming_ml.wells.detector_config import DetectorTrainConfig, TrainingSetConfig
 from lftiming_ml.wells.engine import LogFn, detector_from_registry, registry_config, train_detector
 from lftiming_ml.wells.grid import DetectFn
