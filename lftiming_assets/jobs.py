@@ -5,12 +5,13 @@ import dagster as dg
 from lftiming_assets.models.assets import well_detector
 from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.segmentation.assets import cell_masks, locsnet, mask_rcnn_baseline
+from lftiming_assets.tracking.assets import cell_tracks
 from lftiming_assets.wells.assets import well_grid, well_movies
 
 CHIP_ASSETS = [raw_chip, well_grid, well_movies]
-# Segmentation is not yet part of the default chip pipeline (its cpu training takes ~15 min
-# on 2 cores, too long for the demo): train `locsnet`, then run `segment_chips`.
-SEGMENTATION_ASSETS = [cell_masks]
+# Segmentation and what follows it need a champion LOCSNET: train `locsnet`, then run
+# `segment_chips` (cell masks and everything downstream of them).
+SEGMENTATION_ASSETS = [cell_masks, cell_tracks]
 MODEL_ASSETS = [well_detector, locsnet, mask_rcnn_baseline]
 
 chip_pipeline = dg.define_asset_job(
@@ -22,7 +23,8 @@ chip_pipeline = dg.define_asset_job(
 segment_chips = dg.define_asset_job(
     "segment_chips",
     selection=dg.AssetSelection.assets(*SEGMENTATION_ASSETS),
-    description="Cell masks of chips whose well movies exist, with the champion LOCSNET.",
+    description="Cell masks (champion LOCSNET) and everything downstream of them, for chips whose well "
+                "movies exist: run it after registering a new LOCSNET version.",
 )
 
 train_models = dg.define_asset_job(

@@ -52,6 +52,7 @@ class SegmenterProfile(_Strict):
     score_thresh: float = Field(0.5, ge=0, le=1, description="Instances below this score are dropped by ``segment_crops``.")
     mask_thresh: float = Field(0.5, gt=0, lt=1, description="Pasted mask probability at or above which a pixel belongs to the instance.")
     min_area_px: int = Field(8, ge=0, description="Instances with fewer mask pixels (crop px) are dropped.")
+    max_containment: float = Field(0.6, gt=0, le=1, description="An instance sharing more than this share of the smaller area with a better-scoring one is a duplicate and dropped (1.0 = keep all). 0.6 removed 88% of the extra instances on the demo chip (1974 -> 229) for 16 more misses of 12039 cells.")
 
     @model_validator(mode="after")
     def _levels_match(self) -> SegmenterProfile:

@@ -96,7 +96,7 @@ def segment_crops(model: MaskRCNN, crops: np.ndarray | Sequence[np.ndarray], *, 
                 masks, scores, boxes = filter_instances(
                     det["boxes"], det["scores"], det["mask_probs"], image_shape=crop.shape, scale=scale,
                     score_thresh=profile.score_thresh, mask_thresh=profile.mask_thresh,
-                    min_area_px=profile.min_area_px)
+                    min_area_px=profile.min_area_px, max_containment=profile.max_containment)
                 out.append(Instances(masks, scores, boxes))
         return out
     finally:

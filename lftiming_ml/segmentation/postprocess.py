@@ -57,6 +57,7 @@ def paste_masks(mask_probs: torch.Tensor, boxes: torch.Tensor, image_shape: tupl
 def filter_instances(
     boxes: torch.Tensor, scores: torch.Tensor, mask_probs: torch.Tensor, *, image_shape: tuple[int, int],
     scale: float = 1.0, score_thresh: float = 0.5, mask_thresh: float = 0.5, min_area_px: int = 0,
+    max_containment: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image's detections -> ``(masks bool[n, H, W], scores float32[n], boxes float32[n, 4]
     (y0, x0, y1, x1))`` in the crop's px.
@@ -64,8 +65,10 @@ def filter_instances(
     ``boxes (float[k, 4], (x0, y0, x1, y1) model px)``, ``scores (float[k])``,
     ``mask_probs (float[k, M, M])``; model px = crop px x ``scale``. Keeps instances with
     score >= ``score_thresh`` whose pasted mask (probability >= ``mask_thresh``) has at least
-    ``min_area_px`` pixels (and one at least). Instances may overlap (amodal); order is by
-    descending score. Returned boxes are the predicted boxes, not the masks' extents.
+    ``min_area_px`` pixels (and one at least) and that are not duplicates of a better one
+    (``suppress_contained`` with ``max_containment``; 1.0 keeps all). Instances may overlap
+    (amodal); order is by descending score. Returned boxes are the predicted boxes, not the
+    masks' extents.
     """
     keep = scores >= score_thresh
     boxes, scores, mask_probs = boxes[keep] / scale, scores[keep], mask_probs[keep]
@@ -73,5 +76,28 @@ def filter_instances(
     area = masks.flatten(1).sum(1)
     keep = area >= max(min_area_px, 1)
     order = torch.argsort(scores[keep], descending=True)
-    return (masks[keep][order].cpu().numpy(), scores[keep][order].detach().cpu().numpy().astype(np.float32),
-            xyxy_to_yxyx(boxes[keep][order]))
+    masks, scores, boxes = masks[keep][order], scores[keep][order], boxes[keep][order]
+    unique = torch.as_tensor(suppress_contained(masks, max_containment), dtype=torch.long, device=masks.device)
+    return (masks[unique].cpu().numpy(), scores[unique].detach().cpu().numpy().astype(np.float32),
+            xyxy_to_yxyx(boxes[unique]))
+
+
+def suppress_contained(masks: torch.Tensor, max_containment: float) -> list[int]:
+    """Indices of ``masks (bool[n, H, W])`` (best first) to keep: an instance is dropped when
+    its overlap with an already kept one exceeds ``max_containment`` of the smaller of the
+    two areas (a duplicate or a fragment of the same cell). Real cells in a well overlap
+    only partly (amodal overlap of neighbours), so a threshold of ~0.6 keeps them; 1.0 keeps
+    everything."""
+    n = masks.shape[0]
+    if n == 0 or max_containment >= 1.0:
+        return list(range(n))
+    flat = masks.flatten(1).float()
+    inter = flat @ flat.T
+    area = flat.sum(1)
+    smaller = torch.minimum(area[:, None], area[None, :]).clamp_min(1)
+    dup = (inter / smaller) > max_containment
+    keep: list[int] = []
+    for i in range(n):
+        if not any(bool(dup[i, j]) for j in keep):
+            keep.append(i)
+    return keep

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from lftiming_ml.tracking.chip import detections_from_instances
 from lftiming_ml.tracking.costs import Box
 from lftiming_ml.tracking.types import WellFrameDetections
 
@@ -65,21 +66,14 @@ def detections_from_masks(amodal: np.ndarray) -> tuple[list[WellFrameDetections]
     absent), truth_det (int[T, N], detection index, -1 where absent)).
     """
     m = np.asarray(amodal, dtype=bool)
-    n_frames, n_cells, size = m.shape[0], m.shape[1], m.shape[-1]
+    n_frames, n_cells = m.shape[:2]
+    detections = detections_from_instances(m)
     truth = np.full((n_frames, n_cells, 2), np.nan)
     truth_det = np.full((n_frames, n_cells), -1, dtype=int)
-    grid = np.arange(size, dtype=float)
-    detections = []
-    for t in range(n_frames):
-        areas = m[t].sum(axis=(1, 2)).astype(float)
-        present = np.flatnonzero(areas > 0)
-        a = areas[present]
-        cy = m[t, present].sum(axis=2) @ grid / np.maximum(a, 1)
-        cx = m[t, present].sum(axis=1) @ grid / np.maximum(a, 1)
-        cents = np.stack([cy, cx], axis=1).reshape(-1, 2)
-        truth[t, present] = cents
+    for t, d in enumerate(detections):
+        present = np.flatnonzero(m[t].reshape(n_cells, -1).any(1))
+        truth[t, present] = d.centroids
         truth_det[t, present] = np.arange(present.size)
-        detections.append(WellFrameDetections(centroids=cents, areas=a, masks=m[t, present].copy()))
     return detections, truth, truth_det
 
 

@@ -59,3 +59,16 @@ def test_instances_may_overlap():
     boxes = torch.tensor([[0.0, 0, 12, 12], [6, 6, 18, 18]])
     masks, _, _ = filter_instances(boxes, torch.tensor([0.8, 0.7]), probs, image_shape=(20, 20))
     assert (masks[0] & masks[1]).sum() == 36
+
+
+def test_suppress_contained_drops_duplicates_keeps_partly_overlapping_cells() -> None:
+    from lftiming_ml.segmentation.postprocess import suppress_contained
+
+    masks = torch.zeros((4, 30, 30), dtype=torch.bool)
+    masks[0, 5:15, 5:15] = True      # best cell
+    masks[1, 6:14, 6:14] = True      # inside cell 0: duplicate / fragment
+    masks[2, 5:15, 12:22] = True     # neighbour overlapping 30% of either: a real cell
+    masks[3, 20:28, 20:28] = True    # separate cell
+    assert suppress_contained(masks, 0.6) == [0, 2, 3]
+    assert suppress_contained(masks, 1.0) == [0, 1, 2, 3]
+    assert suppress_contained(masks[:0], 0.6) == []

@@ -1,0 +1,1 @@
+"""Tracking domain: ``cell_tracks``."""

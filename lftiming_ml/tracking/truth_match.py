@@ -1,0 +1,197 @@
+"""Ground truth in the pipeline's coordinates, and pipeline tracks matched to true cells.
+
+Evaluation side only (reads ``gt/``; the inference path never imports it). The pipeline's
+wells are found by the detector, so its (field_id, row, col) need not be the truth's: each
+cropped well of the chip store is paired with the true well whose centre is nearest in
+field px (within ``max_well_offset_px``). True centroids and masks are then moved into that
+well's crop px with its per-frame origin and scale (``WellMovieInfo``:
+field = origin + crop * scale), so scores compare like with like.
+
+Keys of the output are the PIPELINE's (field_id, row, col); the true well is kept as
+``gt_field_id, gt_row, gt_col``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+from scipy.optimize import linear_sum_assignment
+
+from lftiming_ml.segmentation.data import _well_strata
+from lftiming_ml.tracking.chip import shift_mask
+from lftiming_ml.wells.movies import ARRAY_NAME, WellMovieInfo, list_well_movies
+
+WELL_KEYS = ["field_id", "row", "col"]
+TRUTH_COLUMNS = [*WELL_KEYS, "gt_field_id", "gt_row", "gt_col", "cell_id", "frame", "y", "x", "cell_type",
+                 "alive", "death_frame"]
+MATCH_COLUMNS = [*WELL_KEYS, "track_id", "cell_id", "matched_frames", "track_frames"]
+
+
+def pair_wells(chip_dir: Path | str, wells: list[WellMovieInfo], *, max_well_offset_px: float = 20.0) -> dict:
+    """Pipeline well (field_id, row, col) -> true well (field_id, row, col), by the nearest
+    well centre at frame 0 in field px; wells without a true well within the offset are left out."""
+    truth = pd.read_parquet(Path(chip_dir) / "gt" / "wells.parquet")
+    first = truth[truth["frame"] == truth["frame"].min()]
+    centres = np.stack([(first["y0"] + first["y1"]) / 2, (first["x0"] + first["x1"]) / 2], axis=1)
+    keys = list(zip(first["field_id"], first["row"].astype(int), first["col"].astype(int)))
+    out = {}
+    for info in wells:
+        y0, x0, y1, x1 = info.well_box_px
+        oy, ox = info.crop_origins_px[0]
+        c = np.array([oy + (y0 + y1) / 2 * info.field_px_per_crop_px, ox + (x0 + x1) / 2 * info.field_px_per_crop_px])
+        same_field = np.array([k[0] == info.field_id for k in keys])
+        if not same_field.any():
+            continue
+        d = np.where(same_field, np.hypot(*(centres - c).T), np.inf)
+        best = int(np.argmin(d))
+        if d[best] <= max_well_offset_px:
+            out[(info.field_id, info.row, info.col)] = keys[best]
+    return out
+
+
+def truth_cells_in_crops(chip_dir: Path | str, store_path: Path | str) -> pd.DataFrame:
+    """Every true cell-frame of the chip's cropped wells, in pipeline crop px (``TRUTH_COLUMNS``).
+
+    y, x: true amodal centroid in the paired pipeline well's crop (px); cell_type
+    'effector' | 'target'; alive; death_frame (Int64, first frame not alive, <NA> if never).
+    """
+    wells = [i for i in list_well_movies(store_path) if i.cropped]
+    pairs = pair_wells(chip_dir, wells)
+    cells = pd.read_parquet(Path(chip_dir) / "gt" / "cells.parquet")
+    death = cells.loc[~cells["alive"]].groupby(["field_id", "row", "col", "cell_id"])["frame"].min()
+    parts = []
+    for info in wells:
+        gt_key = pairs.get((info.field_id, info.row, info.col))
+        if gt_key is None:
+            continue
+        c = cells[(cells["field_id"] == gt_key[0]) & (cells["row"] == gt_key[1]) & (cells["col"] == gt_key[2])]
+        origins = np.asarray(info.crop_origins_px, dtype=float)[c["frame"].to_numpy()]
+        s = info.field_px_per_crop_px
+        parts.append(pd.DataFrame({
+            "field_id": info.field_id, "row": info.row, "col": info.col,
+            "gt_field_id": gt_key[0], "gt_row": gt_key[1], "gt_col": gt_key[2],
+            "cell_id": c["cell_id"].astype("int64").to_numpy(), "frame": c["frame"].astype("int64").to_numpy(),
+            "y": (c["y"].to_numpy() - origins[:, 0]) / s, "x": (c["x"].to_numpy() - origins[:, 1]) / s,
+            "cell_type": c["type"].to_numpy(), "alive": c["alive"].astype(bool).to_numpy(),
+            "death_frame": [death.get((*gt_key, int(i)), pd.NA) for i in c["cell_id"]],
+        }))
+    if not parts:
+        return pd.DataFrame(columns=TRUTH_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    out["death_frame"] = out["death_frame"].astype("Int64")
+    return out[TRUTH_COLUMNS]
+
+
+STRATA_COLUMNS = [*WELL_KEYS, "gt_field_id", "gt_row", "gt_col", "loaded_effectors", "loaded_targets", "n_cells",
+                  "stratum", "contact_rich"]
+
+
+def truth_well_strata(chip_dir: Path | str, store_path: Path | str) -> pd.DataFrame:
+    """Per cropped pipeline well paired with a true well: its true well, loaded E:T, number of
+    true cells ever in it (``n_cells``), ``stratum`` (``metrics.strata.et_stratum``) and
+    ``contact_rich`` (cells touch in >= 25% of frames), as in the segmentation samples
+    (``STRATA_COLUMNS``, one row per well)."""
+    chip_dir = Path(chip_dir)
+    pairs = pair_wells(chip_dir, [i for i in list_well_movies(store_path) if i.cropped])
+    strata = _well_strata(chip_dir)
+    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet")
+    n_cells = cells.groupby(WELL_KEYS)["cell_id"].nunique()
+    rows = []
+    for key, gt_key in sorted(pairs.items()):
+        info = strata.loc[gt_key]
+        rows.append({"field_id": key[0], "row": int(key[1]), "col": int(key[2]), "gt_field_id": gt_key[0],
+                     "gt_row": int(gt_key[1]), "gt_col": int(gt_key[2]),
+                     "loaded_effectors": int(info["loaded_effectors"]), "loaded_targets": int(info["loaded_targets"]),
+                     "n_cells": int(n_cells.get(gt_key, 0)), "stratum": str(info["stratum"]),
+                     "contact_rich": bool(info["contact_rich"])})
+    return pd.DataFrame(rows, columns=STRATA_COLUMNS)
+
+
+@dataclass(frozen=True)
+class TruthWellMasks:
+    """True amodal masks of one pipeline well, moved into its crop: ``masks (bool[T, N, S, S])``
+    (whole-pixel shift of the truth crop; <= 0.5 px error), ``cell_ids (int[N])``."""
+
+    field_id: str
+    row: int
+    col: int
+    cell_ids: np.ndarray
+    masks: np.ndarray
+
+
+def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> Iterator[TruthWellMasks]:
+    """True masks per cropped pipeline well (only where the crop scale is 1, i.e. the chip's
+    pixel size is the canonical one; otherwise ValueError naming the well)."""
+    chip_dir = Path(chip_dir)
+    wells = [i for i in list_well_movies(store_path) if i.cropped]
+    pairs = pair_wells(chip_dir, wells)
+    gt_wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet").set_index([*WELL_KEYS, "frame"]).sort_index()
+    root = zarr.open_group(str(chip_dir / "gt" / "masks.zarr"), mode="r")
+    for info in wells:
+        gt_key = pairs.get((info.field_id, info.row, info.col))
+        if gt_key is None:
+            continue
+        if abs(info.field_px_per_crop_px - 1.0) > 1e-6:
+            raise ValueError(f"{info.group_path}: truth masks can only be moved into crops at the chip's own "
+                             f"pixel size (scale {info.field_px_per_crop_px})")
+        group = root[f"{gt_key[0]}/r{gt_key[1]}c{gt_key[2]}"]
+        ids = np.asarray(group.attrs["cell_ids"], dtype=np.int64)
+        size = int(zarr.open_group(str(Path(store_path) / info.group_path), mode="r")[ARRAY_NAME].shape[-1])
+        out = np.zeros((info.n_frames, ids.size, size, size), bool)
+        if ids.size:
+            amodal = np.asarray(group["amodal"][:])
+            s = amodal.shape[-1]
+            for t in range(info.n_frames):
+                rec = gt_wells.loc[(*gt_key, t)]
+                dy = int(round(rec["crop_y0"] - info.crop_origins_px[t][0]))
+                dx = int(round(rec["crop_x0"] - info.crop_origins_px[t][1]))
+                canvas = np.zeros((ids.size, max(size, s), max(size, s)), bool)
+                canvas[:, :s, :s] = amodal[t]
+                for n in range(ids.size):
+                    out[t, n] = shift_mask(canvas[n], dy, dx)[:size, :size]
+        yield TruthWellMasks(info.field_id, info.row, info.col, ids, out)
+
+
+def match_tracks_to_cells(tracks: pd.DataFrame, truth: pd.DataFrame, *, max_distance_px: float = 6.0) -> pd.DataFrame:
+    """Each pipeline track's true cell: per frame, tracks and true cells of a well are paired by
+    the Hungarian algorithm on centroid distance (pairs farther than ``max_distance_px`` are
+    not matched); a track's cell is the one it was paired with most often.
+
+    tracks: at least ``field_id, row, col, track_id, frame, y, x`` (crop px).
+    truth: ``truth_cells_in_crops``'s table.
+    Returns ``MATCH_COLUMNS``: cell_id (Int64, <NA> when never matched), matched_frames (frames
+    paired with that cell), track_frames (frames the track exists).
+    """
+    rows = []
+    truth_by = {k: g for k, g in truth.groupby(WELL_KEYS + ["frame"], sort=False)}
+    for well, wt in tracks.groupby(WELL_KEYS, sort=True):
+        votes: dict[int, dict[int, int]] = {int(k): {} for k in wt["track_id"].unique()}
+        for frame, ft in wt.groupby("frame", sort=False):
+            g = truth_by.get((*well, frame))
+            if g is None or ft.empty:
+                continue
+            d = np.hypot(ft["y"].to_numpy()[:, None] - g["y"].to_numpy()[None, :],
+                         ft["x"].to_numpy()[:, None] - g["x"].to_numpy()[None, :])
+            d = np.where(np.isfinite(d), d, np.inf)
+            big = np.where(d <= max_distance_px, d, 1e6)
+            for i, j in zip(*linear_sum_assignment(big)):
+                if d[i, j] <= max_distance_px:
+                    tid, cid = int(ft["track_id"].iloc[i]), int(g["cell_id"].iloc[j])
+                    votes[tid][cid] = votes[tid].get(cid, 0) + 1
+        frames = wt.groupby("track_id")["frame"].nunique()
+        for tid, v in votes.items():
+            cid, n = max(v.items(), key=lambda kv: (kv[1], -kv[0])) if v else (pd.NA, 0)
+            rows.append({"field_id": well[0], "row": int(well[1]), "col": int(well[2]), "track_id": tid,
+                         "cell_id": cid, "matched_frames": n, "track_frames": int(frames[tid])})
+    out = pd.DataFrame(rows, columns=MATCH_COLUMNS)
+    out["cell_id"] = out["cell_id"].astype("Int64")
+    return out
+
+
+__all__ = ["MATCH_COLUMNS", "STRATA_COLUMNS", "TRUTH_COLUMNS", "TruthWellMasks", "iter_truth_masks_in_crops",
+           "match_tracks_to_cells", "pair_wells", "truth_cells_in_crops", "truth_well_strata"]

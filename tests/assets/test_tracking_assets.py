@@ -1,0 +1,74 @@
+"""cell_tracks end to end on a small simulated chip: wells from the true boxes, cell masks
+from the true amodal masks, then the real tracker through the asset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+import lftiming_assets.wells.assets as wells_assets
+from lftiming_assets.partitions import chips
+from lftiming_assets.raw.assets import raw_chip
+from lftiming_assets.resources import build_resources
+from lftiming_assets.tracking.assets import cell_tracks
+from lftiming_assets.wells.assets import well_grid, well_movies
+from lftiming_ml.models.registry import ModelVersionInfo
+from lftiming_ml.sim.chip import simulate_chip
+from lftiming_ml.sim.config import ChipLayout, preset_config
+from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS, open_well_track_masks
+from lftiming_ml.tracking.truth_match import match_tracks_to_cells, truth_cells_in_crops
+from lftiming_ml.wells.movies import list_well_movies
+from tests.truth_detect import truth_detector
+from tests.truth_pipeline import write_truth_cell_masks
+
+CHIP = "tr-s23"
+N_FRAMES = 10
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    cfg = preset_config("standard", seed=23, n_fields=1, n_frames=N_FRAMES).model_copy(
+        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    simulate_chip(tmp_path / "raw" / CHIP, cfg)
+    return tmp_path
+
+
+def test_cell_tracks_from_true_masks(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chip_dir = data_dir / "raw" / CHIP
+    monkeypatch.setattr(wells_assets, "load_detector",
+                        lambda **_: (truth_detector(chip_dir), ModelVersionInfo("well_detector", 1, "run", "champion")))
+    store = data_dir / "zarr" / f"{CHIP}.zarr"
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(chips.name, [CHIP])
+        resources = build_resources(str(data_dir))
+        assert dg.materialize([raw_chip, well_grid, well_movies], partition_key=CHIP, instance=instance,
+                              resources=resources, selection=["raw_chip", "well_grid", "well_movies"]).success
+        write_chip_table(data_dir / "tables", "cell_masks", CHIP, write_truth_cell_masks(chip_dir, store, model_version=4))
+        result = dg.materialize([cell_tracks], partition_key=CHIP, instance=instance, resources=resources)
+        assert result.success
+
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["tracks_complete"].passed and checks["centroids_inside_wells"].passed
+    tracks = pd.read_parquet(chip_table_path(data_dir / "tables", "cell_tracks", CHIP))
+    assert {k: str(v) for k, v in tracks.dtypes.items()} == {**TRACK_TABLE_COLUMNS, "model_version": "int64"}
+    assert (tracks.model_version == 4).all() and len(tracks) > 0
+
+    truth = truth_cells_in_crops(chip_dir, store)
+    matches = match_tracks_to_cells(tracks, truth)
+    # perfect detections: every track follows one true cell in every frame it exists
+    assert matches.cell_id.notna().all()
+    assert (matches.matched_frames == matches.track_frames).all()
+    assert matches.groupby(["field_id", "row", "col"]).cell_id.nunique().sum() == len(matches)
+
+    for info in (i for i in list_well_movies(store) if i.cropped):
+        masks = open_well_track_masks(store, info.field_id, info.row, info.col)
+        well = tracks[(tracks.field_id == info.field_id) & (tracks.row == info.row) & (tracks.col == info.col)]
+        k = int(well.track_id.max() + 1) if len(well) else 0
+        assert masks.shape == (N_FRAMES, k, 96, 96)
+        per_row = masks[well.frame.to_numpy(), well.track_id.to_numpy()].sum(axis=(1, 2))
+        np.testing.assert_array_equal(per_row, well.area.to_numpy())
