@@ -1,16 +1,31 @@
 """Interaction stage on held-out simulated chips: contacts, kinetics and killing frequency
 against the simulator's truth.
 
-    .venv/bin/python benchmarks/kinetics.py --seeds 501 502 --preset standard
+    .venv/bin/python benchmarks/kinetics.py --seeds 501 502 503 --preset standard
     .venv/bin/python benchmarks/kinetics.py --chips /path/to/chip-a /path/to/chip-b
+    .venv/bin/python benchmarks/kinetics.py --inputs pipeline --chips data/raw/demo-standard-s0
+    .venv/bin/python benchmarks/kinetics.py --seeds 501 502 503 --killing-curves docs/images/killing_curves.png
 
-``--inputs truth`` (the only mode for now) feeds the library the true tracks, cell types,
-deaths and amodal masks (``interactions.inputs.truth_inputs``), so what is measured is the
-stage's own error: contact detection from masks and the kinetics built on it. Seeds below
-1000 are the benchmark's (training chips use higher seeds); missing chips are simulated
-into ``--cache`` (2 fields x 36 wells x 72 frames each).
+``--inputs truth`` feeds the library the true tracks, cell types, deaths and amodal masks
+(``interactions.inputs.truth_inputs``), so what is measured is the stage's own error:
+contact detection from masks and the kinetics built on it. Seeds below 1000 are the
+benchmark's (training chips use higher seeds); missing chips are simulated into ``--cache``
+(2 fields x 36 wells x 72 frames each).
 
-Writes ``benchmarks/results/kinetics_<inputs>.json`` (and PNGs with ``--plots DIR``).
+``--inputs tracks`` takes the pipeline's real tracks and track masks (LOCSNET -> tracker,
+``cell_tracks`` under ``--tables``) with cell types and deaths from the true cell each track
+follows (``evaluation.truth_labels_for_tracks``; unmatched tracks left out and counted), runs
+the interaction stage into ``--cache``/tracks-inputs/ (never into ``--tables``) and scores it:
+segmentation and tracking error, without classification error.
+
+``--inputs pipeline`` scores the outcome tables the pipeline wrote for each chip
+(LOCSNET -> tracker -> CNN-LSTM -> contacts / well_outcomes / killing_kinetics, under
+``--tables``, stores under ``--zarr``) against the chip's truth, with pipeline tracks
+matched to true cells (``interactions.evaluation``); chips without those tables are skipped
+and named.
+
+Writes ``benchmarks/results/kinetics_<inputs>.json`` (and PNGs with ``--plots DIR``, or only
+the killing curves with ``--killing-curves PNG``).
 """
 
 from __future__ import annotations
@@ -26,6 +41,15 @@ from pathlib import Path
 import pandas as pd
 
 from lftiming_ml.interactions import ContactParams, KineticsParams, chip_kinetics, contact_events, contact_frames
+from lftiming_ml.interactions.evaluation import (
+    matched_outcomes,
+    score_matched_contacts,
+    score_matched_kinetics,
+    truth_labels_for_tracks,
+)
+from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
+from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
+from lftiming_ml.tables import chip_table_path, write_chip_table
 from lftiming_ml.interactions.inputs import truth_contact_frames, truth_inputs, truth_interactions
 from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.plots import killing_curves_png, kinetics_distributions_png
@@ -92,22 +116,9 @@ def _clean(value: object) -> object:
     return value
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--chips", nargs="+", type=Path, help="simulated chip folders (with gt/)")
-    src.add_argument("--seeds", nargs="+", type=int, default=[501, 502], help="held-out seeds (< 1000)")
-    p.add_argument("--preset", default="standard", choices=["easy", "standard", "hard"])
-    p.add_argument("--cache", type=Path, default=ROOT / "data" / "bench" / "kinetics",
-                   help="where seeds are simulated")
-    p.add_argument("--inputs", default="truth", choices=["truth"],
-                   help="truth: ground-truth tracks, types, deaths, masks")
-    p.add_argument("--plots", type=Path, help="write killing curves and kinetics distributions here (PNG)")
-    p.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/kinetics_<inputs>.json)")
-    args = p.parse_args()
-    chips = args.chips or held_out_chips(args.seeds, args.preset, args.cache)
+def truth_inputs_result(chips: list[Path], args: argparse.Namespace) -> dict:
+    """The library on ground-truth inputs of ``chips``, scored against the truth."""
     contact, kinetics = ContactParams(), KineticsParams()
-
     runs = [run_chip(chip, contact, kinetics) for chip in chips]
     cat = lambda get: pd.concat([get(r) for r in runs], ignore_index=True)  # noqa: E731
     pred_frames, truth_frames = cat(lambda r: r["frames"]), cat(lambda r: r["truth"].frames)
@@ -127,7 +138,7 @@ def main() -> None:
         freq[unit] = cmp.round(4).to_dict(orient="records")
     within = all(r["within_truth_ci"] for r in freq["well"])
     result = {
-        "benchmark": "kinetics", "inputs": args.inputs,
+        "benchmark": "kinetics", "inputs": "truth",
         "chips": [{"chip_id": r["timing"].chip_id, "path": str(r["chip"]), "tracks": r["n_tracks"],
                    "wells": int(len(r["tables"].wells)), "interactions": int(len(r["tables"].interactions)),
                    "contact_pair_frames": int(len(r["frames"])), "seconds": round(r["seconds"], 2),
@@ -138,22 +149,128 @@ def main() -> None:
         "contacts_pair_frames": pair.as_dict(), "contacts_well_frames": well.as_dict(),
         "kinetics": kin,
         "killing_frequency": freq,
-        "acceptance": {
-            **ACCEPT,
-            "contact_accuracy_ok": pair.accuracy >= ACCEPT["contact_accuracy_min"],
-            "fn_rate_ok": pair.fn_rate <= ACCEPT["fn_rate_max"],
-            "mae_ok": all(kin[k] <= ACCEPT["mae_frames_max"] for k in
-                          ("t_seek_mae_frames", "t_contact_mae_frames", "t_death_mae_frames")),
-            "killing_frequency_within_truth_ci": within,
-        },
-        "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        "acceptance": acceptance(pair.accuracy, pair.fn_rate, kin, within),
     }
+    label = f"{len(runs)} simulated chips, ground-truth inputs"
+    survival = survival_by_group(pred_tgt, pred_wells)
+    plots = []
     if args.plots:
-        survival = survival_by_group(pred_tgt, pred_wells)
-        label = f"{len(runs)} chips, {args.inputs} inputs"
-        result["plots"] = [str(killing_curves_png(survival, args.plots / "killing_curves.png", title=label)),
-                           str(kinetics_distributions_png(pred_inter, args.plots / "kinetics_distributions.png",
-                                                          title=label))]
+        plots += [killing_curves_png(survival, args.plots / "killing_curves.png", title=label),
+                  kinetics_distributions_png(pred_inter, args.plots / "kinetics_distributions.png", title=label)]
+    if args.killing_curves:
+        plots.append(killing_curves_png(
+            survival, args.killing_curves,
+            title=f"Target death by E:T group (Kaplan-Meier, 95% CI)\n{label}"))
+    if plots:
+        result["plots"] = [str(p) for p in plots]
+    return result
+
+
+def acceptance(accuracy: float, fn_rate: float, kin: dict, within: bool) -> dict:
+    return {
+        **ACCEPT,
+        "contact_accuracy_ok": accuracy >= ACCEPT["contact_accuracy_min"],
+        "fn_rate_ok": fn_rate <= ACCEPT["fn_rate_max"],
+        "mae_ok": all(kin[k] <= ACCEPT["mae_frames_max"] for k in
+                      ("t_seek_mae_frames", "t_contact_mae_frames", "t_death_mae_frames")),
+        "killing_frequency_within_truth_ci": within,
+    }
+
+
+def tracks_inputs_tables(chip: Path, args: argparse.Namespace) -> tuple[Path, dict] | None:
+    """Outcome tables of ``chip`` from its pipeline tracks and true labels, written under
+    ``--cache``/tracks-inputs/tables; (that folder, counts), or None without cell_tracks."""
+    path = chip_table_path(args.tables, "cell_tracks", chip.name)
+    store = args.zarr / f"{chip.name}.zarr"
+    if not path.is_file() or not store.is_dir() or not (chip / "gt").is_dir():
+        return None
+    tracks = pd.read_parquet(path)
+    kept, types, deaths = truth_labels_for_tracks(chip, store, tracks)
+    tables_dir = args.cache / "tracks-inputs" / "tables"
+    for name, df in (("cell_tracks", kept), ("cell_types", types), ("cell_deaths", deaths)):
+        write_chip_table(tables_dir, name, chip.name, df)
+    inputs = pipeline_inputs(chip, tables_dir, store)
+    out = contact_tables(inputs.tracks, inputs.masks, inputs.timing, inputs.versions)
+    out |= well_tables(inputs.tracks, out["contacts"], out["contact_events"], inputs.timing, inputs.versions)
+    out |= killing_tables(inputs.tracks, out["contact_events"], out["well_outcomes"], out["target_outcomes"],
+                          inputs.timing, inputs.versions)
+    for name, df in out.items():
+        write_chip_table(tables_dir, name, chip.name, df)
+    key = ["field_id", "row", "col", "track_id"]
+    return tables_dir, {"tracks": int(tracks.groupby(key).ngroups), "tracks_unmatched_left_out": int(
+        tracks.groupby(key).ngroups - kept.groupby(key).ngroups), "segmenter_version": inputs.versions[
+        "segmenter_version"]}
+
+
+def pipeline_result(chips: list[Path], args: argparse.Namespace) -> dict | None:
+    """The pipeline's outcome tables of ``chips`` (``--inputs pipeline``), or those built from
+    its tracks with true labels (``--inputs tracks``), scored against the truth; None (after
+    naming every skipped chip) when no chip has them."""
+    runs, skipped, counts = [], [], {}
+    for chip in chips:
+        store = args.zarr / f"{chip.name}.zarr"
+        tables = args.tables
+        if args.inputs == "tracks":
+            built = tracks_inputs_tables(chip, args)
+            if built is None:
+                print(f"skipping {chip.name}: no cell_tracks under {args.tables}, store {store} or gt/", flush=True)
+                skipped.append(chip.name)
+                continue
+            tables, counts[chip.name] = built
+        run = matched_outcomes(chip, tables, store) if store.is_dir() else None
+        if run is None or run.frames is None or run.interactions is None or run.wells is None:
+            skipped.append(chip.name)
+            print(f"skipping {chip.name}: no pipeline outcome tables (cell_tracks, contacts, killing_kinetics, "
+                  f"well_outcomes under {args.tables}, store {store}) or no gt/; materialize the chip first",
+                  flush=True)
+            continue
+        runs.append(run)
+    if not runs:
+        return None
+    contacts = score_matched_contacts(runs)
+    kinetics = score_matched_kinetics(runs)
+    freq = kinetics.pop("killing_frequency")
+    versions = {}
+    for run in runs:
+        tables = args.cache / "tracks-inputs" / "tables" if args.inputs == "tracks" else args.tables
+        wells = pd.read_parquet(chip_table_path(tables, "well_outcomes", run.chip_id))
+        versions[run.chip_id] = {c: int(wells[c].iloc[0]) for c in
+                                 ("segmenter_version", "celltype_version", "apoptosis_version") if len(wells)}
+    return {
+        "benchmark": "kinetics", "inputs": args.inputs, "chips": [r.chip_id for r in runs], "skipped": skipped,
+        "model_versions": versions, "track_counts": counts, "contacts_pair_frames": contacts,
+        "kinetics": {k: v for k, v in kinetics.items() if k != "killing_frequency_within_truth_ci"},
+        "killing_frequency": {"well": freq},
+        "acceptance": acceptance(contacts["accuracy"], contacts["fn_rate"], kinetics,
+                                 kinetics["killing_frequency_within_truth_ci"]),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--chips", nargs="+", type=Path, help="simulated chip folders (with gt/)")
+    src.add_argument("--seeds", nargs="+", type=int, default=[501, 502], help="held-out seeds (< 1000)")
+    p.add_argument("--preset", default="standard", choices=["easy", "standard", "hard"])
+    p.add_argument("--cache", type=Path, default=ROOT / "data" / "bench" / "kinetics",
+                   help="where seeds are simulated")
+    p.add_argument("--inputs", default="truth", choices=["truth", "tracks", "pipeline"],
+                   help="truth: ground-truth tracks, types, deaths, masks; tracks: the chips' pipeline tracks and "
+                        "masks with true types and deaths; pipeline: the chips' outcome tables")
+    p.add_argument("--tables", type=Path, default=ROOT / "data" / "tables", help="pipeline tables (--inputs pipeline)")
+    p.add_argument("--zarr", type=Path, default=ROOT / "data" / "zarr", help="chip stores (--inputs pipeline)")
+    p.add_argument("--plots", type=Path, help="write killing curves and kinetics distributions here (PNG)")
+    p.add_argument("--killing-curves", type=Path, help="write only the killing-curves PNG to this path")
+    p.add_argument("--out", type=Path, help="result JSON (default benchmarks/results/kinetics_<inputs>.json)")
+    args = p.parse_args()
+    chips = args.chips or held_out_chips(args.seeds, args.preset, args.cache)
+    if args.inputs != "truth" and (args.plots or args.killing_curves):
+        raise SystemExit("plots come from --inputs truth here; pipeline plots are under data/reports/<chip>/")
+    result = truth_inputs_result(chips, args) if args.inputs == "truth" else pipeline_result(chips, args)
+    if result is None:
+        print("no chip has pipeline outcome tables: nothing scored, nothing written")
+        return
+    result |= {"cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
     out = args.out or RESULTS / f"kinetics_{args.inputs}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_clean(result), indent=2) + "\n")

@@ -130,9 +130,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     home = project_home()
     data = Path(os.environ.get("LFTIMING_DATA", home / "data"))
-    report = evaluate_chip(data / "raw" / args.chip, data / "tables")
+    report = evaluate_chip(data / "raw" / args.chip, data / "tables", data / "zarr" / f"{args.chip}.zarr")
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
+
+
+DEMO_MODELS: list[tuple[str, dict, str]] = [
+    ("well_detector", {}, "cpu profile, ~3 min"),
+    ("locsnet", {"epochs": 1}, "cpu profile, 1 epoch on 10 simulated chips, ~6 min"),
+]
+"""Models the demo trains when they have no champion yet: (asset, run config, cost on 2 cores).
+``lftiming train <model>`` trains the full profile later; the pipeline uses whichever
+version holds the ``champion`` alias."""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -145,10 +154,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                         preset="standard", overwrite=False))
     else:
         print(f"demo chip exists: {chip_dir}")
-    if not has_champion("well_detector"):
-        print("training the well detector (cpu profile, first run only; a few minutes)...")
-        if not materialize_models(["well_detector"]):
-            print("well_detector training FAILED")
+    for model, config, cost in DEMO_MODELS:
+        if has_champion(model):
+            continue
+        print(f"training {model} ({cost}; first run only)...")
+        run_config = {"ops": {model: {"config": config}}} if config else None
+        if not materialize_models([model], run_config):
+            print(f"{model} training FAILED")
             return 1
     start = time.perf_counter()
     ok = run_chip(DEMO_CHIP)
@@ -158,7 +170,7 @@ outputs
   raw chip        {chip_dir}
   ground truth    {chip_dir / 'gt'}
   tables          {data / 'tables'}   (SQL: {data / 'lftiming.duckdb'})
-  well movies     {data / 'zarr' / (DEMO_CHIP + '.zarr')}   (napari --plugin napari-ome-zarr <store>/wells/f000/r0c0)
+  well movies     {data / 'zarr' / (DEMO_CHIP + '.zarr')}   (napari --plugin napari-ome-zarr <store>/wells/f000/r0c1)
   reports         {data / 'reports' / DEMO_CHIP}
 Scores vs ground truth: .venv/bin/lftiming evaluate --chip {DEMO_CHIP}
 Dagster UI: make ui   then open http://127.0.0.1:3000 (chips appear as partitions)""")
@@ -170,6 +182,17 @@ def cmd_montage(args: argparse.Namespace) -> int:
 
     out = chip_montage(Path(args.chip_dir), Path(args.out), field_index=args.field)
     print(f"montage -> {out}")
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from lftiming_ml.sql import format_result, parse_params, run_query
+
+    home = project_home()
+    data = Path(os.environ.get("LFTIMING_DATA", home / "data"))
+    database = Path(args.db or os.environ.get("LFTIMING_DUCKDB", data / "lftiming.duckdb"))
+    result = run_query(database, args.query, parse_params(args.param))
+    print(format_result(result, "csv" if args.csv else "json" if args.json else "table"))
     return 0
 
 
@@ -193,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="materialize every asset of one chip (no UI needed)")
     r.add_argument("--chip", required=True, help="chip id (folder under data/raw/)")
     r.add_argument("--job", choices=["chip_pipeline", "segment_chips"], default="chip_pipeline",
-                   help="segment_chips: cell masks with the champion LOCSNET (after chip_pipeline)")
+                   help="segment_chips: cell masks (champion LOCSNET) and everything after them, for a "
+                        "chip whose well movies exist (after a new LOCSNET version)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="simulate the demo chip if missing, then run the pipeline on it")
@@ -213,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--chip", required=True)
     e.add_argument("--json", action="store_true", help="print JSON")
     e.set_defaults(func=cmd_evaluate)
+
+    q = sub.add_parser("sql", help="run one read-only SQL query on the outcome tables of all chips")
+    q.add_argument("query", help='e.g. "SELECT et_group, count(*) FROM well_outcomes GROUP BY et_group"')
+    q.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="value of $NAME in the query (JSON number/true/false/\"string\", else text); repeatable")
+    q.add_argument("--db", default=None, help="DuckDB file (default $LFTIMING_DUCKDB or data/lftiming.duckdb)")
+    shape = q.add_mutually_exclusive_group()
+    shape.add_argument("--csv", action="store_true", help="print CSV")
+    shape.add_argument("--json", action="store_true", help="print JSON records")
+    q.set_defaults(func=cmd_sql)
 
     m = sub.add_parser("montage", help="picture of a chip: a field, well crops over time, fluorescence")
     m.add_argument("chip_dir")

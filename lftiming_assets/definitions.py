@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from lftiming_assets.jobs import CHIP_ASSETS, MODEL_ASSETS, SEGMENTATION_ASSETS, chip_pipeline, segment_chips, train_models
+from lftiming_assets.jobs import CHIP_ASSETS, MODEL_ASSETS, chip_pipeline, segment_chips, train_models
 from lftiming_assets.raw.sensors import new_chip_folders
 from lftiming_assets.resources import build_resources
 
 defs = dg.Definitions(
-    assets=[*CHIP_ASSETS, *SEGMENTATION_ASSETS, *MODEL_ASSETS],
+    assets=[*CHIP_ASSETS, *MODEL_ASSETS],
     jobs=[chip_pipeline, segment_chips, train_models],
     sensors=[new_chip_folders],
     resources=build_resources(),

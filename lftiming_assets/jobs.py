@@ -1,4 +1,4 @@
-"""Jobs: the per-chip pipeline (every chip-partitioned asset)."""
+"""Jobs: the per-chip pipeline, re-running what follows segmentation, and model training."""
 
 import dagster as dg
 
@@ -8,23 +8,23 @@ from lftiming_assets.segmentation.assets import cell_masks, locsnet, mask_rcnn_b
 from lftiming_assets.tracking.assets import cell_tracks
 from lftiming_assets.wells.assets import well_grid, well_movies
 
-CHIP_ASSETS = [raw_chip, well_grid, well_movies]
-# Segmentation and what follows it need a champion LOCSNET: train `locsnet`, then run
-# `segment_chips` (cell masks and everything downstream of them).
-SEGMENTATION_ASSETS = [cell_masks, cell_tracks]
+WELL_ASSETS = [raw_chip, well_grid, well_movies]
+# Need a champion LOCSNET (`lftiming train locsnet`; the demo trains one on its first run).
+CELL_ASSETS = [cell_masks, cell_tracks]
+CHIP_ASSETS = [*WELL_ASSETS, *CELL_ASSETS]
 MODEL_ASSETS = [well_detector, locsnet, mask_rcnn_baseline]
 
 chip_pipeline = dg.define_asset_job(
     "chip_pipeline",
     selection=dg.AssetSelection.assets(*CHIP_ASSETS),
-    description="Materialize every asset of one chip, from the raw folder on.",
+    description="Materialize every asset of one chip, from the raw folder on (needs champion models).",
 )
 
 segment_chips = dg.define_asset_job(
     "segment_chips",
-    selection=dg.AssetSelection.assets(*SEGMENTATION_ASSETS),
+    selection=dg.AssetSelection.assets(*CELL_ASSETS),
     description="Cell masks (champion LOCSNET) and everything downstream of them, for chips whose well "
-                "movies exist: run it after registering a new LOCSNET version.",
+                "movies exist: backfill it after registering a new LOCSNET version.",
 )
 
 train_models = dg.define_asset_job(

@@ -1,8 +1,11 @@
 """``lftiming evaluate``: score every stage of a chip that has both an output and ground truth.
 
-Each section reads the stage's per-chip table and the chip's ``gt/`` and calls the one
-metric of ``lftiming_ml.metrics`` for it. Sections without output or truth are skipped
-and listed as such, never scored as zero.
+Each section reads the stage's per-chip table (and, where it needs arrays, the chip's Zarr
+store) and the chip's ``gt/`` and calls the one metric of ``lftiming_ml.metrics`` for it.
+Sections without output or truth are skipped and listed as such, never scored as zero.
+
+A section is ``f(chip_dir, tables_dir, store_path) -> dict | None`` (None: no output yet);
+adding a stage's evaluation is one entry in ``SECTIONS``.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ import pandas as pd
 
 from lftiming_ml.chip import read_manifest
 from lftiming_ml.metrics.wells import score_wells
+from lftiming_ml.segmentation.evaluation import evaluate_segmentation
 from lftiming_ml.tables import chip_table_path
+from lftiming_ml.tracking.evaluation import evaluate_tracking
 from lftiming_ml.wells.config import WellGridParams
 
 WELL_MATCH_UM = 13.0  # a predicted well matches a true one within a quarter of a well
 
 
-def _wells(chip_dir: Path, tables_dir: Path) -> dict | None:
+def _wells(chip_dir: Path, tables_dir: Path, store_path: Path) -> dict | None:
     pred_path = chip_table_path(tables_dir, "well_grid", chip_dir.name)
     truth_path = chip_dir / "gt" / "wells.parquet"
     if not (pred_path.is_file() and truth_path.is_file()):
@@ -32,31 +37,57 @@ def _wells(chip_dir: Path, tables_dir: Path) -> dict | None:
     return scores.as_dict()
 
 
-SECTIONS: dict[str, Callable[[Path, Path], dict | None]] = {"wells": _wells}
+Section = Callable[[Path, Path, Path], dict | None]
+"""``(chip_dir, tables_dir, store_path) -> metrics | None``; store_path is the chip's Zarr store."""
+
+SECTIONS: dict[str, Section] = {
+    "wells": _wells,
+    "segmentation": evaluate_segmentation,
+    "tracking": evaluate_tracking,
+}
 
 
-def evaluate_chip(chip_dir: Path | str, tables_dir: Path | str) -> dict[str, dict | str]:
-    """Per section: the metrics, or ``"skipped: ..."`` when output or truth is missing."""
+def evaluate_chip(chip_dir: Path | str, tables_dir: Path | str, store_path: Path | str | None = None
+                  ) -> dict[str, dict | str]:
+    """Per section: the metrics, or ``"skipped: ..."`` when output or truth is missing.
+
+    ``store_path``: the chip's Zarr store; default ``<tables_dir>/../zarr/<chip_id>.zarr``
+    (the layout of the data folder)."""
     chip_dir, tables_dir = Path(chip_dir), Path(tables_dir)
+    store_path = Path(store_path) if store_path is not None else tables_dir.parent / "zarr" / f"{chip_dir.name}.zarr"
     if not (chip_dir / "gt").is_dir():
         raise FileNotFoundError(f"{chip_dir / 'gt'}: chip has no ground truth to evaluate against")
     out: dict[str, dict | str] = {}
     for name, section in SECTIONS.items():
-        result = section(chip_dir, tables_dir)
+        result = section(chip_dir, tables_dir, store_path)
         out[name] = result if result is not None else "skipped: no output yet for this chip"
     return out
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
 def format_report(report: dict[str, dict | str]) -> str:
     """Human-readable lines of ``evaluate_chip``'s result."""
-    lines = []
+    lines: list[str] = []
+
+    def add(items: dict, indent: str) -> None:
+        for key, value in items.items():
+            if isinstance(value, dict):
+                lines.append(f"{indent}{key}:")
+                add(value, indent + "  ")
+            else:
+                lines.append(f"{indent}{key:<24} {_shown(value)}")
+
     for name, section in report.items():
         if isinstance(section, str):
             lines.append(f"{name}: {section}")
             continue
         lines.append(f"{name}:")
-        for key, value in section.items():
-            shown = f"{value:.4f}" if isinstance(value, float) else (
-                f"[{value[0]:.4f}, {value[1]:.4f}]" if isinstance(value, list) else str(value))
-            lines.append(f"  {key:<24} {shown}")
+        add(section, "  ")
     return "\n".join(lines)

@@ -8,8 +8,13 @@
   by E:T group with Wilson CIs.
 - ``survival``: Kaplan-Meier target survival by E:T group.
 - ``plots``: killing curves and kinetics distributions (PNG).
+- ``pipeline_inputs``: the inputs from the pipeline's ``cell_tracks``, ``cell_types``,
+  ``cell_deaths`` tables and the track masks of the chip store.
+- ``outcomes``: the outcome tables the assets write (stamped with chip id and model
+  versions); ``checks``: the rules their asset checks apply.
 - ``inputs``: the same inputs and the truth built from a simulated chip's ``gt/`` (the
-  evaluation side; the inference path never imports it).
+  evaluation side; the inference path never imports it); ``evaluation``: pipeline outcome
+  tables scored against that truth (``lftiming evaluate``, ``benchmarks/kinetics.py``).
 
 Inputs are the ``tracks`` table (``contacts.TRACK_COLUMNS``) and per-well masks
 (``contacts.WellMasks``, ``bool[T, K, S, S]``), plus the chip's ``pixel_size_um`` and

@@ -29,22 +29,45 @@ def _save(fig: plt.Figure, path: Path | str) -> Path:
 
 
 def killing_curves_png(survival: pd.DataFrame, path: Path | str, *, title: str = "") -> Path:
-    """Plot killed fraction (1 - Kaplan-Meier survival) over time per E:T group, with CIs.
+    """Plot killed fraction (1 - Kaplan-Meier survival) over time, one panel per E:T group.
 
-    survival: ``survival.survival_by_group`` table. The pooled curve 'all' is drawn black.
+    survival: ``survival.survival_by_group`` table. Each panel shows its group's curve with
+    its 95% CI band and, dashed grey, the pooled curve 'all' for reference, so curves are
+    compared without their bands covering each other. An empty table gives one empty panel.
     """
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for group, curve in survival.groupby("et_group", sort=False):
-        colour = "black" if group == "all" else None
-        n = int(curve["n_at_risk"].iloc[0])
-        line = ax.step(curve["time_min"], 1 - curve["survival"], where="post", color=colour,
-                       lw=2.2 if group == "all" else 1.5, label=f"{group} (n={n})")[0]
-        ax.fill_between(curve["time_min"], 1 - curve["ci_high"], 1 - curve["ci_low"], step="post",
-                        color=line.get_color(), alpha=0.12, lw=0)
-    ax.set(xlabel="time from movie start (min)", ylabel="targets killed or dead (1 - KM survival)",
-           ylim=(0, 1), title=title or "Target death by E:T group (Kaplan-Meier, 95% CI)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    groups = [g for g in dict.fromkeys(survival["et_group"]) if g != "all"] or ["all"]
+    pooled = survival[survival["et_group"] == "all"]
+    n_cols = min(3, len(groups))
+    n_rows = -(-len(groups) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.6 * n_cols + 0.6, 2.9 * n_rows + 0.8), sharex=True,
+                             sharey=True, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(groups):
+            ax.set_visible(False)
+            continue
+        group = groups[k]
+        curve = survival[survival["et_group"] == group]
+        if len(pooled) and group != "all":
+            ax.step(pooled["time_min"], 1 - pooled["survival"], where="post", color="0.45", ls="--", lw=1.2,
+                    label=f"all groups (n={int(pooled['n_at_risk'].iloc[0])})")
+        if len(curve):
+            n = int(curve["n_at_risk"].iloc[0])
+            ax.fill_between(curve["time_min"], 1 - curve["ci_high"], 1 - curve["ci_low"], step="post",
+                            color="#c44e52", alpha=0.2, lw=0, label="95% CI")
+            ax.step(curve["time_min"], 1 - curve["survival"], where="post", color="#c44e52", lw=2.0,
+                    label=f"{group} (n={n} targets)")
+            ax.set_title(f"{group}: {int(curve['n_deaths'].sum())} of {n} targets dead", fontsize=9)
+        ax.set(ylim=(0, 1))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, frameon=False, loc="upper left")
+    for c in range(n_cols):  # the lowest panel of each column carries the time axis
+        ax = axes[(len(groups) - 1 - c) // n_cols, c]
+        ax.set_xlabel("time from movie start (min)")
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("targets dead (1 - KM)")
+    fig.suptitle(title or "Target death by E:T group (Kaplan-Meier, 95% CI)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -31,12 +31,15 @@ from zarr.codecs import BloscCodec
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile, train_config
-from lftiming_ml.segmentation.data import load_corpus_samples, simulate_corpus
+from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples, simulate_corpus
 from lftiming_ml.segmentation.engine import LogFn, registry_config, segmenter_from_registry, train_segmenter
 from lftiming_ml.segmentation.infer import Instances, segment_crops
+from lftiming_ml.viz import instance_overlay_png
 from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path
 
 MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}
+OVERLAY_ARTIFACT = "previews/validation_overlay.png"
+"""Run artifact of every training run: validation crops, true (green) vs predicted (magenta) contours."""
 MASKS_GROUP = "masks"
 SegmentFn = Callable[[np.ndarray], list[Instances]]
 """``crops (uint16[B, H, W])`` phase crops -> one ``Instances`` per crop (crop px)."""
@@ -59,6 +62,19 @@ def split_by_chip(chip_dirs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return list(chip_dirs[:-n_val]), list(chip_dirs[-n_val:])
 
 
+def validation_overlay(model: MaskRCNN, profile: SegmenterProfile, samples: Sequence[SegmentationSample], *,
+                       n_crops: int = 8) -> bytes:
+    """PNG of up to ``n_crops`` validation crops with cells (spread evenly over ``samples``)
+    segmented by ``model``: true (green) vs predicted (magenta) amodal contours."""
+    with_cells = [s for s in samples if len(s.masks)]
+    if not with_cells:
+        raise ValueError("no validation crop with cells to preview")
+    picked = [with_cells[i] for i in np.unique(np.linspace(0, len(with_cells) - 1, n_crops).round().astype(int))]
+    device = next(model.parameters()).device
+    found = segment_crops(model, [s.image for s in picked], profile=profile, device=device, batch_size=len(picked))
+    return instance_overlay_png([s.image for s in picked], [s.masks for s in picked], [f.masks for f in found])
+
+
 def train_and_register(
     *, kind: SegmenterKind, corpus: SegmentationCorpusConfig, corpus_root: Path, tracking_uri: str,
     artifact_location: str | None, profile: str = "cpu", alias: str = "champion",
@@ -66,8 +82,9 @@ def train_and_register(
 ) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
     """Simulate the corpus once (cached under ``corpus_root``), split it by chip, train
     ``kind`` with the ``profile`` recipe (``overrides`` win), log the run to MLflow (params
-    incl. corpus size, per-epoch history, validation mIoU overall and per stratum), register a
-    version of ``MODEL_NAMES[kind]`` and point ``alias`` at it.
+    incl. corpus size, per-epoch history, validation mIoU overall and per stratum, and the
+    ``OVERLAY_ARTIFACT`` preview), register a version of ``MODEL_NAMES[kind]`` and point
+    ``alias`` at it.
 
     Returns the version, the per-epoch history and the training time (s, simulation excluded).
     """
@@ -90,6 +107,7 @@ def train_and_register(
                 "n_well_frames": len(train_samples) + len(val_samples),
                 "n_train_well_frames": len(train_samples), "n_val_well_frames": len(val_samples)},
         metrics=final, history=history, alias=alias, artifact_location=artifact_location,
+        artifacts={OVERLAY_ARTIFACT: validation_overlay(model, config.profile, val_samples)},
         run_name=f"{model_name}-{config.profile.name}-{corpus.n_chips}chips")
     return info, history, seconds
 
@@ -214,5 +232,5 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
     return cells, written
 
 
-__all__ = ["CELL_COLUMNS", "MODEL_NAMES", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter",
-           "open_well_masks", "segment_fn", "split_by_chip", "train_and_register", "write_well_masks"]
+__all__ = ["CELL_COLUMNS", "MODEL_NAMES", "OVERLAY_ARTIFACT", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter",
+           "open_well_masks", "segment_fn", "split_by_chip", "train_and_register", "validation_overlay", "write_well_masks"]

@@ -1,0 +1,1 @@
+"""Interactions: ``contacts``, ``well_outcomes`` and ``killing_kinetics`` (TIMING outcome tables)."""

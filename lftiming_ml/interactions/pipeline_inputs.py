@@ -1,0 +1,156 @@
+"""The interaction stage's inputs from the pipeline: ``cell_tracks`` + ``cell_types`` +
+``cell_deaths`` tables and the per-well track masks of the chip's Zarr store.
+
+- ``join_track_tables`` joins the three per-chip tables into the library's ``tracks``
+  table (``contacts.TRACK_COLUMNS``): cell_type per track from ``cell_types``,
+  death_frame per track from ``cell_deaths``, ``alive = frame < death_frame``.
+- ``StoreWellMasks`` is a lazy Mapping (field_id, row, col) -> ``contacts.WellMasks`` over
+  ``tracking.chip.open_well_track_masks`` (``bool[T, K, S, S]``, slot k = track id k).
+- ``pipeline_inputs`` does both for one chip and reads the timing: frame interval and frame
+  count from ``chip.json``, pixel size from the well movies (the crops' canonical um/px,
+  the unit of the track masks and of the y, x columns).
+
+Each input table carries ``model_version`` (one per chip); they become the outcome
+tables' ``VERSION_COLUMNS`` so every row says which models produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lftiming_ml.interactions.contacts import TRACK_COLUMNS, WellMasks
+from lftiming_ml.interactions.inputs import ChipTiming, chip_timing
+from lftiming_ml.tables import chip_table_path
+from lftiming_ml.tracking.chip import open_well_track_masks
+from lftiming_ml.wells.movies import list_well_movies
+
+TRACK_KEYS = ["chip_id", "field_id", "row", "col", "track_id"]
+INPUT_TABLES = ("cell_tracks", "cell_types", "cell_deaths")
+VERSION_COLUMNS = {"cell_tracks": "segmenter_version", "cell_types": "celltype_version",
+                   "cell_deaths": "apoptosis_version"}
+"""Input table -> the outcome column naming the version of the model behind it: LOCSNET
+(segmentation, hence tracks), the cell-type classifier, the apoptosis classifier."""
+CELL_TYPES = ("effector", "target")
+
+
+@dataclass(frozen=True)
+class PipelineInputs:
+    """One chip's interaction-stage inputs from the pipeline.
+
+    tracks: ``contacts.TRACK_COLUMNS``; masks: (field_id, row, col) -> ``WellMasks``;
+    timing: pixel_size_um of the crops (um/px), frame_interval_min, n_frames;
+    versions: ``VERSION_COLUMNS`` value -> model version (int).
+    """
+
+    tracks: pd.DataFrame
+    masks: Mapping[tuple[str, int, int], WellMasks]
+    timing: ChipTiming
+    versions: dict[str, int]
+
+
+def model_versions(tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+    """``VERSION_COLUMNS`` value -> the one ``model_version`` of each input table.
+
+    Raises ValueError when a table lacks the column or mixes versions (a chip's table is
+    written by one run of one model). An empty table gives -1 (no model ran on a cell).
+    """
+    out = {}
+    for table, column in VERSION_COLUMNS.items():
+        df = tables[table]
+        if "model_version" not in df.columns:
+            raise ValueError(f"{table}: no model_version column")
+        found = pd.unique(df["model_version"].dropna())
+        if len(found) > 1:
+            raise ValueError(f"{table}: rows of several model versions {sorted(found.tolist())}; "
+                             f"re-materialize the chip's {table}")
+        out[column] = int(found[0]) if len(found) else -1
+    return out
+
+
+def join_track_tables(cell_tracks: pd.DataFrame, cell_types: pd.DataFrame,
+                      cell_deaths: pd.DataFrame) -> pd.DataFrame:
+    """The ``tracks`` table (``TRACK_COLUMNS``) of one chip from its three pipeline tables.
+
+    cell_tracks: one row per track per frame (chip_id, field_id, row, col, track_id, frame,
+    y, x, area, ...). cell_types: one row per track (cell_type 'effector' | 'target').
+    cell_deaths: one row per track per frame with ``death_frame`` (Int64, NA if the cell
+    never dies; constant per track). Raises ValueError naming the first track missing from
+    ``cell_types`` or ``cell_deaths`` (types and deaths are required, not guessed).
+    """
+    types = cell_types[[*TRACK_KEYS, "cell_type"]]
+    if types.duplicated(TRACK_KEYS).any():
+        raise ValueError("cell_types: more than one row for a track")
+    bad = set(types["cell_type"]) - set(CELL_TYPES)
+    if bad:
+        raise ValueError(f"cell_types: unknown cell_type {sorted(bad)}; expected {list(CELL_TYPES)}")
+    deaths = cell_deaths.groupby(TRACK_KEYS, sort=False)["death_frame"].first().reset_index()  # first non-NA
+    t = cell_tracks.merge(types, on=TRACK_KEYS, how="left", validate="many_to_one")
+    t = t.merge(deaths, on=TRACK_KEYS, how="left", validate="many_to_one", indicator=True)
+    for missing, table in ((t["cell_type"].isna(), "cell_types"), (t.pop("_merge") != "both", "cell_deaths")):
+        if missing.any():
+            first = t.loc[missing, TRACK_KEYS].iloc[0].to_dict()
+            raise ValueError(f"{table}: no row for {int(missing.sum())} track-frames, e.g. track {first}")
+    t["death_frame"] = t["death_frame"].astype("Int64")
+    t["alive"] = (t["death_frame"].isna() | (t["frame"] < t["death_frame"])).astype(bool)
+    t = t.astype({"row": "int64", "col": "int64", "track_id": "int64", "frame": "int64", "y": "float64",
+                  "x": "float64", "area": "int64"})
+    return t[TRACK_COLUMNS].sort_values(TRACK_KEYS[1:] + ["frame"], ignore_index=True)
+
+
+class StoreWellMasks(Mapping):
+    """(field_id, row, col) -> ``WellMasks`` over a chip store's ``tracks`` groups.
+
+    Only the wells named in ``wells`` are keys; a well is read when it is asked for
+    (``open_well_track_masks``, FileNotFoundError naming the well if it was not tracked).
+    """
+
+    def __init__(self, store_path: Path | str, wells: list[tuple[str, int, int]]) -> None:
+        self._store, self._wells = Path(store_path), sorted(set(wells))
+
+    def __getitem__(self, key: tuple[str, int, int]) -> WellMasks:
+        if key not in self._wells:
+            raise KeyError(key)
+        masks = open_well_track_masks(self._store, *key)
+        return WellMasks(track_ids=np.arange(masks.shape[1], dtype=np.int64), masks=masks)
+
+    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+        return iter(self._wells)
+
+    def __len__(self) -> int:
+        return len(self._wells)
+
+
+def read_input_tables(tables_dir: Path | str, chip_id: str) -> dict[str, pd.DataFrame]:
+    """The chip's three input tables; FileNotFoundError names the first one missing."""
+    out = {}
+    for table in INPUT_TABLES:
+        path = chip_table_path(tables_dir, table, chip_id)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: chip {chip_id} has no {table} table yet; materialize {table} first")
+        out[table] = pd.read_parquet(path)
+    return out
+
+
+def crop_pixel_size_um(store_path: Path | str) -> float:
+    """The um/px of a chip store's well crops (one value for the chip)."""
+    sizes = {info.um_per_px for info in list_well_movies(store_path)}
+    if len(sizes) != 1:
+        raise ValueError(f"{store_path}: expected one crop pixel size, found {sorted(sizes) or 'no wells'}")
+    return sizes.pop()
+
+
+def pipeline_inputs(chip_dir: Path | str, tables_dir: Path | str, store_path: Path | str) -> PipelineInputs:
+    """A chip's ``PipelineInputs`` from its tables under ``tables_dir`` and its Zarr store."""
+    timing = chip_timing(chip_dir)
+    tables = read_input_tables(tables_dir, timing.chip_id)
+    tracks = join_track_tables(tables["cell_tracks"], tables["cell_types"], tables["cell_deaths"])
+    wells = [(f, int(r), int(c)) for f, r, c in tracks[["field_id", "row", "col"]].drop_duplicates().itertuples(
+        index=False)]
+    timing = ChipTiming(timing.chip_id, crop_pixel_size_um(store_path), timing.frame_interval_min, timing.n_frames)
+    return PipelineInputs(tracks=tracks, masks=StoreWellMasks(store_path, wells), timing=timing,
+                          versions=model_versions(tables))

@@ -1,0 +1,104 @@
+"""A small simulated chip laid out as the pipeline leaves it before the interaction stage.
+
+Simulated raw chip -> well grid (the truth's boxes as the detector) -> well movies in the
+chip's Zarr store; then, standing in for the tracker and the classifiers, the truth written
+in the pipeline's layout: per cropped well the true amodal masks moved into the pipeline's
+crop (``tracking.truth_match.iter_truth_masks_in_crops``; ``tracks/masks``, slot k = track k
+= the k-th true cell of the well), and the ``cell_tracks``, ``cell_types`` and
+``cell_deaths`` tables built from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lftiming_ml.chip import read_manifest
+from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
+from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
+from lftiming_ml.sim.chip import simulate_chip
+from lftiming_ml.sim.config import ChipLayout, preset_config
+from lftiming_ml.tables import write_chip_table
+from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS, write_well_track_masks
+from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops, truth_cells_in_crops
+from lftiming_ml.wells.config import WellGridParams
+from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
+from tests.truth_detect import truth_detector
+
+VERSIONS = {"cell_tracks": 3, "cell_types": 2, "cell_deaths": 5}
+
+
+@dataclass(frozen=True)
+class PipelineChip:
+    chip_id: str
+    chip_dir: Path
+    tables_dir: Path
+    store_path: Path
+    track_cells: pd.DataFrame  # field_id, row, col, track_id, cell_id: the truth behind each track
+
+
+def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_frames: int = 36,
+                        wells_per_block: int = 3, field_px: int = 352, preset: str = "standard") -> PipelineChip:
+    """Simulate ``root/raw/<chip_id>`` and write its store and the three input tables."""
+    chip_dir, tables_dir = root / "raw" / chip_id, root / "tables"
+    store = root / "zarr" / f"{chip_id}.zarr"
+    cfg = preset_config(preset, seed=seed, n_fields=1, n_frames=n_frames).model_copy(
+        update={"layout": ChipLayout(wells_per_block=wells_per_block, field_px=field_px)})
+    simulate_chip(chip_dir, cfg)
+    manifest = read_manifest(chip_dir)
+    params = WellGridParams()
+    grid, _ = chip_well_grid(chip_dir, manifest, truth_detector(chip_dir), params=params)
+    infos = chip_well_movies(chip_dir, manifest, grid, store, params=params)
+
+    truth = truth_cells_in_crops(chip_dir, store)
+    first = truth.groupby(["field_id", "row", "col", "cell_id"]).first()
+    infos = {(i.field_id, i.row, i.col): i for i in infos}
+    tracks, types, deaths, links = [], [], [], []
+    for well in iter_truth_masks_in_crops(chip_dir, store):
+        key_well = (well.field_id, well.row, well.col)
+        masks = well.masks
+        write_well_track_masks(store, infos[key_well], masks)
+        n_expected = int(masks[0].any(axis=(1, 2)).sum())
+        for k, cell_id in enumerate(well.cell_ids):
+            present = np.flatnonzero(masks[:, k].any(axis=(1, 2)))
+            area = masks[present, k].sum(axis=(1, 2))
+            y = (masks[present, k].sum(axis=2) @ np.arange(masks.shape[2])) / area
+            x = (masks[present, k].sum(axis=1) @ np.arange(masks.shape[3])) / area
+            key = {"chip_id": chip_id, "field_id": well.field_id, "row": well.row, "col": well.col, "track_id": k}
+            tracks.append(pd.DataFrame({**key, "frame": present, "y": y, "x": x, "area": area, "source": "detected",
+                                        "instance": k, "link_cost": np.nan, "fb_agree": True,
+                                        "start_reason": "movie_start", "end_reason": "movie_end", "parent": -1,
+                                        "n_expected": n_expected}))
+            cell = first.loc[(*key_well, int(cell_id))]
+            kind, death = str(cell["cell_type"]), cell["death_frame"]
+            dead = np.zeros(present.size, bool) if pd.isna(death) else present >= int(death)
+            types.append({**key, "cell_type": kind, "p_effector": 1.0 if kind == "effector" else 0.0,
+                          "n_frames": int(present.size)})
+            deaths.append(pd.DataFrame({**key, "frame": present, "p_apoptotic": dead.astype(float), "apoptotic": dead,
+                                        "death_frame": pd.array([death] * present.size, dtype="Int64")}))
+            links.append({"field_id": well.field_id, "row": well.row, "col": well.col, "track_id": k,
+                          "cell_id": int(cell_id)})
+    cell_tracks = pd.concat(tracks, ignore_index=True).astype(TRACK_TABLE_COLUMNS)
+    cell_types = pd.DataFrame(types)
+    cell_deaths = pd.concat(deaths, ignore_index=True)
+    for name, df in (("cell_tracks", cell_tracks), ("cell_types", cell_types), ("cell_deaths", cell_deaths)):
+        df["model_version"] = np.int64(VERSIONS[name])
+        write_chip_table(tables_dir, name, chip_id, df)
+    return PipelineChip(chip_id, chip_dir, tables_dir, store, pd.DataFrame(links))
+
+
+def write_outcome_tables(chip: PipelineChip) -> dict[str, pd.DataFrame]:
+    """Every outcome table of ``chip`` by the library (what the three assets write), written
+    under ``chip.tables_dir``; returns them by name."""
+    inputs = pipeline_inputs(chip.chip_dir, chip.tables_dir, chip.store_path)
+    tables = contact_tables(inputs.tracks, inputs.masks, inputs.timing, inputs.versions)
+    tables |= well_tables(inputs.tracks, tables["contacts"], tables["contact_events"], inputs.timing,
+                          inputs.versions)
+    tables |= killing_tables(inputs.tracks, tables["contact_events"], tables["well_outcomes"],
+                             tables["target_outcomes"], inputs.timing, inputs.versions)
+    for name, df in tables.items():
+        write_chip_table(chip.tables_dir, name, chip.chip_id, df)
+    return tables
