@@ -111,12 +111,14 @@ def has_champion(model_name: str) -> bool:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _dagster_env(project_home())
-    config: dict[str, object] = {"profile": args.profile, "n_chips": args.n_chips}
+    config: dict[str, object] = {"profile": args.profile}
+    if args.n_chips:
+        config["n_chips"] = args.n_chips
     if args.epochs:
         config["epochs"] = args.epochs
     if args.time_budget_min:
         if args.model == "well_detector":
-            sys.exit("lftiming train: --time-budget-min applies to locsnet / mask_rcnn_baseline")
+            sys.exit("lftiming train: --time-budget-min applies to the segmenters and classifiers, not well_detector")
         config["time_budget_min"] = args.time_budget_min
     ok = materialize_models([args.model], {"ops": {args.model: {"config": config}}})
     print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
@@ -138,10 +140,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("well_detector", {}, "cpu profile, ~3 min"),
     ("locsnet", {"epochs": 1}, "cpu profile, 1 epoch on 10 simulated chips, ~6 min"),
+    ("celltype_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
+    ("apoptosis_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
 ]
 """Models the demo trains when they have no champion yet: (asset, run config, cost on 2 cores).
 ``lftiming train <model>`` trains the full profile later; the pipeline uses whichever
 version holds the ``champion`` alias."""
+
+
+OUTCOME_QUERY = """
+SELECT et_group, n AS wells, n_killed AS wells_with_kill, round(frequency, 2) AS killing_frequency,
+       round(ci_low, 2) AS ci_low, round(ci_high, 2) AS ci_high
+FROM killing_frequency WHERE chip_id = $chip AND unit = 'well' ORDER BY et_group"""
+
+
+def print_outcomes(data: Path, chip_id: str) -> None:
+    """The chip's killing frequency by E:T group (SQL on the outcome tables) and its plots."""
+    from lftiming_ml.sql import format_result, run_query
+
+    database = Path(os.environ.get("LFTIMING_DUCKDB", data / "lftiming.duckdb"))
+    print(f"\nkilling frequency by E:T group ({chip_id}; share of wells with a kill, Wilson 95% CI):")
+    print(format_result(run_query(database, OUTCOME_QUERY, {"chip": chip_id})))
+    print("plots:")
+    for png in sorted((data / "reports" / chip_id).glob("*.png")):
+        print(f"  {png}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -165,6 +187,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     ok = run_chip(DEMO_CHIP)
     print(f"pipeline on {DEMO_CHIP}: {'materialized' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
+    if ok:
+        print_outcomes(data, DEMO_CHIP)
     print(f"""
 outputs
   raw chip        {chip_dir}
@@ -224,11 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("train", help="train a model asset and register it in MLflow (alias champion)")
-    t.add_argument("model", choices=["well_detector", "locsnet", "mask_rcnn_baseline"])
+    t.add_argument("model", choices=["well_detector", "locsnet", "mask_rcnn_baseline", "celltype_classifier",
+                                     "apoptosis_classifier"])
     t.add_argument("--profile", choices=["cpu", "paper"], default="cpu")
     t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-    t.add_argument("--n-chips", type=int, default=10,
-                   help="simulated training chips (the corpus size; part of it validates)")
+    t.add_argument("--n-chips", type=int, default=None,
+                   help="simulated training chips (the corpus size; part of it validates); default: the "
+                        "model's (10 short chips for the segmenters, 4 full chips for the classifiers)")
     t.add_argument("--time-budget-min", type=float, default=None,
                    help="stop training after this many minutes (segmenters only)")
     t.set_defaults(func=cmd_train)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from lftiming_ml.chip import read_manifest
+from lftiming_ml.classification.evaluation import evaluate_classification
+from lftiming_ml.interactions.evaluation import evaluate_contacts, evaluate_kinetics
 from lftiming_ml.metrics.wells import score_wells
 from lftiming_ml.segmentation.evaluation import evaluate_segmentation
 from lftiming_ml.tables import chip_table_path
@@ -44,6 +46,9 @@ SECTIONS: dict[str, Section] = {
     "wells": _wells,
     "segmentation": evaluate_segmentation,
     "tracking": evaluate_tracking,
+    "classification": evaluate_classification,
+    "contacts": evaluate_contacts,
+    "kinetics": evaluate_kinetics,
 }
 
 

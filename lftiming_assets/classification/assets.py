@@ -1,0 +1,125 @@
+"""``celltype_classifier`` / ``apoptosis_classifier`` (CNN-LSTMs trained on simulated chips
+with labels from fluorescence, registered in MLflow) and the per-chip ``cell_types`` and
+``cell_deaths`` tables (phase channel + tracks only)."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from lftiming_assets.partitions import chips
+from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
+from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierTask, classifier_profile
+from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, load_classifier, \
+    train_and_register
+from lftiming_ml.tables import chip_table_path, write_chip_table
+
+
+class ClassifierConfig(dg.Config):
+    """What to train; the full recipe is ``lftiming_ml.classification.config``."""
+
+    profile: str = "cpu"
+    n_chips: int = 4  # simulated 72-frame chips; the last quarter validates
+    epochs: int | None = None
+    backbone: str | None = None  # resnet18 | resnet34 | resnet50 (default: the profile's)
+    time_budget_min: float | None = None
+    cv_folds: int = 0  # >= 2: k-fold cross-validation grouped by chip first, logged to the same MLflow run
+    alias: str = "champion"
+
+
+def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: ClassifierConfig,
+           storage: LftimingStorage, mlflow: MLflowTracking) -> dg.MaterializeResult:
+    overrides: dict[str, object] = {k: v for k, v in {"epochs": config.epochs,
+                                                      "time_budget_min": config.time_budget_min}.items() if v}
+    if config.backbone:
+        overrides["profile"] = classifier_profile(config.profile).model_copy(update={"backbone": config.backbone})
+    model_name = MODEL_NAMES[(task, "cnn_lstm")]
+    mlflow.configure(model_name)
+    info, history, seconds = train_and_register(
+        task=task, corpus=ClassificationCorpusConfig(n_chips=config.n_chips),
+        corpus_root=storage.root / "training" / "classification" / "chips", tracking_uri=mlflow.tracking_uri,
+        artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias, overrides=overrides,
+        cv_folds=config.cv_folds,
+        log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
+                                                   f"val AUROC {row.get('val_auroc', float('nan')):.3f}"))
+    return dg.MaterializeResult(metadata={
+        "model": model_name, "version": info.version, "alias": config.alias, "mlflow_run_id": info.run_id,
+        "profile": config.profile, "n_chips": config.n_chips, "epochs_run": len(history),
+        "train_seconds": round(seconds, 1),
+        **{k: float(v) for k, v in history[-1].items() if k.startswith("val_") and np.isfinite(v)},
+    })
+
+
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+def celltype_classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, storage: LftimingStorage,
+                        mlflow: MLflowTracking) -> dg.MaterializeResult:
+    """CNN-LSTM effector vs target per track, registered as ``celltype_classifier``."""
+    return _train(context, "celltype", config, storage, mlflow)
+
+
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+def apoptosis_classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, storage: LftimingStorage,
+                         mlflow: MLflowTracking) -> dg.MaterializeResult:
+    """CNN-LSTM apoptotic probability per frame (monotonicity-penalised), registered as ``apoptosis_classifier``."""
+    return _train(context, "apoptosis", config, storage, mlflow)
+
+
+def _read_tracks(storage: LftimingStorage, chip_id: str) -> pd.DataFrame:
+    return pd.read_parquet(chip_table_path(storage.tables_dir, "cell_tracks", chip_id),
+                           columns=["field_id", "row", "col", "track_id", "frame", "y", "x"])
+
+
+@dg.asset(partitions_def=chips, group_name="classification", deps=["cell_tracks", celltype_classifier],
+          kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("every_track_typed", asset="cell_types", description=(
+              "Every track of cell_tracks has exactly one type and a probability in [0, 1]."))])
+def cell_types(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
+               mlflow: MLflowTracking, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Effector or target per track (champion ``celltype_classifier``, phase channel only)."""
+    chip_id = context.partition_key
+    tracks = _read_tracks(storage, chip_id)
+    classifier, info = load_classifier(tracking_uri=mlflow.tracking_uri, model_name=MODEL_NAMES[("celltype", "cnn_lstm")])
+    start = time.perf_counter()
+    table = chip_cell_types(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version)
+    seconds = time.perf_counter() - start
+    write_chip_table(storage.tables_dir, "cell_types", chip_id, table)
+    refresh_views(duckdb, storage)
+    n_tracks = tracks.groupby(["field_id", "row", "col", "track_id"]).ngroups
+    keys = table[["field_id", "row", "col", "track_id"]]
+    typed = len(table) == n_tracks and not keys.duplicated().any() and table["p_effector"].between(0, 1).all()
+    return dg.MaterializeResult(
+        metadata={"tracks": len(table), "effectors": int((table["cell_type"] == "effector").sum()),
+                  "targets": int((table["cell_type"] == "target").sum()), "seconds": round(seconds, 1),
+                  "model": f"{info.name} v{info.version} ({info.alias})", "model_version": info.version},
+        check_results=[dg.AssetCheckResult(check_name="every_track_typed", passed=bool(typed), metadata={
+            "tracks_in_cell_tracks": n_tracks, "typed_rows": len(table)})])
+
+
+@dg.asset(partitions_def=chips, group_name="classification", deps=["cell_tracks", apoptosis_classifier],
+          kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("deaths_irreversible", asset="cell_deaths", description=(
+              "Per track: p_apoptotic never decreases, death_frame is constant and apoptotic == frame >= death_frame."))])
+def cell_deaths(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
+                mlflow: MLflowTracking, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Per track and frame: monotone apoptotic probability and the death frame (champion
+    ``apoptosis_classifier``, phase channel only)."""
+    chip_id = context.partition_key
+    tracks = _read_tracks(storage, chip_id)
+    classifier, info = load_classifier(tracking_uri=mlflow.tracking_uri,
+                                       model_name=MODEL_NAMES[("apoptosis", "cnn_lstm")])
+    start = time.perf_counter()
+    table = chip_cell_deaths(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version)
+    seconds = time.perf_counter() - start
+    write_chip_table(storage.tables_dir, "cell_deaths", chip_id, table)
+    refresh_views(duckdb, storage)
+    per_track = table.sort_values("frame").groupby(["field_id", "row", "col", "track_id"])
+    bad = [key for key, g in per_track if (np.diff(g["p_apoptotic"].to_numpy()) < -1e-9).any()
+           or g["death_frame"].nunique(dropna=False) > 1
+           or not (g["apoptotic"] == (g["frame"] >= g["death_frame"].fillna(np.iinfo(np.int64).max))).all()]
+    deaths = table.drop_duplicates(["field_id", "row", "col", "track_id"])["death_frame"]
+    return dg.MaterializeResult(
+        metadata={"tracks": int(per_track.ngroups), "track_frames": len(table), "deaths": int(deaths.notna().sum()),
+                  "seconds": round(seconds, 1), "model": f"{info.name} v{info.version} ({info.alias})",
+                  "model_version": info.version},
+        check_results=[dg.AssetCheckResult(check_name="deaths_irreversible", passed=not bad, metadata={
+            "inconsistent_tracks": len(bad), "first": str(bad[:3])})])

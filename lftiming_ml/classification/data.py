@@ -1,0 +1,292 @@
+"""Per-track sequences the classifiers train and run on.
+
+A ``TrackSequence`` is one cell track in one well: for every frame it exists, a phase patch
+and a binary mask patch centred on the cell's centroid, and five motion descriptors. It is
+built by the same functions from either source:
+
+- **training** (``load_chip_tracks``): a simulated chip's truth tracks and amodal masks
+  (``gt/``), its raw phase stack, and *labels from fluorescence* (``labels.label_well`` on
+  the effector dye, target dye and Annexin V stacks). Truth type / alive are attached only
+  to report the label error rate and to score benchmarks.
+- **inference** (``well_track_sequences``): a well movie's phase channel, the tracker's
+  track masks and the ``cell_tracks`` rows of the well.
+
+Both work in well-crop px at the chip's pixel size (0.65 um/px for simulated chips, the
+canonical crop px of the well movies), so patches look the same in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from lftiming_ml.chip.manifest import ChannelRole
+from lftiming_ml.chip.reader import read_manifest, read_stack
+from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierProfile, LabellerParams
+from lftiming_ml.classification.labels import UNLABELLED, frame_labels, label_well
+from lftiming_ml.segmentation.data import _well_strata as well_strata
+
+N_MOTION = 5
+MOTION_NAMES = ("speed", "cos_heading", "sin_heading", "acceleration", "persistence")
+SPEED_SCALE_UM_MIN = 5.0  # effectors run at 5-10 um/min: descriptors come out O(1)
+
+
+@dataclass
+class TrackSequence:
+    """One track. ``frames (int64[T])`` movie frame of each entry (ascending),
+    ``phase (float16[T, P, P])`` normalised phase patch, ``mask (bool[T, P, P])`` the track's
+    mask in the patch, ``motion (float32[T, 5])`` ``MOTION_NAMES``, ``centroids
+    (float64[T, 2])`` (y, x) crop px. Labels: ``cell_type`` 1 effector / 0 target / -1
+    unlabelled, ``apoptotic (int8[T] | None)`` 1 from the onset on. Truth (simulated chips
+    only): ``true_type`` ('effector' | 'target' | None), ``true_alive (bool[T] | None)``.
+    ``meta``: chip_id, field_id, row, col, track_id, stratum, contact_rich."""
+
+    frames: np.ndarray
+    phase: np.ndarray
+    mask: np.ndarray
+    motion: np.ndarray
+    centroids: np.ndarray
+    cell_type: int = UNLABELLED
+    apoptotic: np.ndarray | None = None
+    true_type: str | None = None
+    true_alive: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.frames)
+        if not (self.phase.shape[0] == self.mask.shape[0] == self.motion.shape[0] == self.centroids.shape[0] == n):
+            raise ValueError(f"track of {n} frames with phase {self.phase.shape}, mask {self.mask.shape}, "
+                             f"motion {self.motion.shape}, centroids {self.centroids.shape}")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def true_death_frame(self) -> int | None:
+        """First movie frame the truth calls dead, None if alive throughout (or no truth)."""
+        if self.true_alive is None or self.true_alive.all():
+            return None
+        return int(self.frames[np.flatnonzero(~self.true_alive)[0]])
+
+    @property
+    def label_death_frame(self) -> int | None:
+        """First movie frame the fluorescence label calls apoptotic, None if never."""
+        if self.apoptotic is None or not self.apoptotic.any():
+            return None
+        return int(self.frames[np.flatnonzero(self.apoptotic)[0]])
+
+
+def normalise_phase(phase: np.ndarray, gain: float) -> np.ndarray:
+    """``phase (uint16|float[T, S, S])`` -> ``float32[T, S, S]``: each frame divided by its
+    median (the medium), minus 1, times ``gain``. Cells are dark (< 0), halos bright."""
+    p = np.asarray(phase, dtype=np.float32)
+    med = np.median(p.reshape(len(p), -1), axis=1).reshape(-1, 1, 1) if len(p) else np.ones((0, 1, 1), np.float32)
+    return (p / np.maximum(med, 1e-6) - 1.0) * gain
+
+
+def extract_patches(image: np.ndarray, masks: np.ndarray, centroids: np.ndarray, size: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Square ``size`` windows centred (rounded) on ``centroids (float[T, 2], (y, x) px)`` of
+    ``image (float[T, S, S])`` (edge-padded outside) and ``masks (bool[T, S, S])`` (False
+    outside). Returns ``(float32[T, size, size], bool[T, size, size])``."""
+    n, h, w = image.shape
+    pad = size
+    img = np.pad(np.asarray(image, np.float32), ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+    msk = np.pad(np.asarray(masks, bool), ((0, 0), (pad, pad), (pad, pad)))
+    out_i = np.empty((n, size, size), np.float32)
+    out_m = np.empty((n, size, size), bool)
+    centre = np.nan_to_num(np.rint(np.asarray(centroids, float)), nan=h / 2).astype(int)
+    centre[:, 0] = np.clip(centre[:, 0], -size // 2, h + size // 2)
+    centre[:, 1] = np.clip(centre[:, 1], -size // 2, w + size // 2)
+    for t in range(n):
+        y0, x0 = centre[t, 0] - size // 2 + pad, centre[t, 1] - size // 2 + pad
+        out_i[t] = img[t, y0:y0 + size, x0:x0 + size]
+        out_m[t] = msk[t, y0:y0 + size, x0:x0 + size]
+    return out_i, out_m
+
+
+def motion_descriptors(centroids: np.ndarray, frames: np.ndarray, *, um_per_px: float,
+                       frame_interval_min: float) -> np.ndarray:
+    """``float32[T, 5]`` from ``centroids (float[T, 2], (y, x) px)`` at ``frames (int[T])``:
+    speed (um/min / 5), cos and sin of the heading (x right, y down; 0 when still),
+    acceleration (|change of velocity| per frame, um/min / 5) and persistence (net
+    displacement / path length over the 4 steps around the frame, 0..1). Velocity at entry
+    t is the step into it (out of it for the first entry); a one-frame track is all zeros."""
+    c = np.asarray(centroids, float) * um_per_px
+    n = len(c)
+    out = np.zeros((n, N_MOTION), np.float32)
+    if n < 2:
+        return out
+    dt = np.maximum(np.diff(np.asarray(frames, float)), 1.0) * frame_interval_min
+    step = np.nan_to_num(np.diff(c, axis=0))
+    vel = np.concatenate([step[:1] / dt[:1, None], step / dt[:, None]])
+    speed = np.linalg.norm(vel, axis=1)
+    moving = speed > 1e-9
+    out[:, 0] = speed / SPEED_SCALE_UM_MIN
+    out[moving, 1] = vel[moving, 1] / speed[moving]
+    out[moving, 2] = vel[moving, 0] / speed[moving]
+    out[1:, 3] = np.linalg.norm(np.diff(vel, axis=0), axis=1) / SPEED_SCALE_UM_MIN
+    step_len = np.linalg.norm(step, axis=1)
+    for t in range(n):
+        a, b = max(t - 2, 0), min(t + 2, n - 1)
+        path = step_len[a:b].sum()
+        out[t, 4] = np.linalg.norm(np.nan_to_num(c[b] - c[a])) / path if path > 1e-9 else 0.0
+    return out
+
+
+def track_sequence(phase_norm: np.ndarray, track_masks: np.ndarray, frames: np.ndarray, centroids: np.ndarray, *,
+                   profile: ClassifierProfile, um_per_px: float, frame_interval_min: float,
+                   meta: Mapping[str, object] | None = None) -> TrackSequence:
+    """A ``TrackSequence`` (no labels) of one track: ``phase_norm (float32[T_movie, S, S])``
+    from ``normalise_phase``, ``track_masks (bool[T_movie, S, S])`` the track's mask per
+    movie frame, ``frames (int[T])`` where it exists and ``centroids (float[T, 2])`` there."""
+    frames = np.asarray(frames, np.int64)
+    cents = np.asarray(centroids, float).reshape(-1, 2)
+    patches, mpatch = extract_patches(phase_norm[frames], track_masks[frames], cents, profile.patch_size)
+    return TrackSequence(frames=frames, phase=patches.astype(np.float16), mask=mpatch,
+                         motion=motion_descriptors(cents, frames, um_per_px=um_per_px,
+                                                   frame_interval_min=frame_interval_min),
+                         centroids=cents, meta=dict(meta or {}))
+
+
+# --- training tracks from a simulated chip ---------------------------------------------------
+
+def load_chip_tracks(chip_dir: Path | str, *, profile: ClassifierProfile,
+                     labeller: LabellerParams = LabellerParams()) -> list[TrackSequence]:
+    """Every truth track of a simulated chip with fluorescence labels (and truth attached).
+
+    Per well, the field stacks are cut at the truth crop origins of ``gt/wells.parquet``
+    (the frame of ``gt/masks.zarr``); a track is a truth cell over the frames its amodal
+    mask is non-empty; its centroid is the mask's centre of mass (as the tracker's).
+    """
+    chip_dir = Path(chip_dir)
+    manifest = read_manifest(chip_dir)
+    wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet")
+    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet",
+                            columns=["field_id", "row", "col", "cell_id", "frame", "type", "alive"])
+    truth = cells.set_index(["field_id", "row", "col", "cell_id", "frame"]).sort_index()
+    strata = well_strata(chip_dir)
+    root = zarr.open_group(str(chip_dir / "gt" / "masks.zarr"), mode="r")
+    roles = (ChannelRole.phase, ChannelRole.effector_dye, ChannelRole.target_dye, ChannelRole.death_marker)
+    out: list[TrackSequence] = []
+    for field_id, fw in wells.groupby("field_id", sort=True):
+        stacks = {r: read_stack(chip_dir, manifest, str(field_id), r) for r in roles}
+        for (row, col), ww in fw.groupby(["row", "col"], sort=True):
+            group = root[f"{field_id}/r{row}c{col}"]
+            if "amodal" not in group:
+                continue
+            amodal = np.asarray(group["amodal"][:])
+            ids = [int(i) for i in group.attrs["cell_ids"]]
+            ww = ww.sort_values("frame")
+            size = amodal.shape[-1]
+            crops = {r: np.stack([s[t, y:y + size, x:x + size] for t, y, x in
+                                  zip(ww["frame"], ww["crop_y0"], ww["crop_x0"])]).astype(np.float32)
+                     for r, s in stacks.items()}
+            labels = label_well(crops[ChannelRole.effector_dye], crops[ChannelRole.target_dye],
+                                crops[ChannelRole.death_marker], amodal, labeller)
+            phase = normalise_phase(crops[ChannelRole.phase], profile.phase_gain)
+            info = strata.loc[(field_id, row, col)]
+            for i, cell_id in enumerate(ids):
+                present = np.flatnonzero(amodal[:, i].reshape(len(amodal), -1).any(1))
+                if present.size == 0:
+                    continue
+                m = amodal[present, i]
+                area = m.sum(axis=(1, 2)).astype(float)
+                cents = np.stack([(m.sum(2) * np.arange(size)).sum(1), (m.sum(1) * np.arange(size)).sum(1)], 1)
+                cents = cents / area[:, None]
+                seq = track_sequence(phase, amodal[:, i], present, cents, profile=profile,
+                                     um_per_px=manifest.pixel_size_um, frame_interval_min=manifest.frame_interval_min,
+                                     meta={"chip_id": chip_dir.name, "field_id": str(field_id), "row": int(row),
+                                           "col": int(col), "track_id": cell_id, "stratum": str(info["stratum"]),
+                                           "contact_rich": bool(info["contact_rich"])})
+                onset = labels.onset[i]
+                seq.cell_type = int(labels.cell_type[i])
+                seq.apoptotic = frame_labels(len(present), None if onset is None else
+                                             int(np.searchsorted(present, onset)))
+                rows = truth.loc[(field_id, row, col, cell_id)].reindex(present)
+                seq.true_type = str(rows["type"].dropna().iloc[0]) if rows["type"].notna().any() else None
+                seq.true_alive = rows["alive"].fillna(True).to_numpy(bool)
+                out.append(seq)
+    return out
+
+
+def label_error_rates(tracks: Sequence[TrackSequence]) -> dict[str, float]:
+    """How the fluorescence labels of ``tracks`` compare with the simulator's truth:
+    type_unlabelled (share of tracks left out), type_error (wrong among labelled tracks),
+    apoptosis_frame_error (frames whose alive/apoptotic label disagrees), onset_abs_error_mean
+    (frames, tracks that die in both), onset_missed / onset_spurious (tracks)."""
+    typed = [t for t in tracks if t.true_type is not None]
+    labelled = [t for t in typed if t.cell_type != UNLABELLED]
+    wrong = sum((t.cell_type == 1) != (t.true_type == "effector") for t in labelled)
+    frames = [(t.apoptotic.astype(bool), ~t.true_alive) for t in tracks if t.true_alive is not None]
+    n_frames = sum(len(a) for a, _ in frames)
+    errors = sum(int((a != b).sum()) for a, b in frames)
+    both = [abs(t.label_death_frame - t.true_death_frame) for t in tracks
+            if t.true_death_frame is not None and t.label_death_frame is not None]
+    return {
+        "n_tracks": float(len(tracks)),
+        "type_unlabelled": 1 - len(labelled) / max(len(typed), 1),
+        "type_error": wrong / max(len(labelled), 1),
+        "apoptosis_frame_error": errors / max(n_frames, 1),
+        "onset_abs_error_mean": float(np.mean(both)) if both else float("nan"),
+        "onset_missed": float(sum(t.true_death_frame is not None and t.label_death_frame is None for t in tracks)),
+        "onset_spurious": float(sum(t.true_death_frame is None and t.label_death_frame is not None for t in tracks)),
+        "n_true_deaths": float(sum(t.true_death_frame is not None for t in tracks)),
+    }
+
+
+# --- simulated corpus -----------------------------------------------------------------------
+
+def corpus_chip_specs(corpus: ClassificationCorpusConfig) -> list[tuple[str, str, int]]:
+    """``(chip_id, preset, seed)`` of every chip of ``corpus``, chip i = first_seed + i (the id
+    names a mitosis override, e.g. ``cls-hard-s40001-m25``)."""
+    tag = "" if corpus.target_mitosis_prob is None else f"-m{round(100 * corpus.target_mitosis_prob)}"
+    return [(f"cls-{corpus.presets[i % len(corpus.presets)]}-s{corpus.first_seed + i}{tag}",
+             corpus.presets[i % len(corpus.presets)], corpus.first_seed + i) for i in range(corpus.n_chips)]
+
+
+def simulate_corpus(corpus: ClassificationCorpusConfig, root: Path | str) -> list[Path]:
+    """Simulate the corpus chips under ``root`` (kept: a chip already there is reused)."""
+    from lftiming_ml.sim.chip import simulate_chip
+    from lftiming_ml.sim.config import preset_config
+
+    out = []
+    for chip_id, preset, seed in corpus_chip_specs(corpus):
+        path = Path(root) / chip_id
+        if not (path / "gt" / "wells.parquet").is_file():
+            config = preset_config(preset, seed=seed, n_fields=corpus.n_fields, n_frames=corpus.n_frames)
+            if corpus.target_mitosis_prob is not None:
+                config = config.model_copy(update={"biology": config.biology.model_copy(
+                    update={"mitosis_prob": corpus.target_mitosis_prob})})
+            simulate_chip(path, config, overwrite=True)
+        out.append(path)
+    return out
+
+
+# --- inference tracks from the pipeline -----------------------------------------------------
+
+def well_track_sequences(phase: np.ndarray, track_masks: np.ndarray, tracks: pd.DataFrame, *,
+                         profile: ClassifierProfile, um_per_px: float, frame_interval_min: float,
+                         meta: Mapping[str, object] | None = None) -> list[TrackSequence]:
+    """Sequences of every track of one well: ``phase (uint16[T, S, S])`` the movie's phase
+    channel, ``track_masks (bool[T, K, S, S])`` (slot k = track k), ``tracks`` the well's
+    ``cell_tracks`` rows (track_id, frame, y, x in crop px). Unlabelled, no truth."""
+    phase_norm = normalise_phase(phase, profile.phase_gain)
+    out = []
+    for track_id, rows in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
+        k = int(track_id)
+        masks = track_masks[:, k] if k < track_masks.shape[1] else np.zeros(phase.shape, bool)
+        out.append(track_sequence(phase_norm, masks, rows["frame"].to_numpy(np.int64),
+                                  rows[["y", "x"]].to_numpy(float), profile=profile, um_per_px=um_per_px,
+                                  frame_interval_min=frame_interval_min, meta={**dict(meta or {}), "track_id": k}))
+    return out
+
+
+__all__ = ["MOTION_NAMES", "N_MOTION", "TrackSequence", "corpus_chip_specs", "extract_patches", "label_error_rates",
+           "load_chip_tracks", "motion_descriptors", "normalise_phase", "simulate_corpus", "track_sequence",
+           "well_track_sequences"]

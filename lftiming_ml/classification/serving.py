@@ -1,0 +1,217 @@
+"""The registered classifiers: train-and-register, load-by-alias, and chip inference that
+turns a chip's tracks into the ``cell_types`` and ``cell_deaths`` tables.
+
+Inference reads, per cropped well of the chip's Zarr store, ONLY the phase channel of the
+movie, the tracker's track masks (``tracks/masks``) and the chip's ``cell_tracks`` rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lftiming_ml.classification.config import (
+    ClassificationCorpusConfig,
+    ClassifierKind,
+    ClassifierProfile,
+    ClassifierTask,
+    train_config,
+)
+from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, simulate_corpus, \
+    well_track_sequences
+from lftiming_ml.classification.engine import LogFn, TrackPrediction, classifier_from_registry, cross_validate, \
+    predict_tracks, registry_config, train_classifier
+from lftiming_ml.classification.model import CellSequenceClassifier
+from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
+from lftiming_ml.models.training import pick_device
+from lftiming_ml.tracking.chip import open_well_track_masks
+from lftiming_ml.wells.movies import list_well_movies, open_well_movie
+
+MODEL_NAMES: dict[tuple[str, str], str] = {
+    ("celltype", "cnn_lstm"): "celltype_classifier", ("apoptosis", "cnn_lstm"): "apoptosis_classifier",
+    ("celltype", "frame_cnn"): "celltype_frame_cnn", ("apoptosis", "frame_cnn"): "apoptosis_frame_cnn",
+}
+PredictFn = Callable[[Sequence[TrackSequence]], list[TrackPrediction]]
+"""Tracks -> one ``TrackPrediction`` per track."""
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A classifier ready for inference: its ``task``, the ``profile`` that says how to cut
+    patches (patch_size, phase_gain, frame_step) and ``predict``."""
+
+    task: ClassifierTask
+    profile: ClassifierProfile
+    predict: PredictFn
+
+
+CELL_TYPE_COLUMNS: dict[str, str] = {
+    "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "track_id": "int64",
+    "cell_type": "object", "p_effector": "float64", "n_frames": "int64", "model_version": "int64",
+}
+"""``cell_types``: one row per track; cell_type 'effector' | 'target'; p_effector the
+classifier's track probability; n_frames the frames the track exists."""
+
+CELL_DEATH_COLUMNS: dict[str, str] = {
+    "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "track_id": "int64",
+    "frame": "int64", "p_apoptotic": "float64", "apoptotic": "bool", "death_frame": "Int64", "model_version": "int64",
+}
+"""``cell_deaths``: one row per track per frame it exists; p_apoptotic the monotone
+probability; apoptotic = frame >= death_frame; death_frame <NA> when the track never dies."""
+
+
+# --- train and register ---------------------------------------------------------------------
+
+def split_chips(chip_dirs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(train, validation) chip folders: the last quarter of the chips (at least one) validates."""
+    if len(chip_dirs) < 2:
+        raise ValueError("a classifier needs at least 2 corpus chips (validation is split by chip)")
+    n_val = max(1, len(chip_dirs) // 4)
+    return list(chip_dirs[:-n_val]), list(chip_dirs[-n_val:])
+
+
+def train_and_register(
+    *, task: ClassifierTask, corpus: ClassificationCorpusConfig, corpus_root: Path, tracking_uri: str,
+    artifact_location: str | None, kind: ClassifierKind = "cnn_lstm", profile: str = "cpu", alias: str = "champion",
+    overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None, cv_folds: int = 0,
+) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
+    """Simulate the corpus once (cached under ``corpus_root``), label its tracks from
+    fluorescence, split by chip, train ``task`` / ``kind`` with the ``profile`` recipe
+    (``overrides`` win), log the run (params, per-epoch history, validation metrics against
+    the fluorescence labels, the label error rate against the simulator's truth), register
+    a version of ``MODEL_NAMES[(task, kind)]`` and point ``alias`` at it. With ``cv_folds``
+    >= 2, first a ``cv_folds``-fold cross-validation grouped by chip over all corpus chips
+    (``engine.cross_validate``), logged as ``cv_fold<k>_val_*`` and ``cv_val_*_mean/_sd``.
+
+    Returns the version, the per-epoch history and the training time (s, data excluded).
+    """
+    model_name = MODEL_NAMES[(task, kind)]
+    config = train_config(profile, task=task, kind=kind, **dict(overrides or {}))  # type: ignore[arg-type]
+    train_dirs, val_dirs = split_chips(simulate_corpus(corpus, corpus_root))
+    train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=config.profile)]
+    val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=config.profile)]
+    label_errors = label_error_rates([*train_tracks, *val_tracks])
+    cv: dict[str, float] = {}
+    if cv_folds:
+        folds = cross_validate(config, [*train_tracks, *val_tracks], n_folds=cv_folds)
+        for row in folds:
+            cv.update({f"cv_fold{int(row['fold'])}_{k}": v for k, v in row.items() if k.startswith("val_")})
+        for key in ("val_accuracy", "val_auroc"):
+            values = np.array([row[key] for row in folds], float)
+            cv[f"cv_{key}_mean"], cv[f"cv_{key}_sd"] = float(np.nanmean(values)), float(np.nanstd(values))
+    start = time.perf_counter()
+    model, history = train_classifier(config, train_tracks=train_tracks, val_tracks=val_tracks, log_fn=log_fn)
+    seconds = time.perf_counter() - start
+    final = {k: float(v) for k, v in history[-1].items()}
+    final["train_seconds"] = seconds
+    final.update({f"label_{k}": v for k, v in label_errors.items()})
+    final.update(cv)
+    info = log_and_register(
+        tracking_uri=tracking_uri, experiment=model_name, model_name=model_name,
+        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+        config=registry_config(config),
+        params={"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
+                "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
+                "n_train_tracks": len(train_tracks), "n_val_tracks": len(val_tracks), "cv_folds": cv_folds},
+        metrics=final, history=history, alias=alias, artifact_location=artifact_location,
+        run_name=f"{model_name}-{config.profile.name}-{config.profile.backbone}-{corpus.n_chips}chips")
+    return info, history, seconds
+
+
+# --- inference ------------------------------------------------------------------------------
+
+def as_classifier(model: CellSequenceClassifier, *, task: ClassifierTask, threshold: float = 0.5,
+                  device: str | torch.device | None = "auto", batch_frames: int = 1024) -> Classifier:
+    """Wrap a built model (moved once to ``device``) as a ``Classifier``."""
+    dev = pick_device(device)
+    model.to(dev).eval()
+
+    def predict(tracks: Sequence[TrackSequence]) -> list[TrackPrediction]:
+        return predict_tracks(model, tracks, task=task, threshold=threshold, batch_frames=batch_frames)
+
+    return Classifier(task=task, profile=model.profile, predict=predict)
+
+
+def load_classifier(*, tracking_uri: str, model_name: str, alias: str = "champion"
+                    ) -> tuple[Classifier, ModelVersionInfo]:
+    """The classifier ``alias`` points at (weights read with ``weights_only=True``), built once."""
+    state_dict, config, info = load_by_alias(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
+    model = classifier_from_registry(state_dict, config)
+    return as_classifier(model, task=config["task"], threshold=float(config["death_threshold"])), info
+
+
+def chip_track_sequences(store_path: Path | str, tracks: pd.DataFrame, *, profile: ClassifierProfile
+                         ) -> list[TrackSequence]:
+    """Sequences of every track of ``tracks`` (the chip's ``cell_tracks`` table), from the
+    phase channel of each cropped well movie and its track masks, cut as ``profile`` says."""
+    out: list[TrackSequence] = []
+    by_well = dict(iter(tracks.groupby(["field_id", "row", "col"], sort=True)))
+    for info in (i for i in list_well_movies(store_path) if i.cropped):
+        rows = by_well.get((info.field_id, info.row, info.col))
+        if rows is None or rows.empty:
+            continue
+        movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
+        masks = open_well_track_masks(store_path, info.field_id, info.row, info.col)
+        out.extend(well_track_sequences(
+            movie[:, info.channel_roles.index("phase")], masks, rows, profile=profile, um_per_px=info.um_per_px,
+            frame_interval_min=info.frame_interval_min,
+            meta={"chip_id": info.chip_id, "field_id": info.field_id, "row": info.row, "col": info.col}))
+    return out
+
+
+def _keys(t: TrackSequence) -> dict[str, object]:
+    return {k: t.meta[k] for k in ("chip_id", "field_id", "row", "col", "track_id")}
+
+
+def cell_types_table(tracks: Sequence[TrackSequence], preds: Sequence[TrackPrediction], *, model_version: int
+                     ) -> pd.DataFrame:
+    """``CELL_TYPE_COLUMNS`` rows, one per track."""
+    rows = [{**_keys(t), "cell_type": "effector" if p.label else "target", "p_effector": p.p_track,
+             "n_frames": len(t), "model_version": model_version} for t, p in zip(tracks, preds, strict=True)]
+    return pd.DataFrame(rows, columns=list(CELL_TYPE_COLUMNS)).astype(CELL_TYPE_COLUMNS)
+
+
+def cell_deaths_table(tracks: Sequence[TrackSequence], preds: Sequence[TrackPrediction], *, model_version: int
+                      ) -> pd.DataFrame:
+    """``CELL_DEATH_COLUMNS`` rows, one per track per frame."""
+    parts = []
+    for t, p in zip(tracks, preds, strict=True):
+        dies = p.death_frame
+        parts.append(pd.DataFrame({**_keys(t), "frame": t.frames, "p_apoptotic": p.p_monotone,
+                                   "apoptotic": t.frames >= dies if dies is not None else np.zeros(len(t), bool),
+                                   "death_frame": pd.array([dies] * len(t), dtype="Int64"),
+                                   "model_version": model_version}))
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(CELL_DEATH_COLUMNS))
+    return table[list(CELL_DEATH_COLUMNS)].astype(CELL_DEATH_COLUMNS)
+
+
+def _check_task(classifier: Classifier, task: ClassifierTask) -> None:
+    if classifier.task != task:
+        raise ValueError(f"a {classifier.task} classifier cannot make the {task} table")
+
+
+def chip_cell_types(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier, *, model_version: int
+                    ) -> pd.DataFrame:
+    """The ``cell_types`` table of a chip (``tracks``: its ``cell_tracks`` rows)."""
+    _check_task(classifier, "celltype")
+    seqs = chip_track_sequences(store_path, tracks, profile=classifier.profile)
+    return cell_types_table(seqs, classifier.predict(seqs), model_version=model_version)
+
+
+def chip_cell_deaths(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier, *, model_version: int
+                     ) -> pd.DataFrame:
+    """The ``cell_deaths`` table of a chip (``tracks``: its ``cell_tracks`` rows)."""
+    _check_task(classifier, "apoptosis")
+    seqs = chip_track_sequences(store_path, tracks, profile=classifier.profile)
+    return cell_deaths_table(seqs, classifier.predict(seqs), model_version=model_version)
+
+
+__all__ = ["CELL_DEATH_COLUMNS", "CELL_TYPE_COLUMNS", "MODEL_NAMES", "Classifier", "PredictFn", "as_classifier",
+           "cell_deaths_table", "cell_types_table", "chip_cell_deaths", "chip_cell_types", "chip_track_sequences",
+           "load_classifier", "split_chips", "train_and_register"]
