@@ -1,0 +1,182 @@
+"""Label-free cell type and apoptosis on held-out simulated chips: CNN-LSTM vs frame-level CNN,
+and the backbone comparison (issue 6; paper Tables 2-4).
+
+    flock /tmp/lftiming_train.lock .venv/bin/python benchmarks/classification.py \
+        [--train-chips 4] [--epochs 6] [--test standard:611 hard:612] [--backbones resnet18 resnet34 resnet50]
+        [--backbone-minutes 2] [--folds 5] [--kinds cnn_lstm frame_cnn] [--run cpu]
+
+Training chips are the classifier corpus (seeds from 40 000, ``data/training/classification/chips``,
+simulated when missing, labels FROM FLUORESCENCE); test chips are other seeds, simulated
+into ``--cache``. Tracks are the truth's (truth tracks + amodal masks + phase), so this
+scores the classifiers alone; the pipeline's own tracks are scored by ``lftiming evaluate``.
+Scores are against the simulator's truth, per E:T stratum and contact-rich wells, with 95%
+bootstrap CIs over tracks. Also reports the fluorescence label error rate against truth.
+Writes run ``--run`` of ``benchmarks/results/classification.json`` (other runs kept) and prints tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lftiming_ml.classification.config import ClassificationCorpusConfig, train_config
+from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, simulate_corpus
+from lftiming_ml.classification.engine import cross_validate, predict_tracks, train_classifier
+from lftiming_ml.classification.evaluation import score_apoptosis, score_celltypes
+from lftiming_ml.sim.chip import simulate_chip
+from lftiming_ml.sim.config import preset_config
+
+RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"celltype_accuracy_every_stratum": 0.95, "apoptosis_frame_accuracy": 0.99, "apoptosis_auroc": 0.97,
+           "death_within_4": 0.99}
+
+
+def test_chips(specs: list[str], cache: Path) -> list[Path]:
+    out = []
+    for spec in specs:
+        preset, seed = spec.split(":")
+        path = cache / f"cls-bench-{preset}-s{seed}"
+        if not (path / "gt" / "wells.parquet").is_file():
+            simulate_chip(path, preset_config(preset, seed=int(seed), n_fields=1, n_frames=72), overwrite=True)
+        out.append(path)
+    return out
+
+
+def celltype_table(tracks: list[TrackSequence], preds) -> pd.DataFrame:
+    return pd.DataFrame([{"true_effector": t.true_type == "effector", "pred_effector": bool(p.label),
+                          "p_effector": p.p_track, "stratum": t.meta["stratum"], "contact_rich": t.meta["contact_rich"]}
+                         for t, p in zip(tracks, preds) if t.true_type is not None])
+
+
+def apoptosis_tables(tracks: list[TrackSequence], preds) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frames, per_track = [], []
+    for i, (t, p) in enumerate(zip(tracks, preds)):
+        dies = p.death_frame
+        frames.append(pd.DataFrame({
+            "track": i, "true_apoptotic": ~t.true_alive, "pred_apoptotic": t.frames >= (dies if dies is not None else 10**9),
+            "p_apoptotic": p.p_monotone, "stratum": t.meta["stratum"], "contact_rich": t.meta["contact_rich"]}))
+        per_track.append({"pred_death": dies, "true_death": t.true_death_frame, "stratum": t.meta["stratum"],
+                          "contact_rich": t.meta["contact_rich"]})
+    pt = pd.DataFrame(per_track)
+    pt["pred_death"], pt["true_death"] = pt["pred_death"].astype("Int64"), pt["true_death"].astype("Int64")
+    return pd.concat(frames, ignore_index=True), pt
+
+
+def train(task: str, kind: str, train_tracks, val_tracks, **overrides):
+    config = train_config("cpu", task=task, kind=kind, **overrides)
+    start = time.perf_counter()
+    model, history = train_classifier(config, train_tracks=train_tracks, val_tracks=val_tracks,
+                                      log_fn=lambda e, r: print(f"  {task}/{kind} epoch {e}: loss {r['loss']:.3f} "
+                                                                f"val AUROC {r.get('val_auroc', float('nan')):.3f} "
+                                                                f"({r['epoch_s']:.0f} s)", flush=True))
+    return model, history, time.perf_counter() - start
+
+
+def summary_row(scores: dict, key: str = "accuracy") -> str:
+    return "  ".join(f"{g}: {s[key]:.3f} [{s[key + '_ci'][0]:.3f}, {s[key + '_ci'][1]:.3f}] (n={int(s['n'])})"
+                     for g, s in scores.items())
+
+
+def save(path: Path, run: str, result: dict) -> None:
+    """Write ``result`` as ``runs[run]`` of the results file, keeping the other runs."""
+    runs = json.loads(path.read_text()).get("runs", {}) if path.is_file() else {}
+    runs[run] = result
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": runs}, indent=1, default=float))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--train-chips", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--test", nargs="+", default=["standard:611", "hard:612"])
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("LFTIMING_BENCH_CACHE", "/tmp/lftiming_bench_cache")))
+    ap.add_argument("--backbones", nargs="*", default=["resnet18", "resnet34", "resnet50"])
+    ap.add_argument("--backbone-minutes", type=float, default=2.0)
+    ap.add_argument("--folds", type=int, default=0, help="k-fold CV grouped by chip over the training corpus (0: skip)")
+    ap.add_argument("--kinds", nargs="+", default=["cnn_lstm", "frame_cnn"])
+    ap.add_argument("--run", default="cpu", help="name of this run inside the results file (other runs are kept)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "classification.json")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+
+    corpus = ClassificationCorpusConfig(n_chips=args.train_chips)
+    chips = simulate_corpus(corpus, ROOT / "data" / "training" / "classification" / "chips")
+    profile = train_config("cpu", task="celltype").profile
+    n_val = max(1, len(chips) // 4)
+    train_tracks = [t for d in chips[:-n_val] for t in load_chip_tracks(d, profile=profile)]
+    val_tracks = [t for d in chips[-n_val:] for t in load_chip_tracks(d, profile=profile)]
+    tests = test_chips(args.test, args.cache)
+    test_tracks = [t for d in tests for t in load_chip_tracks(d, profile=profile)]
+    result: dict = {
+        "command": "benchmarks/classification.py " + " ".join(f"{k}={v}" for k, v in vars(args).items()),
+        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+                   f"cuda={torch.cuda.is_available()}",
+        "profile": profile.model_dump(mode="json"), "epochs": args.epochs,
+        "train_chips": [d.name for d in chips[:-n_val]], "val_chips": [d.name for d in chips[-n_val:]],
+        "test_chips": [d.name for d in tests],
+        "n_tracks": {"train": len(train_tracks), "val": len(val_tracks), "test": len(test_tracks)},
+        "label_error_vs_truth": {"corpus": label_error_rates([*train_tracks, *val_tracks]),
+                                 "test": label_error_rates(test_tracks)},
+        "targets": TARGETS, "models": {},
+    }
+    print("label error (corpus):", result["label_error_vs_truth"]["corpus"], flush=True)
+    for task in ("celltype", "apoptosis"):
+        for kind in args.kinds:
+            model, history, seconds = train(task, kind, train_tracks, val_tracks, epochs=args.epochs)
+            start = time.perf_counter()
+            preds = predict_tracks(model, test_tracks, task=task)
+            infer_s = time.perf_counter() - start
+            if task == "celltype":
+                scores = score_celltypes(celltype_table(test_tracks, preds))
+            else:
+                scores = score_apoptosis(*apoptosis_tables(test_tracks, preds))
+            result["models"][f"{task}/{kind}"] = {"train_seconds": seconds, "inference_seconds": infer_s,
+                                                  "history": history, "test": scores}
+            print(f"{task}/{kind} ({seconds:.0f} s): accuracy {summary_row(scores)}", flush=True)
+            if task == "apoptosis":
+                o = scores["overall"]
+                print(f"    AUROC {o['auroc']:.3f} {o['auroc_ci']}, death within 4: {o['death']['within_tol']:.3f} "
+                      f"{o['death']['within_tol_ci']}", flush=True)
+            result["models"][f"{task}/{kind}"]["test_overall"] = {k: v for k, v in scores["overall"].items()}
+            save(args.out, args.run, result)
+    table = {}
+    for backbone in args.backbones:
+        prof = profile.model_copy(update={"backbone": backbone})
+        model, history, seconds = train("celltype", "cnn_lstm", train_tracks, val_tracks, profile=prof,
+                                        epochs=args.epochs, time_budget_min=args.backbone_minutes)
+        preds = predict_tracks(model, test_tracks, task="celltype")
+        scores = score_celltypes(celltype_table(test_tracks, preds))
+        table[backbone] = {"train_seconds": seconds, "epochs_run": len(history),
+                           "val_auroc_per_epoch": [h.get("val_auroc") for h in history],
+                           "val_accuracy_last": history[-1].get("val_accuracy"),
+                           "test_accuracy": [scores["overall"]["accuracy"], *scores["overall"]["accuracy_ci"]],
+                           "test_auroc": [scores["overall"]["auroc"], *scores["overall"]["auroc_ci"]]}
+        print(f"backbone {backbone}: {table[backbone]}", flush=True)
+        result["backbones"] = table
+        save(args.out, args.run, result)
+    if args.folds:
+        config = train_config("cpu", task="celltype", epochs=args.epochs)
+        folds = cross_validate(config, [*train_tracks, *val_tracks], n_folds=args.folds,
+                               log_fn=lambda k, r: print(f"  fold {k}: {r}", flush=True))
+        acc = [f["val_accuracy"] for f in folds]
+        result["cross_validation"] = {"task": "celltype", "kind": "cnn_lstm", "backbone": profile.backbone,
+                                      "folds": folds, "val_accuracy_mean": float(np.mean(acc)),
+                                      "val_accuracy_sd": float(np.std(acc)),
+                                      "scored_against": "fluorescence labels of the held-out chips"}
+        print(f"{args.folds}-fold CV accuracy {np.mean(acc):.3f} +/- {np.std(acc):.3f}", flush=True)
+        save(args.out, args.run, result)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
