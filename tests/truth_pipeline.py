@@ -22,7 +22,7 @@ def write_truth_cell_masks(chip_dir: Path, store: Path, *, model_version: int = 
         info = infos[(well.field_id, well.row, well.col)]
         frames = []
         for t in range(well.masks.shape[0]):
-            present = well.masks[t][well.masks[t].reshape(len(well.cell_ids), -1).any(1)]
+            present = well.masks[t][well.masks[t].any(axis=(1, 2))]
             frames.append(Instances(present, np.ones(len(present), np.float32), np.zeros((len(present), 4), np.float32)))
         masks, scores = pack_instances(frames, well.masks.shape[2:])
         write_well_masks(store, info, masks, scores)

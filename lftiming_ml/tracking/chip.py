@@ -191,8 +191,8 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
     for info in (i for i in list_well_movies(store_path) if i.cropped):
         instances, _ = open_well_masks(store_path, info.field_id, info.row, info.col)
         detections = detections_from_instances(instances)
-        instance_of = [np.flatnonzero(instances[t].reshape(instances.shape[1], -1).any(1))
-                       for t in range(instances.shape[0])]
+        present = instances.any(axis=(2, 3))
+        instance_of = [np.flatnonzero(present[t]) for t in range(instances.shape[0])]
         tracks = track_well(detections, info.well_box_px, params)
         masks = track_masks(tracks, detections, instances.shape[2:])
         write_well_track_masks(store_path, info, masks, attrs=attrs)

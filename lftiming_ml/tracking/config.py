@@ -21,6 +21,7 @@ class TrackerParams(BaseModel):
     w_distance: float = Field(0.5, ge=0, description="Weight of the centroid distance |c_j - c_i| in units of the track's motion scale s_i.")
     w_velocity: float = Field(0.5, ge=0, description="Weight of the deviation from the short-horizon constant-velocity prediction |c_j - c_i - v_i| / s_i.")
     w_area: float = Field(60.0, ge=0, description="Weight of the area change |log(A_j / A_i)| (A_i: median of the track's last areas); 60 makes a 10% size change cost 6 motion steps.")
+    area_noise_reference: float | None = Field(0.015, gt=0, description="Typical frame-to-frame |log A| change of the masks w_area was set for (amodal true masks: ~0.015). Per well the detector's own change (``costs.area_change_noise`` on unambiguous links) is measured; when larger, w_area is scaled by reference / measured (area is less reliable evidence with noisier masks, e.g. LOCSNET ~0.04). None: w_area as is.")
     w_shape: float = Field(3.0, ge=0, description="Weight of the shape dissimilarity 1 - IoU of centroid-aligned masks, in [0, 1] (0 without masks).")
     contact_swap_penalty: float = Field(2.0, ge=0, description="Penalty P added to a link that puts a track on its contact partner's side right after a contact (the paper's ~100 is in px units; ours are motion-scale units).")
     swap_max_motion_factor: float = Field(1.0, ge=0, description="The swap term applies to a touching pair only when the sum of their motion scales is at most this factor * (r_a + r_b): faster pairs can pass each other in one frame, so sides say nothing.")

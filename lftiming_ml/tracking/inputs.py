@@ -71,7 +71,7 @@ def detections_from_masks(amodal: np.ndarray) -> tuple[list[WellFrameDetections]
     truth = np.full((n_frames, n_cells, 2), np.nan)
     truth_det = np.full((n_frames, n_cells), -1, dtype=int)
     for t, d in enumerate(detections):
-        present = np.flatnonzero(m[t].reshape(n_cells, -1).any(1))
+        present = np.flatnonzero(m[t].any(axis=(1, 2)))
         truth[t, present] = d.centroids
         truth_det[t, present] = np.arange(present.size)
     return detections, truth, truth_det

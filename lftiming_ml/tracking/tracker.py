@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from lftiming_ml.tracking.config import TrackerParams
-from lftiming_ml.tracking.costs import Box, contact_pairs
+from lftiming_ml.tracking.costs import Box, area_change_noise, contact_pairs
 from lftiming_ml.tracking.gaps import fill_gaps
 from lftiming_ml.tracking.linking import estimate_cell_count, link_pass, prepare_frames
 from lftiming_ml.tracking.reconcile import compare_passes, reconcile
@@ -56,6 +56,17 @@ def _spans_and_end_reasons(
         else:
             reasons.append("lost")
     return span, reasons
+
+
+def area_weighted_params(frames: list, params: TrackerParams) -> TrackerParams:
+    """``params`` with w_area scaled down by ``area_noise_reference / area_change_noise`` when
+    this well's masks change area more than the reference (see ``TrackerParams``)."""
+    if params.area_noise_reference is None or params.w_area == 0:
+        return params
+    noise = area_change_noise([f.centroids for f in frames], [f.areas for f in frames], [f.radii for f in frames])
+    if not np.isfinite(noise) or noise <= params.area_noise_reference:
+        return params
+    return params.model_copy(update={"w_area": params.w_area * params.area_noise_reference / noise})
 
 
 def _empty_tracks(n_frames: int, n_expected: int, step_ms: dict[str, float]) -> WellTracks:
@@ -98,6 +109,7 @@ def track_well(
     frames = prepare_frames(list(detections))
     counts = np.array([f.n for f in frames], dtype=int)
     n_expected = estimate_cell_count(counts, p.count_support_fraction)
+    p = area_weighted_params(frames, p)
     forward = link_pass(frames, box, p)
     backward = link_pass(frames[::-1], box, p)
     det_bwd = backward.det[::-1]

@@ -53,3 +53,15 @@ def test_interpolated_frame_gets_the_nearest_mask_shifted_to_the_centroid() -> N
     assert abs(yy.mean() - tracks.positions[3, moving, 0]) <= 0.5
     assert track_problems(tracks, (2.0, 2.0, 46.0, 46.0)) == (0, 0, 0)
     assert track_problems(tracks, (2.0, 2.0, 20.0, 46.0))[0] > 0  # a wall that cuts the resting cell
+
+
+def test_a_well_without_any_instance_tracks_to_nothing() -> None:
+    from lftiming_ml.tracking.inputs import detections_from_masks
+
+    empty = np.zeros((4, 0, 48, 48), bool)
+    dets = detections_from_instances(empty)
+    assert [d.n for d in dets] == [0, 0, 0, 0]
+    tracks = track_well(dets, (2.0, 2.0, 46.0, 46.0))
+    assert tracks.n_tracks == 0 and track_masks(tracks, dets, (48, 48)).shape == (4, 0, 48, 48)
+    _, truth, truth_det = detections_from_masks(empty)
+    assert truth.shape == (4, 0, 2) and truth_det.shape == (4, 0)
