@@ -24,7 +24,7 @@ from lftiming_ml.classification.model import CellSequenceClassifier, build_class
 from lftiming_ml.classification.postprocess import death_frame, fill_skipped, majority_vote, monotone_probability, \
     subsample_index
 from lftiming_ml.metrics.classification import binary_scores
-from lftiming_ml.models.training import pick_device, warmup_cosine
+from lftiming_ml.models.training import close_epoch, pick_device, warmup_cosine
 
 LogFn = Callable[[int, dict[str, float]], None]
 
@@ -255,12 +255,7 @@ def train_classifier(config: ClassifierTrainConfig, *, train_tracks: Sequence[Tr
             preds = predict_tracks(model, val, task=config.task, threshold=config.death_threshold,
                                    batch_frames=config.eval_batch_frames)
             row.update({f"val_{k}": v for k, v in score_predictions(val, preds, task=config.task).items()})
-        stop = deadline is not None and time.perf_counter() > deadline
-        row["stopped_early"] = float(stop and epoch < config.epochs - 1)
-        history.append(row)
-        if log_fn is not None:
-            log_fn(epoch, row)
-        if stop:
+        if close_epoch(row, history, epoch=epoch, epochs=config.epochs, deadline=deadline, log_fn=log_fn):
             break
     model.eval()
     return model, history

@@ -73,3 +73,15 @@ def train_detection_epoch(
         if deadline is not None and time.perf_counter() > deadline:
             break
     return {**{k: v / max(n, 1) for k, v in sums.items()}, "steps": float(n)}
+
+
+def close_epoch(row: dict[str, float], history: list[dict[str, float]], *, epoch: int, epochs: int,
+                deadline: float | None, log_fn: Callable[[int, dict[str, float]], None] | None) -> bool:
+    """Finish an epoch's history ``row``: flag ``stopped_early``, append it, log it. Returns
+    True when the time budget (``deadline``, ``time.perf_counter()`` seconds) is spent."""
+    stop = deadline is not None and time.perf_counter() > deadline
+    row["stopped_early"] = float(stop and epoch < epochs - 1)
+    history.append(row)
+    if log_fn is not None:
+        log_fn(epoch, row)
+    return stop

@@ -21,7 +21,7 @@ from lftiming_ml.segmentation.config import SegmenterProfile, SegmenterTrainConf
 from lftiming_ml.segmentation.data import SegmentationSample
 from lftiming_ml.segmentation.dataset import SegmentationDataset, collate_segmentation
 from lftiming_ml.segmentation.infer import segment_crops
-from lftiming_ml.models.training import StepFn, pick_device, train_detection_epoch, warmup_cosine
+from lftiming_ml.models.training import StepFn, close_epoch, pick_device, train_detection_epoch, warmup_cosine
 from lftiming_ml.segmentation.losses import composite_loss
 from lftiming_ml.segmentation.model import build_segmenter
 
@@ -127,12 +127,7 @@ def train_segmenter(
             _, summary = evaluate(model, val_samples, profile=profile, device=device,
                                   batch_size=config.eval_batch_size, n_resamples=200)
             row.update(flat_metrics(summary))
-        stop = deadline is not None and time.perf_counter() > deadline
-        row["stopped_early"] = float(stop and epoch < config.epochs - 1)
-        history.append(row)
-        if log_fn is not None:
-            log_fn(epoch, row)
-        if stop:
+        if close_epoch(row, history, epoch=epoch, epochs=config.epochs, deadline=deadline, log_fn=log_fn):
             break
     model.eval()
     return model, history
