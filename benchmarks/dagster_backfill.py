@@ -1,7 +1,8 @@
 """End to end through the real Dagster services: `dagster dev` (webserver + daemon) on
 127.0.0.1 in a scratch project, two simulated chips dropped into ``data/raw/``, the sensor
 registers them as partitions, then a backfill of both chips is launched over GraphQL and
-must complete.
+must complete. The job runs every chip asset, so it needs champion models: it uses this
+project's MLflow registry (``data/mlflow``, filled by ``make demo``) read-only.
 
     .venv/bin/python benchmarks/dagster_backfill.py
 
@@ -67,7 +68,9 @@ def main() -> int:
         simulate_chip(home / "data" / "raw" / chip, preset_config("standard", seed=i, n_fields=1, n_frames=6))
     env = dict(os.environ, LFTIMING_HOME=str(home), DAGSTER_HOME=str(home), LFTIMING_DATA=str(home / "data"),
                LFTIMING_DAGSTER_DIR=str(home / "data" / "dagster"),
-               LFTIMING_DAGSTER_LOGS=str(home / "data" / "dagster" / "logs"))
+               LFTIMING_DAGSTER_LOGS=str(home / "data" / "dagster" / "logs"),
+               MLFLOW_TRACKING_URI=os.environ.get("MLFLOW_TRACKING_URI",
+                                                  f"sqlite:///{ROOT / 'data' / 'mlflow' / 'mlflow.db'}"))
     dagster = Path(sys.executable).with_name("dagster")
     log = open(home / "dagster_dev.log", "w")
     proc = subprocess.Popen(["env", "--default-signal=INT,TERM", str(dagster), "dev", "-h", "127.0.0.1",
