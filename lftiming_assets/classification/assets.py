@@ -10,6 +10,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from lftiming_assets.partitions import chips
+from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierTask, classifier_profile
 from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, load_classifier, \
@@ -44,12 +45,7 @@ def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: Clas
         cv_folds=config.cv_folds,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
                                                    f"val AUROC {row.get('val_auroc', float('nan')):.3f}"))
-    return dg.MaterializeResult(metadata={
-        "model": model_name, "version": info.version, "alias": config.alias, "mlflow_run_id": info.run_id,
-        "profile": config.profile, "n_chips": config.n_chips, "epochs_run": len(history),
-        "train_seconds": round(seconds, 1),
-        **{k: float(v) for k, v in history[-1].items() if k.startswith("val_") and np.isfinite(v)},
-    })
+    return registered_model_result(info, history, seconds, profile=config.profile, n_chips=config.n_chips)
 
 
 @dg.asset(group_name="models", kinds={"pytorch", "mlflow"})

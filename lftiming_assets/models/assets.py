@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.resources import LftimingStorage, MLflowTracking
 from lftiming_ml.wells.detector_config import TrainingSetConfig, train_config
 from lftiming_ml.wells.serving import MODEL_NAME, train_and_register
@@ -28,9 +29,4 @@ def well_detector(context: dg.AssetExecutionContext, config: WellDetectorConfig,
         cache_dir=storage.root / "training" / "wells", tracking_uri=mlflow.tracking_uri,
         artifact_location=mlflow.artifact_location(), train=train, data=data, alias=config.alias,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}"))
-    final = history[-1]
-    return dg.MaterializeResult(metadata={
-        "model": MODEL_NAME, "version": info.version, "alias": config.alias, "mlflow_run_id": info.run_id,
-        "profile": config.profile, "epochs": train.epochs, "train_seconds": round(seconds, 1),
-        **{k: float(v) for k, v in final.items() if k.startswith("val_")},
-    })
+    return registered_model_result(info, history, seconds, profile=config.profile, epochs=train.epochs)

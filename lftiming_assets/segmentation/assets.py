@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lftiming_assets.partitions import chips
+from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_assets.wells.assets import well_movies
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind
@@ -38,12 +39,7 @@ def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: Segme
         overrides=overrides,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
                                                    f"val mIoU {row.get('val_miou', float('nan')):.3f}"))
-    return dg.MaterializeResult(metadata={
-        "model": model_name, "version": info.version, "alias": config.alias, "mlflow_run_id": info.run_id,
-        "profile": config.profile, "n_chips": config.n_chips, "epochs_run": len(history),
-        "train_seconds": round(seconds, 1),
-        **{k: float(v) for k, v in history[-1].items() if k.startswith("val_")},
-    })
+    return registered_model_result(info, history, seconds, profile=config.profile, n_chips=config.n_chips)
 
 
 @dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
