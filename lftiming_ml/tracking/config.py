@@ -41,6 +41,7 @@ class TrackerParams(BaseModel):
     fragment_area_ratio: float = Field(0.35, gt=0, lt=1, description="A birth whose area is below this share of the parent's median area is a fragment of a dying cell, else a mitosis.")
     max_tail_gap: int = Field(12, ge=0, description="A track whose detections stop this many frames or fewer before the movie end is held to the end (containment); longer, it ends with a reason.")
     min_track_detections: int = Field(3, ge=1, description="Tracks with fewer detections are dropped as false positives.")
+    surplus_max_coverage: float = Field(0.5, ge=0, le=1, description="When more tracks start without a birth than the well holds cells (N), the extra ones with the lowest coverage (detections per frame from their first detection on) are dropped if their coverage is below this (0: keep all). An extra instance of the detector persists a few frames; a real cell is detected in most.")
     reconcile: bool = Field(True, description="Swap track tails where the backward pass disagrees and its linking is cheaper in the symmetric (forward + backward) Eq. 7 cost.")
 
     # Step 3: Eq. 8 refinement.

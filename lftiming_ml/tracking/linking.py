@@ -257,6 +257,24 @@ def _start_reason(new: _Track, confirmed: list[_Track], counts: np.ndarray, para
     return "mitosis", best
 
 
+def _drop_surplus(tracks: list[_Track], n_frames: int, n_expected: int, params: TrackerParams) -> list[_Track]:
+    """Containment: a well holds ``n_expected`` cells plus those born in it. Tracks that do
+    not start by a birth (``movie_start``, ``appeared``) beyond ``n_expected`` are extra
+    instances of the detector (a fragment, a halo, a duplicate of a cell in contact) that
+    happened to persist ``min_new_track_frames`` frames. Of those, the ones with the lowest
+    coverage (detections / frames from their first detection to the movie end) are dropped,
+    as many as there are extra and only below ``surplus_max_coverage``: a real cell is
+    detected in most frames, an extra instance in few."""
+    base = [tr for tr in tracks if tr.start_reason in ("movie_start", "appeared")]
+    n_extra = len(base) - n_expected
+    if n_extra <= 0 or params.surplus_max_coverage <= 0:
+        return tracks
+    coverage = {id(tr): len(tr.frames) / max(n_frames - tr.frames[0], 1) for tr in base}
+    drop = {id(tr) for tr in sorted(base, key=lambda tr: coverage[id(tr)])[:n_extra]
+            if coverage[id(tr)] < params.surplus_max_coverage}
+    return [tr for tr in tracks if id(tr) not in drop]
+
+
 def link_pass(frames: list[FrameData], well_box: Box, params: TrackerParams) -> LinkedTracks:
     """One forward pass of step 1 over ``frames`` (pass them reversed for the backward pass)."""
     n_frames = len(frames)
@@ -303,6 +321,7 @@ def link_pass(frames: list[FrameData], well_box: Box, params: TrackerParams) -> 
             confirmed.append(tr)
     min_dets = min(params.min_track_detections, n_frames)
     kept = [tr for tr in confirmed if len(tr.frames) >= min_dets]
+    kept = _drop_surplus(kept, n_frames, estimate_cell_count(counts, params.count_support_fraction), params)
     new_index = {id(tr): i for i, tr in enumerate(kept)}
     old = {i: tr for i, tr in enumerate(confirmed)}
     det = np.full((n_frames, len(kept)), -1, dtype=int)

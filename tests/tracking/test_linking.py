@@ -112,3 +112,34 @@ def test_forward_backward_agree_on_an_easy_well() -> None:
     tracks = track_well(well.detections, well.well_box)
     assert tracks.fb_agree.mean() > 0.95
     assert mota(well.truth, tracks.positions, 5.0).mota == 1.0
+
+
+def _with_spurious_instance(well, frames: range, at: tuple[float, float]) -> list[WellFrameDetections]:
+    """The well's detections plus one small extra instance at ``at`` during ``frames``."""
+    dets = list(well.detections)
+    for t in frames:
+        d = dets[t]
+        dets[t] = WellFrameDetections(centroids=np.vstack([d.centroids, at]), areas=np.append(d.areas, 30.0))
+    return dets
+
+
+def test_a_short_lived_extra_instance_does_not_become_a_track() -> None:
+    well = make_well(2, speed=(3.0, 6.0), seed=5)
+    dets = _with_spurious_instance(well, range(20, 26), (12.0, 12.0))  # 6 frames of 72: coverage 6/52
+    kept = track_well(dets, well.well_box)
+    assert kept.n_tracks == 2 and set(kept.start_reason) == {"movie_start"}
+    assert track_well(dets, well.well_box, TrackerParams(surplus_max_coverage=0.0)).n_tracks == 3
+
+
+def test_a_cell_detected_in_most_frames_is_not_dropped_as_surplus() -> None:
+    # 3 real cells, the third missed in 40% of frames: N is 3, nothing is surplus
+    well = make_well(3, speed=(3.0, 6.0), seed=6)
+    rng = np.random.default_rng(0)
+    dets = []
+    for t, d in enumerate(well.detections):
+        keep = np.ones(d.n, dtype=bool)
+        j = well.truth_det[t, 2]
+        if j >= 0 and rng.random() < 0.4:
+            keep[j] = False
+        dets.append(WellFrameDetections(centroids=d.centroids[keep], areas=d.areas[keep]))
+    assert track_well(dets, well.well_box).n_tracks == 3
