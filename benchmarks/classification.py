@@ -10,7 +10,13 @@ simulated when missing, labels FROM FLUORESCENCE); test chips are other seeds, s
 into ``--cache``. Tracks are the truth's (truth tracks + amodal masks + phase), so this
 scores the classifiers alone; the pipeline's own tracks are scored by ``lftiming evaluate``.
 Scores are against the simulator's truth, per E:T stratum and contact-rich wells, with 95%
-bootstrap CIs over tracks. Also reports the fluorescence label error rate against truth.
+bootstrap CIs over tracks. Cell type is scored twice: per track (the classifier alone) and
+per lineage (``postprocess.lineage_cell_types`` over the truth's mitosis links, exactly the
+``cell_types`` table the pipeline writes: the headline), for both kinds; the tracks the
+lineage call gets wrong are listed with their meta. ``--folds k`` runs a k-fold CV grouped
+by chip over the ``--train-chips`` corpus chips (needs at least k of them), scored against
+the held-out chips' fluorescence labels and, per track and per lineage, against the truth.
+Also reports the fluorescence label error rate against truth.
 Writes run ``--run`` of ``benchmarks/results/classification.json`` (other runs kept) and prints tables.
 """
 
@@ -29,8 +35,9 @@ import torch
 
 from lftiming_ml.classification.config import ClassificationCorpusConfig, train_config
 from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, simulate_corpus
-from lftiming_ml.classification.engine import cross_validate, predict_tracks, train_classifier
-from lftiming_ml.classification.evaluation import score_apoptosis, score_celltypes
+from lftiming_ml.classification.engine import chip_folds, cross_validate, predict_tracks, train_classifier
+from lftiming_ml.classification.evaluation import CONTACT_GROUP, score_apoptosis, score_celltypes
+from lftiming_ml.classification.serving import cell_types_table
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 
@@ -52,9 +59,42 @@ def test_chips(specs: list[str], cache: Path) -> list[Path]:
 
 
 def celltype_table(tracks: list[TrackSequence], preds) -> pd.DataFrame:
-    return pd.DataFrame([{"true_effector": t.true_type == "effector", "pred_effector": bool(p.label),
-                          "p_effector": p.p_track, "stratum": t.meta["stratum"], "contact_rich": t.meta["contact_rich"]}
-                         for t, p in zip(tracks, preds) if t.true_type is not None])
+    """One row per truth-typed track: true_effector; the lineage call the pipeline writes
+    (pred_effector, p_effector, lineage_id: ``serving.cell_types_table``); the track's own
+    call (pred_effector_track, p_effector_track); meta to list errors."""
+    typed = cell_types_table(tracks, preds, model_version=-1)
+    table = pd.DataFrame([{"true_effector": t.true_type == "effector", "pred_effector_track": bool(p.label),
+                           "first_frame": int(t.frames[0]) if len(t) else -1, "parent": int(t.meta["parent"]),
+                           "stratum": t.meta["stratum"], "contact_rich": t.meta["contact_rich"]}
+                          for t, p in zip(tracks, preds)])
+    table = pd.concat([typed[["chip_id", "field_id", "row", "col", "track_id", "lineage_id", "n_frames",
+                              "p_effector_track", "p_effector"]], table], axis=1)
+    table["pred_effector"] = typed["cell_type"] == "effector"
+    return table[[t.true_type is not None for t in tracks]].reset_index(drop=True)
+
+
+def score_celltype_views(table: pd.DataFrame) -> tuple[dict, dict]:
+    """(lineage scores, per-track scores) of a ``celltype_table``."""
+    per_track = table.assign(pred_effector=table["pred_effector_track"], p_effector=table["p_effector_track"])
+    return score_celltypes(table), score_celltypes(per_track)
+
+
+def wrong_tracks(table: pd.DataFrame) -> list[dict]:
+    """Rows of a ``celltype_table`` that the lineage or the track call gets wrong."""
+    truth = table["true_effector"]
+    wrong = (table["pred_effector"] != truth) | (table["pred_effector_track"] != truth)
+    return table[wrong].to_dict(orient="records")
+
+
+def truth_celltype_scores(tracks: list[TrackSequence], preds) -> dict[str, float]:
+    """Accuracy against the truth, overall and in the worst stratum, per track and per lineage."""
+    lineage, per_track = score_celltype_views(celltype_table(tracks, preds))
+    out = {}
+    for name, scores in (("lineage", lineage), ("track", per_track)):
+        strata = {g: s["accuracy"] for g, s in scores.items() if g not in ("overall", CONTACT_GROUP)}
+        out[f"truth_accuracy_{name}"] = scores["overall"]["accuracy"]
+        out[f"truth_min_stratum_accuracy_{name}"] = min(strata.values())
+    return out
 
 
 def apoptosis_tables(tracks: list[TrackSequence], preds) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,6 +147,9 @@ def main() -> None:
     ap.add_argument("--run", default="cpu", help="name of this run inside the results file (other runs are kept)")
     ap.add_argument("--out", type=Path, default=RESULTS / "classification.json")
     args = ap.parse_args()
+    if args.folds and (args.folds < 2 or args.train_chips < args.folds):
+        ap.error(f"--folds {args.folds}: a cross-validation grouped by chip holds out whole chips and needs at least 2 "
+                 f"folds and at least as many corpus chips as folds; --train-chips is {args.train_chips}")
     torch.set_num_threads(2)
 
     corpus = ClassificationCorpusConfig(n_chips=args.train_chips)
@@ -136,13 +179,23 @@ def main() -> None:
             start = time.perf_counter()
             preds = predict_tracks(model, test_tracks, task=task)
             infer_s = time.perf_counter() - start
+            entry = {"train_seconds": seconds, "inference_seconds": infer_s, "history": history}
             if task == "celltype":
-                scores = score_celltypes(celltype_table(test_tracks, preds))
+                table = celltype_table(test_tracks, preds)
+                scores, per_track = score_celltype_views(table)
+                entry.update({"test_per_track": per_track, "test_overall_per_track": per_track["overall"],
+                              "n_lineages_with_relatives": int(table.groupby(
+                                  ["chip_id", "field_id", "row", "col", "lineage_id"]).size().gt(1).sum()),
+                              "wrong_tracks": wrong_tracks(table)})
+                print(f"{task}/{kind} per track: accuracy {summary_row(per_track)}", flush=True)
+                for row in entry["wrong_tracks"]:
+                    print(f"    wrong: {row}", flush=True)
             else:
                 scores = score_apoptosis(*apoptosis_tables(test_tracks, preds))
-            result["models"][f"{task}/{kind}"] = {"train_seconds": seconds, "inference_seconds": infer_s,
-                                                  "history": history, "test": scores}
-            print(f"{task}/{kind} ({seconds:.0f} s): accuracy {summary_row(scores)}", flush=True)
+            entry["test"] = scores
+            result["models"][f"{task}/{kind}"] = entry
+            label = "per lineage: " if task == "celltype" else ""
+            print(f"{task}/{kind} ({seconds:.0f} s): {label}accuracy {summary_row(scores)}", flush=True)
             if task == "apoptosis":
                 o = scores["overall"]
                 print(f"    AUROC {o['auroc']:.3f} {o['auroc_ci']}, death within 4: {o['death']['within_tol']:.3f} "
@@ -155,25 +208,36 @@ def main() -> None:
         model, history, seconds = train("celltype", "cnn_lstm", train_tracks, val_tracks, profile=prof,
                                         epochs=args.epochs, time_budget_min=args.backbone_minutes)
         preds = predict_tracks(model, test_tracks, task="celltype")
-        scores = score_celltypes(celltype_table(test_tracks, preds))
+        scores, per_track = score_celltype_views(celltype_table(test_tracks, preds))
         table[backbone] = {"train_seconds": seconds, "epochs_run": len(history),
                            "val_auroc_per_epoch": [h.get("val_auroc") for h in history],
                            "val_accuracy_last": history[-1].get("val_accuracy"),
                            "test_accuracy": [scores["overall"]["accuracy"], *scores["overall"]["accuracy_ci"]],
-                           "test_auroc": [scores["overall"]["auroc"], *scores["overall"]["auroc_ci"]]}
+                           "test_auroc": [scores["overall"]["auroc"], *scores["overall"]["auroc_ci"]],
+                           "test_accuracy_per_track": [per_track["overall"]["accuracy"],
+                                                       *per_track["overall"]["accuracy_ci"]],
+                           "test_auroc_per_track": [per_track["overall"]["auroc"], *per_track["overall"]["auroc_ci"]],
+                           "test_min_stratum_accuracy": min(s["accuracy"] for g, s in scores.items()
+                                                            if g not in ("overall", CONTACT_GROUP))}
         print(f"backbone {backbone}: {table[backbone]}", flush=True)
         result["backbones"] = table
         save(args.out, args.run, result)
     if args.folds:
         config = train_config("cpu", task="celltype", epochs=args.epochs)
         folds = cross_validate(config, [*train_tracks, *val_tracks], n_folds=args.folds,
-                               log_fn=lambda k, r: print(f"  fold {k}: {r}", flush=True))
-        acc = [f["val_accuracy"] for f in folds]
-        result["cross_validation"] = {"task": "celltype", "kind": "cnn_lstm", "backbone": profile.backbone,
-                                      "folds": folds, "val_accuracy_mean": float(np.mean(acc)),
-                                      "val_accuracy_sd": float(np.std(acc)),
-                                      "scored_against": "fluorescence labels of the held-out chips"}
-        print(f"{args.folds}-fold CV accuracy {np.mean(acc):.3f} +/- {np.std(acc):.3f}", flush=True)
+                               log_fn=lambda k, r: print(f"  fold {k}: {r}", flush=True),
+                               extra_scores=lambda m, v: truth_celltype_scores(v, predict_tracks(m, v,
+                                                                                                 task="celltype")))
+        cv = {"task": "celltype", "kind": "cnn_lstm", "backbone": profile.backbone, "folds": folds,
+              "held_out_chips": chip_folds([t.meta["chip_id"] for t in [*train_tracks, *val_tracks]], args.folds),
+              "scored_against": "val_*: fluorescence labels of the held-out chips, per track; truth_*: the "
+                                "simulator's truth, per track and per lineage (min over E:T strata)"}
+        for key in ("val_accuracy", "val_auroc", "truth_accuracy_track", "truth_accuracy_lineage",
+                    "truth_min_stratum_accuracy_track", "truth_min_stratum_accuracy_lineage"):
+            values = np.array([f[key] for f in folds], float)
+            cv[f"{key}_mean"], cv[f"{key}_sd"] = float(np.nanmean(values)), float(np.nanstd(values))
+            print(f"{args.folds}-fold CV {key} {cv[f'{key}_mean']:.3f} +/- {cv[f'{key}_sd']:.3f}", flush=True)
+        result["cross_validation"] = cv
         save(args.out, args.run, result)
     print(f"wrote {args.out}")
 

@@ -64,7 +64,8 @@ def apoptosis_classifier(context: dg.AssetExecutionContext, config: ClassifierCo
 
 def _read_tracks(storage: LftimingStorage, chip_id: str) -> pd.DataFrame:
     return pd.read_parquet(chip_table_path(storage.tables_dir, "cell_tracks", chip_id),
-                           columns=["field_id", "row", "col", "track_id", "frame", "y", "x"])
+                           columns=["field_id", "row", "col", "track_id", "frame", "y", "x", "start_reason",
+                                    "parent"])
 
 
 @dg.asset(partitions_def=chips, group_name="classification", deps=["cell_tracks", celltype_classifier],

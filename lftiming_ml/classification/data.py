@@ -34,6 +34,8 @@ from lftiming_ml.segmentation.data import _well_strata as well_strata
 N_MOTION = 5
 MOTION_NAMES = ("speed", "cos_heading", "sin_heading", "acceleration", "persistence")
 SPEED_SCALE_UM_MIN = 5.0  # effectors run at 5-10 um/min: descriptors come out O(1)
+LINEAGE_START_REASONS = ("mitosis", "fragment")
+"""``cell_tracks.start_reason`` values whose ``parent`` is the same cell lineage (same type)."""
 
 
 @dataclass
@@ -44,7 +46,9 @@ class TrackSequence:
     (float64[T, 2])`` (y, x) crop px. Labels: ``cell_type`` 1 effector / 0 target / -1
     unlabelled, ``apoptotic (int8[T] | None)`` 1 from the onset on. Truth (simulated chips
     only): ``true_type`` ('effector' | 'target' | None), ``true_alive (bool[T] | None)``.
-    ``meta``: chip_id, field_id, row, col, track_id, stratum, contact_rich."""
+    ``meta``: chip_id, field_id, row, col, track_id, parent (track_id of the mother, or of
+    the dying cell a fragment came from, in the same well; -1 if none: the lineage the
+    cell type is pooled over), and for simulated chips stratum, contact_rich."""
 
     frames: np.ndarray
     phase: np.ndarray
@@ -162,13 +166,15 @@ def load_chip_tracks(chip_dir: Path | str, *, profile: ClassifierProfile,
 
     Per well, the field stacks are cut at the truth crop origins of ``gt/wells.parquet``
     (the frame of ``gt/masks.zarr``); a track is a truth cell over the frames its amodal
-    mask is non-empty; its centroid is the mask's centre of mass (as the tracker's).
+    mask is non-empty; its centroid is the mask's centre of mass (as the tracker's); its
+    ``meta['parent']`` the truth's ``parent_id`` (the mother ends at mitosis and both
+    daughters are new cells with parent_id = mother).
     """
     chip_dir = Path(chip_dir)
     manifest = read_manifest(chip_dir)
     wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet")
     cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet",
-                            columns=["field_id", "row", "col", "cell_id", "frame", "type", "alive"])
+                            columns=["field_id", "row", "col", "cell_id", "frame", "type", "alive", "parent_id"])
     truth = cells.set_index(["field_id", "row", "col", "cell_id", "frame"]).sort_index()
     strata = well_strata(chip_dir)
     root = zarr.open_group(str(chip_dir / "gt" / "masks.zarr"), mode="r")
@@ -202,7 +208,9 @@ def load_chip_tracks(chip_dir: Path | str, *, profile: ClassifierProfile,
                 seq = track_sequence(phase, amodal[:, i], present, cents, profile=profile,
                                      um_per_px=manifest.pixel_size_um, frame_interval_min=manifest.frame_interval_min,
                                      meta={"chip_id": chip_dir.name, "field_id": str(field_id), "row": int(row),
-                                           "col": int(col), "track_id": cell_id, "stratum": str(info["stratum"]),
+                                           "col": int(col), "track_id": cell_id,
+                                           "parent": int(truth.loc[(field_id, row, col, cell_id), "parent_id"].iloc[0]),
+                                           "stratum": str(info["stratum"]),
                                            "contact_rich": bool(info["contact_rich"])})
                 onset = labels.onset[i]
                 seq.cell_type = int(labels.cell_type[i])
@@ -275,18 +283,24 @@ def well_track_sequences(phase: np.ndarray, track_masks: np.ndarray, tracks: pd.
                          meta: Mapping[str, object] | None = None) -> list[TrackSequence]:
     """Sequences of every track of one well: ``phase (uint16[T, S, S])`` the movie's phase
     channel, ``track_masks (bool[T, K, S, S])`` (slot k = track k), ``tracks`` the well's
-    ``cell_tracks`` rows (track_id, frame, y, x in crop px). Unlabelled, no truth."""
+    ``cell_tracks`` rows (track_id, frame, y, x in crop px; start_reason and parent when
+    present). Unlabelled, no truth. ``meta['parent']`` is the track's parent when it starts
+    by ``LINEAGE_START_REASONS`` (in the pipeline the mother usually goes on as one
+    daughter and the other daughter is a new track), else -1 (also without those columns)."""
     phase_norm = normalise_phase(phase, profile.phase_gain)
     out = []
     for track_id, rows in tracks.sort_values(["track_id", "frame"]).groupby("track_id", sort=True):
         k = int(track_id)
+        linked = "parent" in rows and "start_reason" in rows and rows["start_reason"].iloc[0] in LINEAGE_START_REASONS
+        parent = int(rows["parent"].iloc[0]) if linked else -1
         masks = track_masks[:, k] if k < track_masks.shape[1] else np.zeros(phase.shape, bool)
         out.append(track_sequence(phase_norm, masks, rows["frame"].to_numpy(np.int64),
                                   rows[["y", "x"]].to_numpy(float), profile=profile, um_per_px=um_per_px,
-                                  frame_interval_min=frame_interval_min, meta={**dict(meta or {}), "track_id": k}))
+                                  frame_interval_min=frame_interval_min,
+                                  meta={**dict(meta or {}), "track_id": k, "parent": parent}))
     return out
 
 
-__all__ = ["MOTION_NAMES", "N_MOTION", "TrackSequence", "corpus_chip_specs", "extract_patches", "label_error_rates",
-           "load_chip_tracks", "motion_descriptors", "normalise_phase", "simulate_corpus", "track_sequence",
-           "well_track_sequences"]
+__all__ = ["LINEAGE_START_REASONS", "MOTION_NAMES", "N_MOTION", "TrackSequence", "corpus_chip_specs", "extract_patches",
+           "label_error_rates", "load_chip_tracks", "motion_descriptors", "normalise_phase", "simulate_corpus",
+           "track_sequence", "well_track_sequences"]

@@ -127,13 +127,15 @@ class TrackPrediction:
     apoptosis: the last frame's monotone probability). ``p_monotone (float64[T])`` (the
     frame CNN: its raw probability, thresholded per frame) and ``death_frame`` (movie frame
     or None) for apoptosis; ``label`` the call (cell type:
-    True = effector, the frame CNN by majority vote; apoptosis: dies)."""
+    True = effector, the frame CNN by majority vote; apoptosis: dies). ``vote_share``: the
+    frame CNN's cell type only, the share of (subsampled) frames voting effector."""
 
     p_frame: np.ndarray
     p_track: float
     label: bool
     p_monotone: np.ndarray | None = None
     death_frame: int | None = None
+    vote_share: float | None = None
 
 
 @torch.no_grad()
@@ -168,8 +170,8 @@ def predict_tracks(model: CellSequenceClassifier, tracks: Sequence[TrackSequence
         p = fill_skipped(p_sub, index[i], len(t))
         if task == "celltype":
             if model.kind == "frame_cnn":
-                label, _ = majority_vote(p_sub, threshold)
-                out.append(TrackPrediction(p, float(p_sub.mean()) if len(p_sub) else 0.5, label))
+                label, share = majority_vote(p_sub, threshold)
+                out.append(TrackPrediction(p, float(p_sub.mean()) if len(p_sub) else 0.5, label, vote_share=share))
             else:
                 out.append(TrackPrediction(p, p_track, p_track >= threshold))
             continue
@@ -271,9 +273,12 @@ def chip_folds(chip_ids: Sequence[str], n_folds: int) -> list[list[str]]:
 
 
 def cross_validate(config: ClassifierTrainConfig, tracks: Sequence[TrackSequence], *, n_folds: int = 5,
-                   log_fn: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+                   log_fn: Callable[[int, dict[str, float]], None] | None = None,
+                   extra_scores: Callable[[CellSequenceClassifier, Sequence[TrackSequence]], Mapping[str, float]]
+                   | None = None) -> list[dict[str, float]]:
     """K-fold cross-validation grouped by chip (``meta['chip_id']``): per fold, train on the
-    other chips' tracks and score the held-out chips' (last epoch's ``val_*`` row).
+    other chips' tracks and score the held-out chips' (last epoch's ``val_*`` row, plus
+    ``extra_scores(model, held_out_tracks)`` when given, e.g. scores against the truth).
     Returns one dict per fold (with ``fold`` and ``n_val_tracks``); ``log_fn(fold, row)``."""
     folds = chip_folds([t.meta["chip_id"] for t in tracks], n_folds)
     out = []
@@ -281,9 +286,11 @@ def cross_validate(config: ClassifierTrainConfig, tracks: Sequence[TrackSequence
         held_set = set(held)
         train = [t for t in tracks if t.meta["chip_id"] not in held_set]
         val = [t for t in tracks if t.meta["chip_id"] in held_set]
-        _, history = train_classifier(config, train_tracks=train, val_tracks=val)
+        model, history = train_classifier(config, train_tracks=train, val_tracks=val)
         row = {"fold": float(k), "n_val_tracks": float(len(trainable_tracks(val, config.task))),
                **{key: v for key, v in history[-1].items() if key.startswith("val_")}}
+        if extra_scores is not None:
+            row.update({key: float(v) for key, v in extra_scores(model, val).items()})
         out.append(row)
         if log_fn is not None:
             log_fn(k, row)

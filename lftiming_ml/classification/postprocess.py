@@ -1,10 +1,21 @@
-"""From per-frame probabilities to calls (pure numpy): the monotone apoptotic probability,
-the death frame, frames a subsampled prediction skipped, and the frame-level CNN's votes."""
+"""From per-frame probabilities to calls (pure functions): the monotone apoptotic probability,
+the death frame, frames a subsampled prediction skipped, the frame-level CNN's votes, and
+the lineage-pooled cell type (a type is inherited through mitosis, and a fragment of a
+dying cell is the same cell: one decision per lineage, not per track)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+import pandas as pd
 from sklearn.isotonic import isotonic_regression
+
+WELL_KEYS = ("chip_id", "field_id", "row", "col")
+"""A lineage never leaves its well: parent links are followed inside these keys only."""
+LOGIT_CLIP = 1e-4
+"""Probabilities are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before their log-odds are pooled."""
+Pooling = Literal["logit", "linear"]
 
 
 def monotone_probability(p: np.ndarray) -> np.ndarray:
@@ -41,4 +52,82 @@ def majority_vote(p_frames: np.ndarray, threshold: float = 0.5) -> tuple[bool, f
     return share >= 0.5, share
 
 
-__all__ = ["death_frame", "fill_skipped", "majority_vote", "monotone_probability", "subsample_index"]
+def lineage_ids(tracks: pd.DataFrame) -> np.ndarray:
+    """``int64[N]``: for each row of ``tracks`` (one row per track: ``WELL_KEYS``, track_id,
+    parent = track_id of the mother / dying track, -1 if none) the lineage it belongs to,
+    named by the smallest track_id in it. A lineage is a connected component of the parent
+    links of one well (union-find, so chains and siblings join); a parent of -1, or one that
+    is not a track of the same well, links nothing. Raises ValueError on a track listed twice."""
+    n = len(tracks)
+    root = np.arange(n)
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = int(root[i])
+        return i
+
+    track_id = tracks["track_id"].to_numpy(np.int64)
+    parent = tracks["parent"].to_numpy(np.int64)
+    for key, rows in tracks.groupby(list(WELL_KEYS), sort=False).indices.items():
+        index = {int(track_id[r]): int(r) for r in rows}
+        if len(index) < len(rows):
+            raise ValueError(f"well {key}: a track_id appears on more than one row")
+        for r in rows:
+            mother = index.get(int(parent[r]), -1) if parent[r] >= 0 else -1
+            if mother >= 0:
+                root[find(int(r))] = find(mother)
+    comp = np.array([find(i) for i in range(n)], np.int64)
+    smallest: dict[int, int] = {}
+    for c, t in zip(comp, track_id):
+        smallest[int(c)] = min(smallest.get(int(c), int(t)), int(t))
+    return np.array([smallest[int(c)] for c in comp], np.int64)
+
+
+def pool_lineages(groups: np.ndarray, score: np.ndarray, weight: np.ndarray, *, pooling: Pooling = "logit"
+                  ) -> np.ndarray:
+    """``float64[N]``: per track, the ``weight``-weighted mean of ``score (float[N], in [0,
+    1])`` over the tracks sharing its ``groups (int[N])`` entry (group ids must be unique
+    across wells: pass a well-qualified key). ``"logit"`` averages log-odds (scores clipped
+    by ``LOGIT_CLIP``) and maps back, so a confident, long track outweighs a short, unsure
+    one; ``"linear"`` averages the scores (vote shares: a majority vote over the pooled
+    frames). ``weight (float[N])`` is floored at 1 (a track's frames). Tracks alone in their
+    group keep their score exactly."""
+    score = np.asarray(score, np.float64)
+    weight = np.maximum(np.asarray(weight, np.float64), 1.0)
+    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    if pooling == "logit":
+        p = np.clip(score, LOGIT_CLIP, 1 - LOGIT_CLIP)
+        value = np.log(p / (1 - p))
+    elif pooling == "linear":
+        value = score
+    else:
+        raise ValueError(f"unknown pooling {pooling!r}")
+    mean = np.bincount(inverse, weight * value) / np.bincount(inverse, weight) if len(score) else np.zeros(0)
+    pooled = mean[inverse]
+    if pooling == "logit":
+        pooled = 1 / (1 + np.exp(-pooled))
+    return np.where(counts[inverse] > 1, pooled, score)
+
+
+def lineage_cell_types(tracks: pd.DataFrame, *, score: str = "p_effector", pooling: Pooling = "logit",
+                       threshold: float = 0.5) -> pd.DataFrame:
+    """Lineage-consistent cell types of ``tracks`` (one row per track: ``WELL_KEYS``,
+    track_id, parent, n_frames and the track's ``score`` column, the classifier's evidence
+    that it is an effector). Returns a frame on ``tracks.index`` with ``lineage_id`` (int64,
+    ``lineage_ids``), ``p_lineage`` (float64, ``pool_lineages`` of ``score`` weighted by
+    n_frames) and ``effector`` (bool, p_lineage >= ``threshold``): every member of a
+    lineage gets the same call."""
+    if tracks.empty:
+        return pd.DataFrame({"lineage_id": pd.Series(dtype="int64"), "p_lineage": pd.Series(dtype="float64"),
+                             "effector": pd.Series(dtype="bool")}, index=tracks.index)
+    lineage = lineage_ids(tracks)
+    groups = (tracks[list(WELL_KEYS)].assign(lineage_id=lineage)
+              .groupby([*WELL_KEYS, "lineage_id"], sort=False, dropna=False).ngroup().to_numpy())
+    p = pool_lineages(groups, tracks[score].to_numpy(float), tracks["n_frames"].to_numpy(float), pooling=pooling)
+    return pd.DataFrame({"lineage_id": lineage, "p_lineage": p, "effector": p >= threshold}, index=tracks.index)
+
+
+__all__ = ["LOGIT_CLIP", "WELL_KEYS", "death_frame", "fill_skipped", "lineage_cell_types", "lineage_ids",
+           "majority_vote", "monotone_probability", "pool_lineages", "subsample_index"]

@@ -28,6 +28,7 @@ from lftiming_ml.classification.data import TrackSequence, label_error_rates, lo
 from lftiming_ml.classification.engine import LogFn, TrackPrediction, classifier_from_registry, cross_validate, \
     predict_tracks, registry_config, train_classifier
 from lftiming_ml.classification.model import CellSequenceClassifier
+from lftiming_ml.classification.postprocess import lineage_cell_types
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.tracking.chip import open_well_track_masks
@@ -54,9 +55,15 @@ class Classifier:
 CELL_TYPE_COLUMNS: dict[str, str] = {
     "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "track_id": "int64",
     "cell_type": "object", "p_effector": "float64", "n_frames": "int64", "model_version": "int64",
+    "p_effector_track": "float64", "lineage_id": "int64",
 }
-"""``cell_types``: one row per track; cell_type 'effector' | 'target'; p_effector the
-classifier's track probability; n_frames the frames the track exists."""
+"""``cell_types``: one row per track; cell_type 'effector' | 'target', decided per LINEAGE
+(a mother, its daughters by mitosis and its fragments: ``postprocess.lineage_cell_types``),
+so every member of a lineage has the same type; p_effector the lineage's probability (the
+frame-weighted mean log-odds of its tracks' p_effector_track; for a frame-level CNN, its
+pooled effector vote share); p_effector_track the classifier's probability from the track
+alone; lineage_id the smallest track_id of the lineage (the track's own id when it has no
+relative); n_frames the frames the track exists."""
 
 CELL_DEATH_COLUMNS: dict[str, str] = {
     "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "track_id": "int64",
@@ -165,16 +172,32 @@ def chip_track_sequences(store_path: Path | str, tracks: pd.DataFrame, *, profil
     return out
 
 
+_KEYS = ("chip_id", "field_id", "row", "col", "track_id")
+
+
 def _keys(t: TrackSequence) -> dict[str, object]:
-    return {k: t.meta[k] for k in ("chip_id", "field_id", "row", "col", "track_id")}
+    return {k: t.meta[k] for k in _KEYS}
 
 
-def cell_types_table(tracks: Sequence[TrackSequence], preds: Sequence[TrackPrediction], *, model_version: int
-                     ) -> pd.DataFrame:
-    """``CELL_TYPE_COLUMNS`` rows, one per track."""
-    rows = [{**_keys(t), "cell_type": "effector" if p.label else "target", "p_effector": p.p_track,
-             "n_frames": len(t), "model_version": model_version} for t, p in zip(tracks, preds, strict=True)]
-    return pd.DataFrame(rows, columns=list(CELL_TYPE_COLUMNS)).astype(CELL_TYPE_COLUMNS)
+def cell_types_table(tracks: Sequence[TrackSequence], preds: Sequence[TrackPrediction], *, model_version: int,
+                     threshold: float = 0.5) -> pd.DataFrame:
+    """``CELL_TYPE_COLUMNS`` rows, one per track, typed per lineage (``meta['parent']``, -1
+    when absent). What is pooled is each track's own decision score: the CNN-LSTM's
+    p_track (log-odds, effector at ``threshold``), or the frame CNN's vote share (linear:
+    the majority vote over the lineage's frames)."""
+    votes = [p.vote_share for p in preds]
+    if any(v is None for v in votes) and any(v is not None for v in votes):
+        raise ValueError("cell_types_table: predictions mix frame-CNN votes and track probabilities")
+    by_vote = bool(votes) and votes[0] is not None
+    table = pd.DataFrame([{**_keys(t), "parent": int(t.meta.get("parent", -1)), "p_effector_track": p.p_track,
+                           "score": p.vote_share if by_vote else p.p_track, "n_frames": len(t),
+                           "model_version": model_version} for t, p in zip(tracks, preds, strict=True)],
+                         columns=[*_KEYS, "parent", "p_effector_track", "score", "n_frames", "model_version"])
+    lineage = lineage_cell_types(table, score="score", pooling="linear" if by_vote else "logit",
+                                 threshold=0.5 if by_vote else threshold)
+    table["cell_type"] = np.where(lineage["effector"].to_numpy(bool), "effector", "target")
+    table["p_effector"], table["lineage_id"] = lineage["p_lineage"], lineage["lineage_id"]
+    return table[list(CELL_TYPE_COLUMNS)].astype(CELL_TYPE_COLUMNS)
 
 
 def cell_deaths_table(tracks: Sequence[TrackSequence], preds: Sequence[TrackPrediction], *, model_version: int
@@ -198,7 +221,8 @@ def _check_task(classifier: Classifier, task: ClassifierTask) -> None:
 
 def chip_cell_types(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier, *, model_version: int
                     ) -> pd.DataFrame:
-    """The ``cell_types`` table of a chip (``tracks``: its ``cell_tracks`` rows)."""
+    """The ``cell_types`` table of a chip (``tracks``: its ``cell_tracks`` rows, with
+    start_reason and parent for the lineages), typed per lineage."""
     _check_task(classifier, "celltype")
     seqs = chip_track_sequences(store_path, tracks, profile=classifier.profile)
     return cell_types_table(seqs, classifier.predict(seqs), model_version=model_version)

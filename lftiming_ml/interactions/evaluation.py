@@ -189,8 +189,10 @@ def truth_labels_for_tracks(chip_dir: Path | str, store_path: Path | str,
     tracks = cell_tracks.merge(labels[[*WELL_KEYS[1:], "track_id"]], on=[*WELL_KEYS[1:], "track_id"])
     first = tracks.groupby(keys, as_index=False).agg(n_frames=("frame", "nunique"))
     types = first.merge(labels, on=[*WELL_KEYS[1:], "track_id"])
-    types = types.assign(p_effector=(types["cell_type"] == "effector").astype(float), model_version=-1)
-    types = types[[*keys, "cell_type", "p_effector", "n_frames", "model_version"]]
+    p_effector = (types["cell_type"] == "effector").astype(float)
+    types = types.assign(p_effector=p_effector, p_effector_track=p_effector, lineage_id=types["track_id"],
+                         model_version=-1)
+    types = types[[*keys, "cell_type", "p_effector", "n_frames", "p_effector_track", "lineage_id", "model_version"]]
     deaths = tracks[[*keys, "frame"]].merge(labels[[*WELL_KEYS[1:], "track_id", "death_frame"]],
                                             on=[*WELL_KEYS[1:], "track_id"])
     dead = deaths["death_frame"].notna() & (deaths["frame"] >= deaths["death_frame"])

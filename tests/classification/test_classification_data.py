@@ -38,6 +38,9 @@ def test_chip_tracks_carry_fluorescence_labels_that_match_truth(chip: Path) -> N
     assert errors["type_error"] == 0.0 and errors["type_unlabelled"] < 0.2
     labelled = [t for t in tracks if t.cell_type >= 0]
     assert {t.true_type for t in labelled if t.cell_type == 1} <= {"effector"}
+    parents = truth.groupby(["field_id", "row", "col", "cell_id"])["parent_id"].first()
+    assert [t.meta["parent"] for t in tracks] == [
+        parents[(t.meta["field_id"], t.meta["row"], t.meta["col"], t.meta["track_id"])] for t in tracks]
 
 
 def test_scores_per_stratum_with_contact_group() -> None:

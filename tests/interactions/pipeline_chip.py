@@ -75,8 +75,9 @@ def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_
             cell = first.loc[(*key_well, int(cell_id))]
             kind, death = str(cell["cell_type"]), cell["death_frame"]
             dead = np.zeros(present.size, bool) if pd.isna(death) else present >= int(death)
-            types.append({**key, "cell_type": kind, "p_effector": 1.0 if kind == "effector" else 0.0,
-                          "n_frames": int(present.size)})
+            p = 1.0 if kind == "effector" else 0.0
+            types.append({**key, "cell_type": kind, "p_effector": p, "n_frames": int(present.size),
+                          "p_effector_track": p, "lineage_id": k})
             deaths.append(pd.DataFrame({**key, "frame": present, "p_apoptotic": dead.astype(float), "apoptotic": dead,
                                         "death_frame": pd.array([death] * present.size, dtype="Int64")}))
             links.append({"field_id": well.field_id, "row": well.row, "col": well.col, "track_id": k,
