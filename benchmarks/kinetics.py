@@ -18,6 +18,16 @@ follows (``evaluation.truth_labels_for_tracks``; unmatched tracks left out and c
 the interaction stage into ``--cache``/tracks-inputs/ (never into ``--tables``) and scores it:
 segmentation and tracking error, without classification error.
 
+``--inputs models`` is the full pipeline on chips that have only ``cell_tracks`` (e.g. the
+held-out chips of ``benchmarks/tracking_pipeline.py``): cell types and deaths from the
+champion CNN-LSTMs of ``--tracking-uri`` (``classification.serving``, as the assets call
+it), then the interaction stage into ``--cache``/models-inputs/, scored like ``pipeline``::
+
+    .venv/bin/python benchmarks/kinetics.py --inputs models \
+        --chips /tmp/lftiming_bench_cache/tracking_pipeline/raw/trkpipe-{standard-s41,hard-s42} \
+        --tables /tmp/lftiming_bench_cache/tracking_pipeline/tables \
+        --zarr /tmp/lftiming_bench_cache/tracking_pipeline/zarr --out benchmarks/results/kinetics_models.json
+
 ``--inputs pipeline`` scores the outcome tables the pipeline wrote for each chip
 (LOCSNET -> tracker -> CNN-LSTM -> contacts / well_outcomes / killing_kinetics, under
 ``--tables``, stores under ``--zarr``) against the chip's truth, with pipeline tracks
@@ -41,6 +51,7 @@ from pathlib import Path
 import pandas as pd
 
 from lftiming_ml.interactions import ContactParams, KineticsParams, chip_kinetics, contact_events, contact_frames
+from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, load_classifier
 from lftiming_ml.interactions.evaluation import (
     matched_outcomes,
     score_matched_contacts,
@@ -177,16 +188,32 @@ def acceptance(accuracy: float, fn_rate: float, kin: dict, within: bool) -> dict
     }
 
 
+def champion_labels(store: Path, tracks: pd.DataFrame, tracking_uri: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``cell_types`` and ``cell_deaths`` of a chip's tracks from the champion classifiers in
+    the MLflow store at ``tracking_uri``, as the ``cell_types`` / ``cell_deaths`` assets make them."""
+    types_clf, types_info = load_classifier(tracking_uri=tracking_uri, model_name=MODEL_NAMES[("celltype", "cnn_lstm")])
+    deaths_clf, deaths_info = load_classifier(tracking_uri=tracking_uri,
+                                              model_name=MODEL_NAMES[("apoptosis", "cnn_lstm")])
+    return (chip_cell_types(store, tracks, types_clf, model_version=types_info.version),
+            chip_cell_deaths(store, tracks, deaths_clf, model_version=deaths_info.version))
+
+
 def tracks_inputs_tables(chip: Path, args: argparse.Namespace) -> tuple[Path, dict] | None:
-    """Outcome tables of ``chip`` from its pipeline tracks and true labels, written under
-    ``--cache``/tracks-inputs/tables; (that folder, counts), or None without cell_tracks."""
+    """Outcome tables of ``chip`` from its pipeline tracks, written under
+    ``--cache``/<inputs>-inputs/tables; (that folder, counts), or None without cell_tracks.
+    Labels: the true cell's type and death (``--inputs tracks``) or the champion
+    classifiers' (``--inputs models``)."""
     path = chip_table_path(args.tables, "cell_tracks", chip.name)
     store = args.zarr / f"{chip.name}.zarr"
     if not path.is_file() or not store.is_dir() or not (chip / "gt").is_dir():
         return None
     tracks = pd.read_parquet(path)
-    kept, types, deaths = truth_labels_for_tracks(chip, store, tracks)
-    tables_dir = args.cache / "tracks-inputs" / "tables"
+    if args.inputs == "models":
+        kept = tracks
+        types, deaths = champion_labels(store, tracks, args.tracking_uri)
+    else:
+        kept, types, deaths = truth_labels_for_tracks(chip, store, tracks)
+    tables_dir = built_tables_dir(args)
     for name, df in (("cell_tracks", kept), ("cell_types", types), ("cell_deaths", deaths)):
         write_chip_table(tables_dir, name, chip.name, df)
     inputs = pipeline_inputs(chip, tables_dir, store)
@@ -202,6 +229,11 @@ def tracks_inputs_tables(chip: Path, args: argparse.Namespace) -> tuple[Path, di
         "segmenter_version"]}
 
 
+def built_tables_dir(args: argparse.Namespace) -> Path:
+    """Where ``--inputs tracks`` / ``models`` write the tables they build (never ``--tables``)."""
+    return args.cache / f"{args.inputs}-inputs" / "tables"
+
+
 def pipeline_result(chips: list[Path], args: argparse.Namespace) -> dict | None:
     """The pipeline's outcome tables of ``chips`` (``--inputs pipeline``), or those built from
     its tracks with true labels (``--inputs tracks``), scored against the truth; None (after
@@ -210,7 +242,7 @@ def pipeline_result(chips: list[Path], args: argparse.Namespace) -> dict | None:
     for chip in chips:
         store = args.zarr / f"{chip.name}.zarr"
         tables = args.tables
-        if args.inputs == "tracks":
+        if args.inputs in ("tracks", "models"):
             built = tracks_inputs_tables(chip, args)
             if built is None:
                 print(f"skipping {chip.name}: no cell_tracks under {args.tables}, store {store} or gt/", flush=True)
@@ -232,7 +264,7 @@ def pipeline_result(chips: list[Path], args: argparse.Namespace) -> dict | None:
     freq = kinetics.pop("killing_frequency")
     versions = {}
     for run in runs:
-        tables = args.cache / "tracks-inputs" / "tables" if args.inputs == "tracks" else args.tables
+        tables = built_tables_dir(args) if args.inputs in ("tracks", "models") else args.tables
         wells = pd.read_parquet(chip_table_path(tables, "well_outcomes", run.chip_id))
         versions[run.chip_id] = {c: int(wells[c].iloc[0]) for c in
                                  ("segmenter_version", "celltype_version", "apoptosis_version") if len(wells)}
@@ -254,9 +286,13 @@ def main() -> None:
     p.add_argument("--preset", default="standard", choices=["easy", "standard", "hard"])
     p.add_argument("--cache", type=Path, default=ROOT / "data" / "bench" / "kinetics",
                    help="where seeds are simulated")
-    p.add_argument("--inputs", default="truth", choices=["truth", "tracks", "pipeline"],
+    p.add_argument("--inputs", default="truth", choices=["truth", "tracks", "models", "pipeline"],
                    help="truth: ground-truth tracks, types, deaths, masks; tracks: the chips' pipeline tracks and "
-                        "masks with true types and deaths; pipeline: the chips' outcome tables")
+                        "masks with true types and deaths; models: the chips' pipeline tracks and masks with types "
+                        "and deaths from the champion classifiers; pipeline: the chips' outcome tables")
+    p.add_argument("--tracking-uri", default=os.environ.get(
+        "MLFLOW_TRACKING_URI", f"sqlite:///{(ROOT / 'data' / 'mlflow' / 'mlflow.db').resolve()}"),
+                   help="MLflow store of the champion classifiers (--inputs models)")
     p.add_argument("--tables", type=Path, default=ROOT / "data" / "tables", help="pipeline tables (--inputs pipeline)")
     p.add_argument("--zarr", type=Path, default=ROOT / "data" / "zarr", help="chip stores (--inputs pipeline)")
     p.add_argument("--plots", type=Path, help="write killing curves and kinetics distributions here (PNG)")

@@ -142,6 +142,7 @@ def run_chip(cache: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bo
     steps = pd.DataFrame([s.step_ms for s in summaries])
     record["ms_ours_per_well_by_step"] = {k: float(v) for k, v in steps.mean().items()}
     record["ms_ours_per_well"] = float(steps.sum(axis=1).mean())
+    ours["model_version"] = record["locsnet_version"]  # as the cell_tracks asset stamps it
     write_chip_table(cache / "tables", "cell_tracks", chip.name, ours)
     lap, lap_ms = laptrack_tracks(store)
     record["ms_laptrack_per_well"] = float(np.mean(lap_ms))

@@ -254,6 +254,10 @@ def _start_reason(new: _Track, confirmed: list[_Track], counts: np.ndarray, para
     parent_area = float(np.median([a for f, a in zip(mother.frames, mother.area_history) if f < t0] or [mother.area]))
     if new.area < params.fragment_area_ratio * parent_area:
         return "fragment", best
+    sibling = [a for f, a in zip(mother.frames, mother.area_history) if f >= t0]
+    if sibling and abs(np.log(np.median(new.area_history) / max(float(np.median(sibling)), 1.0))) > np.log(
+            params.sibling_area_ratio):
+        return "appeared", -1  # unlike its "sibling": a cell hidden (merged, missed) until now, not a daughter
     return "mitosis", best
 
 

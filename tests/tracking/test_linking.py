@@ -143,3 +143,19 @@ def test_a_cell_detected_in_most_frames_is_not_dropped_as_surplus() -> None:
             keep[j] = False
         dets.append(WellFrameDetections(centroids=d.centroids[keep], areas=d.areas[keep]))
     assert track_well(dets, well.well_box).n_tracks == 3
+
+
+def test_a_cell_unlike_its_would_be_sibling_appears_rather_than_being_born() -> None:
+    # a small cell hidden beside a big one for 30 frames, then seen: the count rises next to
+    # the big cell, but the two are not alike in size, so it is no mitosis
+    big, small = np.array([40.0, 40.0]), np.array([40.0, 56.0])
+    dets = []
+    for t in range(72):
+        cents = [big] if t < 30 else [big, small]
+        areas = [np.pi * 81.0] if t < 30 else [np.pi * 81.0, np.pi * 6.5**2]
+        dets.append(WellFrameDetections(centroids=np.array(cents), areas=np.array(areas)))
+    tracks = track_well(dets, BOX)
+    assert tracks.n_tracks == 2
+    assert tracks.start_reason[1] == "appeared" and tracks.parent[1] == -1
+    lenient = track_well(dets, BOX, TrackerParams(sibling_area_ratio=3.0))
+    assert lenient.start_reason[1] == "mitosis" and lenient.parent[1] == 0
