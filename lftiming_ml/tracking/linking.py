@@ -258,6 +258,9 @@ def _start_reason(new: _Track, confirmed: list[_Track], counts: np.ndarray, para
     if sibling and abs(np.log(np.median(new.area_history) / max(float(np.median(sibling)), 1.0))) > np.log(
             params.sibling_area_ratio):
         return "appeared", -1  # unlike its "sibling": a cell hidden (merged, missed) until now, not a daughter
+    before = [a for f, a in zip(mother.frames, mother.area_history) if f < t0][-params.area_history:]
+    if sibling and before and np.median(sibling) > params.mitosis_area_drop * np.median(before):
+        return "appeared", -1  # the "mother" did not shrink: nothing divided
     return "mitosis", best
 
 

@@ -145,17 +145,28 @@ def test_a_cell_detected_in_most_frames_is_not_dropped_as_surplus() -> None:
     assert track_well(dets, well.well_box).n_tracks == 3
 
 
+def _birth_beside(mother_areas: tuple[float, float], new_area: float) -> list[WellFrameDetections]:
+    """A static cell (area ``mother_areas[0]`` before frame 30, ``[1]`` from it on) and, from
+    frame 30, a new cell 16 px away: the count rises next to it."""
+    mother, new = np.array([40.0, 40.0]), np.array([40.0, 56.0])
+    return [WellFrameDetections(centroids=np.array([mother] if t < 30 else [mother, new]),
+                                areas=np.array([mother_areas[0]] if t < 30 else [mother_areas[1], new_area]))
+            for t in range(72)]
+
+
 def test_a_cell_unlike_its_would_be_sibling_appears_rather_than_being_born() -> None:
-    # a small cell hidden beside a big one for 30 frames, then seen: the count rises next to
-    # the big cell, but the two are not alike in size, so it is no mitosis
-    big, small = np.array([40.0, 40.0]), np.array([40.0, 56.0])
-    dets = []
-    for t in range(72):
-        cents = [big] if t < 30 else [big, small]
-        areas = [np.pi * 81.0] if t < 30 else [np.pi * 81.0, np.pi * 6.5**2]
-        dets.append(WellFrameDetections(centroids=np.array(cents), areas=np.array(areas)))
+    # the big cell halves at frame 30 (as at a division) but the new cell is far bigger than it
+    dets = _birth_beside((254.0, 127.0), 200.0)
     tracks = track_well(dets, BOX)
-    assert tracks.n_tracks == 2
-    assert tracks.start_reason[1] == "appeared" and tracks.parent[1] == -1
+    assert tracks.n_tracks == 2 and tracks.start_reason[1] == "appeared" and tracks.parent[1] == -1
     lenient = track_well(dets, BOX, TrackerParams(sibling_area_ratio=3.0))
     assert lenient.start_reason[1] == "mitosis" and lenient.parent[1] == 0
+
+
+def test_no_mitosis_when_the_mother_does_not_shrink() -> None:
+    # a cell like the first appears beside it, but the first keeps its size: nothing divided
+    dets = _birth_beside((130.0, 130.0), 125.0)
+    tracks = track_well(dets, BOX)
+    assert tracks.n_tracks == 2 and tracks.start_reason[1] == "appeared"
+    assert track_well(_birth_beside((254.0, 130.0), 125.0), BOX).start_reason[1] == "mitosis"
+    assert track_well(dets, BOX, TrackerParams(mitosis_area_drop=1.5)).start_reason[1] == "mitosis"
