@@ -43,7 +43,7 @@ from lftiming_ml.sim.config import preset_config
 from lftiming_ml.tables import write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks, detections_from_instances
 from lftiming_ml.tracking.config import TrackerParams
-from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, score_chip_tracks, summarize_tracking
+from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, score_births, score_chip_tracks, summarize_tracking
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops
 from lftiming_ml.wells.config import WellGridParams
@@ -148,13 +148,14 @@ def run_chip(cache: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bo
     record["ms_laptrack_per_well"] = float(np.mean(lap_ms))
     seg = evaluate_segmentation(chip, cache / "tables", store)
     record["segmentation"] = {"overall": seg["overall"], "coverage": seg["coverage"]}
+    record["births"] = score_births(chip, store, ours)
     rows = []
     for method, tracks in (("ours", ours), ("laptrack", lap), ("ours_true_masks", tracks_on_true_masks(chip, store))):
         wells = score_chip_tracks(chip, store, tracks)
         rows.append(wells.assign(method=method, chip=chip.name))
     print(f"{chip.name}: {record['wells_cropped']} wells segmented and tracked; LOCSNET mIoU "
-          f"{seg['overall']['miou_mean']:.3f}, missed {seg['overall']['n_missed']}, extra {seg['overall']['n_extra']}",
-          flush=True)
+          f"{seg['overall']['miou_mean']:.3f}, missed {seg['overall']['n_missed']}, extra {seg['overall']['n_extra']}; "
+          f"births {record['births']}", flush=True)
     return pd.concat(rows, ignore_index=True), record
 
 

@@ -15,7 +15,7 @@ from lftiming_ml.evaluate import SECTIONS, evaluate_chip, format_report
 from lftiming_ml.segmentation.evaluation import evaluate_segmentation
 from lftiming_ml.segmentation.serving import open_well_masks, write_well_masks
 from lftiming_ml.tables import chip_table_path, write_chip_table
-from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, evaluate_tracking
+from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, evaluate_tracking, score_births
 from lftiming_ml.tracking.truth_match import truth_cells_in_crops
 from lftiming_ml.wells.movies import list_well_movies
 from tests.interactions.pipeline_chip import PipelineChip, build_pipeline_chip
@@ -136,3 +136,24 @@ def test_true_cells_of_a_well_the_pipeline_did_not_crop_are_counted(chip: Pipeli
     assert seg["coverage"]["uncropped_true_wells"] == 1
     assert seg["coverage"]["uncropped_cell_frames"] == int(truth.groupby(["field_id", "row", "col"]).size()[lost])
     assert seg["overall"]["n_gt"] == len(truth) - seg["coverage"]["uncropped_cell_frames"]
+
+
+def test_births_count_mitosis_calls_against_true_daughters(chip: PipelineChip) -> None:
+    tracks = pd.read_parquet(chip_table_path(chip.tables_dir, "cell_tracks", chip.chip_id))
+    truth = truth_cells_in_crops(chip.chip_dir, chip.store_path)
+    parents = pd.read_parquet(chip.chip_dir / "gt" / "cells.parquet").drop_duplicates(
+        ["field_id", "row", "col", "cell_id"]).set_index(["field_id", "row", "col", "cell_id"])["parent_id"]
+    cells = truth.drop_duplicates(["field_id", "row", "col", "cell_id"])
+    n_daughters = sum(int(parents[(r.gt_field_id, r.gt_row, r.gt_col, r.cell_id)]) >= 0 for r in cells.itertuples())
+    base = score_births(chip.chip_dir, chip.store_path, tracks)
+    assert base == {"mitoses": 0, "mitoses_true": 0, "true_daughters": n_daughters, "daughters_as_mitosis": 0}
+    # call one track's start a mitosis: it counts, and counts as true only if its cell is a daughter
+    link = chip.track_cells.iloc[0]
+    key = (tracks["field_id"] == link.field_id) & (tracks["row"] == link.row) & (tracks["col"] == link.col)
+    tracks.loc[key & (tracks["track_id"] == link.track_id), "start_reason"] = "mitosis"
+    gt_row = cells[(cells["field_id"] == link.field_id) & (cells["row"] == link.row) & (cells["col"] == link.col)
+                   & (cells["cell_id"] == link.cell_id)].iloc[0]
+    is_daughter = int(parents[(gt_row.gt_field_id, gt_row.gt_row, gt_row.gt_col, link.cell_id)]) >= 0
+    called = score_births(chip.chip_dir, chip.store_path, tracks)
+    assert called["mitoses"] == 1 and called["mitoses_true"] == int(is_daughter)
+    assert evaluate_tracking(*_sections(chip))["births"] == base

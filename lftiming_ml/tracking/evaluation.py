@@ -23,7 +23,7 @@ from lftiming_ml.metrics import mota
 from lftiming_ml.metrics.stats import bootstrap_ci, wilson_ci
 from lftiming_ml.metrics.strata import STRATA
 from lftiming_ml.tables import chip_table_path
-from lftiming_ml.tracking.truth_match import WELL_KEYS, truth_cells_in_crops, truth_well_strata
+from lftiming_ml.tracking.truth_match import WELL_KEYS, match_tracks_to_cells, truth_cells_in_crops, truth_well_strata
 from lftiming_ml.wells.movies import list_well_movies
 
 MOTA_GATE_PX = 6.0
@@ -106,6 +106,34 @@ def score_chip_tracks(chip_dir: Path | str, store_path: Path | str, tracks: pd.D
                        n_frames, gate_px=gate_px)
 
 
+def score_births(chip_dir: Path | str, store_path: Path | str, tracks: pd.DataFrame) -> dict[str, int]:
+    """The tracker's mitosis calls vs the truth's daughters (``gt/cells.parquet`` parent_id).
+
+    tracks: a ``cell_tracks``-like table with ``start_reason``. Each track is matched to the
+    true cell it follows (``match_tracks_to_cells``). Returns: mitoses (tracks starting with
+    'mitosis'), mitoses_true (of those, following a true daughter), true_daughters (daughter
+    cells present in the paired wells) and daughters_as_mitosis (true daughters followed by a
+    track that starts with 'mitosis'; the mother's own track continues on one daughter, so
+    at most half of the daughters can be)."""
+    chip_dir = Path(chip_dir)
+    truth = truth_cells_in_crops(chip_dir, store_path)
+    parents = pd.read_parquet(chip_dir / "gt" / "cells.parquet", columns=["field_id", "row", "col", "cell_id",
+                                                                          "parent_id"])
+    parents = parents.drop_duplicates(["field_id", "row", "col", "cell_id"]).rename(
+        columns={"field_id": "gt_field_id", "row": "gt_row", "col": "gt_col"})
+    cells = truth.drop_duplicates([*WELL_KEYS, "cell_id"])[[*WELL_KEYS, "gt_field_id", "gt_row", "gt_col", "cell_id"]]
+    cells = cells.merge(parents, on=["gt_field_id", "gt_row", "gt_col", "cell_id"], how="left")
+    daughters = cells[cells["parent_id"].fillna(-1) >= 0]
+    match = match_tracks_to_cells(tracks, truth)
+    reasons = tracks.drop_duplicates([*WELL_KEYS, "track_id"])[[*WELL_KEYS, "track_id", "start_reason"]]
+    match = match.merge(reasons, on=[*WELL_KEYS, "track_id"], how="left")
+    mitoses = match[match["start_reason"] == "mitosis"].dropna(subset=["cell_id"]).astype({"cell_id": "int64"})
+    hit = mitoses.merge(daughters[[*WELL_KEYS, "cell_id"]], on=[*WELL_KEYS, "cell_id"], how="inner")
+    return {"mitoses": int((match["start_reason"] == "mitosis").sum()), "mitoses_true": int(len(hit)),
+            "true_daughters": int(len(daughters)),
+            "daughters_as_mitosis": int(hit[[*WELL_KEYS, "cell_id"]].drop_duplicates().shape[0])}
+
+
 def evaluate_tracking(chip_dir: Path, tables_dir: Path, store_path: Path) -> dict | None:
     """The chip's ``cell_tracks`` vs truth: groups of ``summarize_tracking`` plus 'coverage';
     None when the chip has no ``cell_tracks`` table or store."""
@@ -113,7 +141,8 @@ def evaluate_tracking(chip_dir: Path, tables_dir: Path, store_path: Path) -> dic
     table = chip_table_path(Path(tables_dir), "cell_tracks", chip_dir.name)
     if not (table.is_file() and store_path.is_dir() and (chip_dir / "gt" / "cells.parquet").is_file()):
         return None
-    wells = score_chip_tracks(chip_dir, store_path, pd.read_parquet(table))
+    tracks = pd.read_parquet(table)
+    wells = score_chip_tracks(chip_dir, store_path, tracks)
     if wells.empty:
         raise ValueError(f"{store_path}: no cropped well of the store pairs with a true well of {chip_dir}")
     report = summarize_tracking(wells)
@@ -121,8 +150,9 @@ def evaluate_tracking(chip_dir: Path, tables_dir: Path, store_path: Path) -> dic
     report["coverage"] = {"wells_paired": int(len(wells)), "wells_with_cells": int((wells["n_gt"] > 0).sum()),
                           "gate_px": MOTA_GATE_PX,
                           "false_pos_empty_wells": int(empty["n_false_positives"].sum())}
+    report["births"] = score_births(chip_dir, store_path, tracks)
     return report
 
 
-__all__ = ["MOTA_GATE_PX", "WELL_SCORE_COLUMNS", "evaluate_tracking", "positions_by_id", "score_chip_tracks",
+__all__ = ["MOTA_GATE_PX", "WELL_SCORE_COLUMNS", "evaluate_tracking", "positions_by_id", "score_births", "score_chip_tracks",
            "score_wells", "summarize_group", "summarize_tracking"]
