@@ -7,7 +7,10 @@ detection is carried by its constant-velocity prediction (a missed detection or 
 masks: step 2 fills it). Detections left over start tentative tracks; one that persists
 ``min_new_track_frames`` frames becomes a track, and the count history decides why: a
 cell missed from the start (``movie_start``), a birth next to an existing track
-(``mitosis``, or ``fragment`` when it is small next to its parent), or ``appeared``.
+(``fragment`` when it is small next to its parent; ``mitosis`` when that track shrinks at
+the birth and the two are alike in size, as daughters are), or ``appeared``. Tracks that
+did not start by a birth, beyond the well's cell count N and rarely detected, are extra
+instances of the detector and are dropped (``_drop_surplus``).
 
 The same pass runs on the reversed movie; ``reconcile`` compares the two.
 """
