@@ -58,7 +58,7 @@ from lftiming_ml.interactions.evaluation import (
     score_matched_kinetics,
     truth_labels_for_tracks,
 )
-from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
+from lftiming_ml.interactions.outcomes import VERSION_COLUMNS, contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
 from lftiming_ml.tables import chip_table_path, write_chip_table
 from lftiming_ml.interactions.inputs import truth_contact_frames, truth_inputs, truth_interactions
@@ -224,9 +224,10 @@ def tracks_inputs_tables(chip: Path, args: argparse.Namespace) -> tuple[Path, di
     for name, df in out.items():
         write_chip_table(tables_dir, name, chip.name, df)
     key = ["field_id", "row", "col", "track_id"]
-    return tables_dir, {"tracks": int(tracks.groupby(key).ngroups), "tracks_unmatched_left_out": int(
-        tracks.groupby(key).ngroups - kept.groupby(key).ngroups), "segmenter_version": inputs.versions[
-        "segmenter_version"]}
+    n_tracks = int(tracks.groupby(key).ngroups)
+    return tables_dir, {"tracks": n_tracks, "tracks_unmatched_left_out": n_tracks - int(kept.groupby(key).ngroups),
+                        "segmenter_version": inputs.versions["segmenter_version"],
+                        "reid_version": inputs.versions["reid_version"]}
 
 
 def built_tables_dir(args: argparse.Namespace) -> Path:
@@ -267,7 +268,7 @@ def pipeline_result(chips: list[Path], args: argparse.Namespace) -> dict | None:
         tables = built_tables_dir(args) if args.inputs in ("tracks", "models") else args.tables
         wells = pd.read_parquet(chip_table_path(tables, "well_outcomes", run.chip_id))
         versions[run.chip_id] = {c: int(wells[c].iloc[0]) for c in
-                                 ("segmenter_version", "celltype_version", "apoptosis_version") if len(wells)}
+                                 VERSION_COLUMNS if len(wells) and c in wells.columns}
     return {
         "benchmark": "kinetics", "inputs": args.inputs, "chips": [r.chip_id for r in runs], "skipped": skipped,
         "model_versions": versions, "track_counts": counts, "contacts_pair_frames": contacts,

@@ -5,7 +5,9 @@
 Chips are simulated into ``--cache`` (default ``$LFTIMING_BENCH_CACHE`` or
 ``/tmp/lftiming_bench_cache``) when missing (~1-2 min each on 2 cores). Detections are the
 ground-truth amodal masks (``lftiming_ml.tracking.inputs``), once complete and once with
-``--drop`` of them removed at random (robustness). Our ``track_well`` and ``laptrack`` run
+``--drop`` of them removed at random (robustness). Our ``track_well`` (with the appearance
+term of the champion ``reid_embedding`` on each detection's phase patch, resolved in the
+project's MLflow store; ``ours_no_reid`` is the same tracker without it) and ``laptrack`` run
 on exactly the same detections; both are scored with paper Eq. 9 MOTA per well
 (``lftiming_ml.metrics.mota``, gate ``GATE_PX``) on the positions they output. Wells are
 stratified by loaded E:T (``et_stratum``) and contact-rich (``is_contact_rich`` on gt
@@ -21,6 +23,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,7 @@ from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.tracking import TrackerParams, WellFrameDetections, track_well
 from lftiming_ml.tracking.inputs import GroundTruthWell, drop_detections, iter_ground_truth_wells
+from lftiming_ml.tracking.reid import embed_detections, load_reid
 
 RESULTS = Path(__file__).parent / "results"
 GATE_PX = 6.0  # MOTA matching gate: ~half an effector diameter (7-9 um at 0.65 um/px)
@@ -65,13 +69,16 @@ def run_laptrack(detections: list[WellFrameDetections], model: LapTrack) -> np.n
 
 
 def score_well(well: GroundTruthWell, detections: list[WellFrameDetections], params: TrackerParams, model: LapTrack) -> list[dict]:
-    """One row per method with MOTA counts and timings (ms)."""
+    """One row per method with MOTA counts and timings (ms). ``detections`` carry embeddings;
+    ``ours_no_reid`` tracks them without."""
     rows = []
-    start = time.perf_counter()
-    tracks = track_well(detections, well.well_box, params)
-    total = 1e3 * (time.perf_counter() - start)
-    s = mota(well.truth, tracks.positions, GATE_PX)
-    rows.append({"method": "ours", "ms": total, **{f"ms_{k}": v for k, v in tracks.step_ms.items()}, **vars(s)})
+    plain = [replace(d, embeddings=None) for d in detections]
+    for method, dets in (("ours", detections), ("ours_no_reid", plain)):
+        start = time.perf_counter()
+        tracks = track_well(dets, well.well_box, params)
+        total = 1e3 * (time.perf_counter() - start)
+        s = mota(well.truth, tracks.positions, GATE_PX)
+        rows.append({"method": method, "ms": total, **{f"ms_{k}": v for k, v in tracks.step_ms.items()}, **vars(s)})
     start = time.perf_counter()
     pred = run_laptrack(detections, model)
     total = 1e3 * (time.perf_counter() - start)
@@ -111,8 +118,12 @@ def main() -> None:
     p.add_argument("--chips", nargs="+", default=["standard:31", "hard:32"], help="preset:seed (seeds < 1000)")
     p.add_argument("--cache", type=Path, default=Path(os.environ.get("LFTIMING_BENCH_CACHE", "/tmp/lftiming_bench_cache")))
     p.add_argument("--drop", type=float, default=0.1, help="share of detections dropped in the robustness variant")
+    p.add_argument("--tracking-uri", default=os.environ.get(
+        "MLFLOW_TRACKING_URI", f"sqlite:///{(Path(__file__).resolve().parents[1] / 'data' / 'mlflow' / 'mlflow.db')}"),
+        help="MLflow store holding the champion reid_embedding")
     args = p.parse_args()
     params, model = TrackerParams(), laptrack_model()
+    reid, reid_info = load_reid(tracking_uri=args.tracking_uri)
     rows, qp_per_chip = [], {}
     started = time.perf_counter()
     for spec in args.chips:
@@ -120,9 +131,10 @@ def main() -> None:
         if int(seed) >= 1000:
             raise SystemExit(f"held-out seeds are < 1000, got {spec}")
         chip = ensure_chip(args.cache, preset, int(seed))
-        for w_idx, well in enumerate(iter_ground_truth_wells(chip)):
-            variants = {"gt": well.detections,
-                        f"gt_drop{round(100 * args.drop)}": drop_detections(well.detections, args.drop, np.random.default_rng([int(seed), w_idx]))}
+        for w_idx, well in enumerate(iter_ground_truth_wells(chip, with_phase=True)):
+            dets = embed_detections(reid, well.phase, well.detections)
+            variants = {"gt": dets,
+                        f"gt_drop{round(100 * args.drop)}": drop_detections(dets, args.drop, np.random.default_rng([int(seed), w_idx]))}
             info = {"chip": chip.name, "well": f"{well.field_id}/r{well.row}c{well.col}", "cells": len(well.cell_ids),
                     "stratum": et_stratum(well.loaded_effectors, well.loaded_targets),
                     "contact_rich": is_contact_rich(well.contact_frames, well.n_frames)}
@@ -137,22 +149,25 @@ def main() -> None:
 
     results: dict = {}
     lines = [f"{'variant':<10} {'stratum':<13} {'wells':>5} | {'ours MOTA [95% CI]':<26} {'IDSW':>4} {'FN':>4} {'FP':>4} | "
-             f"{'laptrack MOTA [95% CI]':<26} {'IDSW':>4} {'FN':>4} {'FP':>4} | {'ours ms':>7} {'lap ms':>7}"]
+             f"{'laptrack MOTA [95% CI]':<26} {'IDSW':>4} {'FN':>4} {'FP':>4} | {'ours ms':>7} {'lap ms':>7} | "
+             f"{'no re-ID':<8} {'IDSW':>4}"]
     for variant, gv in df.groupby("variant", sort=False):
         results[variant] = {}
         for name, g in stratum_rows(gv):
             o = summarise(g[g["method"] == "ours"])
             lt = summarise(g[g["method"] == "laptrack"])
+            nr = summarise(g[g["method"] == "ours_no_reid"])
             o["meets_target"] = bool(o["mota"] >= MOTA_TARGET)
-            results[variant][name] = {"ours": o, "laptrack": lt}
+            results[variant][name] = {"ours": o, "laptrack": lt, "ours_no_reid": nr}
             fmt = lambda s: f"{s['mota']:.4f} [{s['mota_ci95'][0]:.4f}, {s['mota_ci95'][1]:.4f}]"  # noqa: E731
             lines.append(f"{variant:<10} {name:<13} {o['wells']:>5} | {fmt(o):<26} {o['id_switches']:>4} {o['misses']:>4} "
                          f"{o['false_positives']:>4} | {fmt(lt):<26} {lt['id_switches']:>4} {lt['misses']:>4} "
-                         f"{lt['false_positives']:>4} | {o['ms_per_well']:>7.1f} {lt['ms_per_well']:>7.1f}")
+                         f"{lt['false_positives']:>4} | {o['ms_per_well']:>7.1f} {lt['ms_per_well']:>7.1f} | "
+                         f"{nr['mota']:<8.4f} {nr['id_switches']:>4}")
     steps = ours.groupby("variant")[["ms_link", "ms_fill", "ms_refine", "ms"]].mean().round(2)
     result = {
         "benchmark": "tracking_gt", "chips": args.chips, "drop": args.drop, "gate_px": GATE_PX,
-        "mota_target": MOTA_TARGET, "params": json.loads(params.model_dump_json()),
+        "mota_target": MOTA_TARGET, "params": json.loads(params.model_dump_json()), "reid_version": reid_info.version,
         "laptrack": {"metric": "sqeuclidean", "cutoff_px": float(WELL_DIAGONAL_PX), "gap_closing_max_frame_count": 2},
         "strata": results, "ours_ms_per_well_by_step": steps.to_dict(orient="index"), "refine_per_chip": qp_per_chip,
         "wells": df.drop(columns=[c for c in df.columns if c.startswith("ms_")]).to_dict(orient="records"),

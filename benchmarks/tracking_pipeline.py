@@ -11,7 +11,8 @@ simulated with ``--fields`` fields of 72 frames into ``--cache`` (default
 laid out like a data folder (``raw/``, ``zarr/``). Then the pipeline's library calls, as the
 assets make them: well grid with the champion well detector, well movies, ``cell_masks`` with
 the champion LOCSNET (both resolved in the project's MLflow store), ``cell_tracks`` with
-``TrackerParams()``. laptrack (``benchmarks/tracking.py``'s model) links exactly the same
+``TrackerParams()`` and the champion ``reid_embedding`` (appearance term of Eq. 7; the same
+tracker without it is scored as ``ours_no_reid``, the ablation). laptrack (``benchmarks/tracking.py``'s model) links exactly the same
 LOCSNET instances (their mask centroids). As a reference that separates detection errors from
 linking errors, our tracker also runs on the true amodal masks moved into the same crops
 (``ours_true_masks``). All are scored per well with paper Eq. 9 MOTA vs the
@@ -42,13 +43,14 @@ from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.tables import write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks, detections_from_instances
+from lftiming_ml.tracking.reid import ReidNet, embed_detections, load_reid
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, score_births, score_chip_tracks, summarize_tracking
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.wells.movies import list_well_movies, open_well_movie
 from lftiming_ml.wells.serving import load_detector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -114,13 +116,18 @@ def laptrack_tracks(store: Path) -> tuple[pd.DataFrame, list[float]]:
     return pd.concat(parts, ignore_index=True), ms
 
 
-def tracks_on_true_masks(chip: Path, store: Path) -> pd.DataFrame:
-    """Our tracker on the true amodal masks of each paired well (reference: perfect detections)."""
-    boxes = {(i.field_id, i.row, i.col): i.well_box_px for i in list_well_movies(store) if i.cropped}
+def tracks_on_true_masks(chip: Path, store: Path, reid: ReidNet) -> pd.DataFrame:
+    """Our tracker (with ``reid``) on the true amodal masks of each paired well (reference:
+    perfect detections)."""
+    infos = {(i.field_id, i.row, i.col): i for i in list_well_movies(store) if i.cropped}
     parts = []
     for truth in iter_truth_masks_in_crops(chip, store):
-        tracks = track_well(detections_from_instances(truth.masks), boxes[(truth.field_id, truth.row, truth.col)],
-                            TrackerParams())
+        info = infos[(truth.field_id, truth.row, truth.col)]
+        detections = detections_from_instances(truth.masks)
+        if any(d.n for d in detections):
+            movie, _ = open_well_movie(store, info.field_id, info.row, info.col)
+            detections = embed_detections(reid, movie[:, info.channel_roles.index("phase")], detections)
+        tracks = track_well(detections, info.well_box_px, TrackerParams())
         t_idx, k_idx = np.nonzero(np.isfinite(tracks.positions[..., 0]))
         parts.append(pd.DataFrame({"field_id": truth.field_id, "row": truth.row, "col": truth.col, "track_id": k_idx,
                                    "frame": t_idx, "y": tracks.positions[t_idx, k_idx, 0],
@@ -136,13 +143,17 @@ def run_chip(cache: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bo
     store = cache / "zarr" / f"{chip.name}.zarr"
     store.parent.mkdir(parents=True, exist_ok=True)
     record = segment_chip(chip, store, tracking_uri, reuse)
+    reid, reid_info = load_reid(tracking_uri=tracking_uri)
+    record["reid_version"] = reid_info.version
+    no_reid, _ = chip_cell_tracks(store, TrackerParams())  # the ablation first: the last write stays
     start = time.perf_counter()
-    ours, summaries = chip_cell_tracks(store, TrackerParams())
+    ours, summaries = chip_cell_tracks(store, TrackerParams(), reid=reid)
     record["ms_tracks_per_well"] = 1e3 * (time.perf_counter() - start) / max(len(summaries), 1)
     steps = pd.DataFrame([s.step_ms for s in summaries])
     record["ms_ours_per_well_by_step"] = {k: float(v) for k, v in steps.mean().items()}
     record["ms_ours_per_well"] = float(steps.sum(axis=1).mean())
     ours["model_version"] = record["locsnet_version"]  # as the cell_tracks asset stamps it
+    ours["reid_version"] = reid_info.version
     write_chip_table(cache / "tables", "cell_tracks", chip.name, ours)
     lap, lap_ms = laptrack_tracks(store)
     record["ms_laptrack_per_well"] = float(np.mean(lap_ms))
@@ -150,7 +161,8 @@ def run_chip(cache: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bo
     record["segmentation"] = {"overall": seg["overall"], "coverage": seg["coverage"]}
     record["births"] = score_births(chip, store, ours)
     rows = []
-    for method, tracks in (("ours", ours), ("laptrack", lap), ("ours_true_masks", tracks_on_true_masks(chip, store))):
+    for method, tracks in (("ours", ours), ("ours_no_reid", no_reid), ("laptrack", lap),
+                           ("ours_true_masks", tracks_on_true_masks(chip, store, reid))):
         wells = score_chip_tracks(chip, store, tracks)
         rows.append(wells.assign(method=method, chip=chip.name))
     print(f"{chip.name}: {record['wells_cropped']} wells segmented and tracked; LOCSNET mIoU "
@@ -177,7 +189,7 @@ def main() -> None:
         wells, records[spec] = run_chip(args.cache, spec, args.fields, args.tracking_uri, args.reuse_masks)
         parts.append(wells)
     df = pd.concat(parts, ignore_index=True)
-    strata = {m: summarize_tracking(df[df["method"] == m]) for m in ("ours", "laptrack", "ours_true_masks")}
+    strata = {m: summarize_tracking(df[df["method"] == m]) for m in ("ours", "ours_no_reid", "laptrack", "ours_true_masks")}
     for name, target in TARGETS.items():
         if name in strata["ours"]:
             strata["ours"][name]["target"] = target
@@ -202,14 +214,14 @@ def main() -> None:
     fmt = lambda s: f"{s['mota_mean']:.4f} [{s['mota_ci95'][0]:.4f}, {s['mota_ci95'][1]:.4f}]"  # noqa: E731
     print(f"\n{'stratum':<13} {'wells':>5} | {'ours MOTA [95% CI]':<26} {'IDSW':>5} {'FN':>5} {'FP':>5} "
           f"{'MOTA=1':>6} {'target':>6} | {'laptrack MOTA [95% CI]':<26} {'IDSW':>5} {'FN':>5} {'FP':>5} "
-          f"| {'ours, true masks':<16} {'IDSW':>5}")
+          f"| {'ours, true masks':<16} {'IDSW':>5} | {'no re-ID':<8} {'IDSW':>5}")
     for name, o in strata["ours"].items():
-        lt, ref = strata["laptrack"][name], strata["ours_true_masks"][name]
+        lt, ref, nr = strata["laptrack"][name], strata["ours_true_masks"][name], strata["ours_no_reid"][name]
         target = f"{o['target']:.2f}{'+' if o['meets_target'] else '-'}" if "target" in o else ""
         print(f"{name:<13} {o['wells']:>5} | {fmt(o):<26} {o['id_switches']:>5} {o['misses']:>5} "
               f"{o['false_positives']:>5} {o['perfect_wells_share']:>6.2f} {target:>6} | {fmt(lt):<26} "
               f"{lt['id_switches']:>5} {lt['misses']:>5} {lt['false_positives']:>5} "
-              f"| {ref['mota_mean']:<16.4f} {ref['id_switches']:>5}")
+              f"| {ref['mota_mean']:<16.4f} {ref['id_switches']:>5} | {nr['mota_mean']:<8.4f} {nr['id_switches']:>5}")
     print("\nms per well: " + ", ".join(f"{k[3:-9]} {v:.1f}" for k, v in ms.items()))
     print("ours by step (ms per well): " + json.dumps({s: {k: round(v, 1) for k, v in r["ms_ours_per_well_by_step"].items()}
                                                       for s, r in records.items()}))

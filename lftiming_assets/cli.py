@@ -115,11 +115,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.n_chips:
         config["n_chips"] = args.n_chips
     if args.epochs:
+        if args.model == "reid_embedding":
+            sys.exit("lftiming train: reid_embedding trains for a time budget (--time-budget-min), not epochs")
         config["epochs"] = args.epochs
     if args.time_budget_min:
         if args.model == "well_detector":
             sys.exit("lftiming train: --time-budget-min applies to the segmenters and classifiers, not well_detector")
-        config["time_budget_min"] = args.time_budget_min
+        key = "train_seconds" if args.model == "reid_embedding" else "time_budget_min"
+        config[key] = args.time_budget_min * 60 if args.model == "reid_embedding" else args.time_budget_min
     ok = materialize_models([args.model], {"ops": {args.model: {"config": config}}})
     print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
     return 0 if ok else 1
@@ -140,6 +143,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("well_detector", {}, "cpu profile, ~3 min"),
     ("locsnet", {"epochs": 1}, "cpu profile, 1 epoch on 10 simulated chips, ~6 min"),
+    ("reid_embedding", {}, "cpu profile re-identification embedding for the tracker, ~3 min"),
     ("celltype_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
     ("apoptosis_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
 ]
@@ -248,15 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("train", help="train a model asset and register it in MLflow (alias champion)")
-    t.add_argument("model", choices=["well_detector", "locsnet", "mask_rcnn_baseline", "celltype_classifier",
-                                     "apoptosis_classifier"])
+    t.add_argument("model", choices=["well_detector", "locsnet", "mask_rcnn_baseline", "reid_embedding",
+                                     "celltype_classifier", "apoptosis_classifier"])
     t.add_argument("--profile", choices=["cpu", "paper"], default="cpu")
     t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
     t.add_argument("--n-chips", type=int, default=None,
                    help="simulated training chips (the corpus size; part of it validates); default: the "
                         "model's (10 short chips for the segmenters, 4 full chips for the classifiers)")
     t.add_argument("--time-budget-min", type=float, default=None,
-                   help="stop training after this many minutes (segmenters only)")
+                   help="stop training after this many minutes (segmenters, classifiers, reid_embedding)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="score a chip's outputs against its ground truth")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from lftiming_ml.interactions.kinetics import killing_frequency
-from lftiming_ml.interactions.outcomes import unstamp
+from lftiming_ml.interactions.outcomes import VERSION_COLUMNS, unstamp
 from lftiming_ml.sql import parse_params, run_query
 from lftiming_ml.tables import register_views
 from tests.interactions.pipeline_chip import build_pipeline_chip, write_outcome_tables
@@ -24,7 +24,8 @@ EXPECTED_COLUMNS = [
     ["et_group", "interactions", "kills", "median_t_seek_min", "median_t_contact_min", "median_t_death_min"],
     ["chip_id", "et_group", "time_min", "survival", "ci_low", "ci_high"],
     ["chip_id", "field_id", "row", "col", "effector_id", "n_kills", "speed_um_min", "t_seek_min"],
-    ["chip_id", "segmenter_version", "celltype_version", "apoptosis_version", "interactions", "kills"],
+    ["chip_id", "segmenter_version", "reid_version", "celltype_version", "apoptosis_version", "interactions",
+     "kills"],
 ]
 
 
@@ -91,9 +92,16 @@ def documented_columns() -> dict[str, set[str]]:
 def test_docs_list_every_column(database: tuple[Path, list]) -> None:
     db, tables = database
     docs = documented_columns()
-    shared = {"segmenter_version", "celltype_version", "apoptosis_version"}
+    shared = set(VERSION_COLUMNS)  # documented once, above the sections
+    header = (README.parent / "docs" / "tables.md").read_text().split("\n## ")[0]
+    for column in VERSION_COLUMNS:
+        assert f"| {column} | int64 |" in header, column
     inputs = {t: pd.read_parquet(db.parent / "tables" / t / "ix-s7.parquet")
               for t in ("cell_tracks", "cell_types", "cell_deaths")}
-    for name, df in {**tables[0], **inputs}.items():
+    for name, df in tables[0].items():
         assert name in docs, f"docs/tables.md has no section for {name}"
+        assert list(df.columns[-len(VERSION_COLUMNS):]) == VERSION_COLUMNS, name
         assert set(df.columns) - shared == docs[name], name
+    for name, df in inputs.items():  # an input's own version columns (cell_tracks.reid_version) are its own
+        assert name in docs, f"docs/tables.md has no section for {name}"
+        assert set(df.columns) == docs[name], name

@@ -177,8 +177,10 @@ def truth_labels_for_tracks(chip_dir: Path | str, store_path: Path | str,
     tracks and masks with classification error taken out.
 
     Returns (cell_tracks of the matched tracks, ``cell_types``, ``cell_deaths``) in the
-    pipeline's layout (model_version -1: no classifier); tracks matched to no true cell are
-    left out (count them as ``len(input) - len(output)`` track rows).
+    pipeline's layout (model_version -1: no classifier); the cell_tracks rows keep all their
+    columns, so their ``model_version`` and ``reid_version`` still reach the outcome tables
+    (``pipeline_inputs.model_versions``). Tracks matched to no true cell are left out (count
+    them as ``len(input) - len(output)`` track rows).
     """
     cells = truth_cells_in_crops(chip_dir, store_path)
     match = match_tracks_to_cells(cell_tracks, cells)

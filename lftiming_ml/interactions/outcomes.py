@@ -23,7 +23,9 @@ from lftiming_ml.interactions.inputs import ChipTiming
 from lftiming_ml.interactions.kinetics import chip_kinetics, interaction_kinetics, killing_frequency
 from lftiming_ml.interactions.survival import survival_by_group
 
-VERSION_COLUMNS = ["segmenter_version", "celltype_version", "apoptosis_version"]
+VERSION_COLUMNS = ["segmenter_version", "reid_version", "celltype_version", "apoptosis_version"]
+"""The model versions stamped on every outcome row: LOCSNET (the masks behind the tracks), the
+re-identification embedding (the tracks' appearance term), the cell-type and apoptosis classifiers."""
 CONTACT_TABLES = ("contacts", "contact_events")
 WELL_TABLES = ("well_outcomes", "target_outcomes", "effector_kinetics")
 KILLING_TABLES = ("killing_kinetics", "killing_frequency", "target_survival")

@@ -10,8 +10,10 @@
   count from ``chip.json``, pixel size from the well movies (the crops' canonical um/px,
   the unit of the track masks and of the y, x columns).
 
-Each input table carries ``model_version`` (one per chip); they become the outcome
-tables' ``VERSION_COLUMNS`` so every row says which models produced it.
+Each input table carries its version columns (one value per chip): ``model_version`` in all
+three, and ``reid_version`` (the re-identification embedding behind the links) in
+``cell_tracks``. ``VERSION_COLUMNS`` maps them to the outcome tables' stamp columns
+(``outcomes.VERSION_COLUMNS``) so every row says which models produced it.
 """
 
 from __future__ import annotations
@@ -31,10 +33,15 @@ from lftiming_ml.wells.movies import list_well_movies
 
 TRACK_KEYS = ["chip_id", "field_id", "row", "col", "track_id"]
 INPUT_TABLES = ("cell_tracks", "cell_types", "cell_deaths")
-VERSION_COLUMNS = {"cell_tracks": "segmenter_version", "cell_types": "celltype_version",
-                   "cell_deaths": "apoptosis_version"}
-"""Input table -> the outcome column naming the version of the model behind it: LOCSNET
-(segmentation, hence tracks), the cell-type classifier, the apoptosis classifier."""
+VERSION_COLUMNS = {
+    "cell_tracks": {"model_version": "segmenter_version", "reid_version": "reid_version"},
+    "cell_types": {"model_version": "celltype_version"},
+    "cell_deaths": {"model_version": "apoptosis_version"},
+}
+"""Input table -> {its version column -> the outcome column naming that model's version}:
+LOCSNET (segmentation, hence tracks) and the re-identification embedding (the appearance
+term of the track links) from ``cell_tracks``, the cell-type classifier from ``cell_types``,
+the apoptosis classifier from ``cell_deaths``. In the outcome tables' column order."""
 CELL_TYPES = ("effector", "target")
 
 
@@ -44,7 +51,8 @@ class PipelineInputs:
 
     tracks: ``contacts.TRACK_COLUMNS``; masks: (field_id, row, col) -> ``WellMasks``;
     timing: pixel_size_um of the crops (um/px), frame_interval_min, n_frames;
-    versions: ``VERSION_COLUMNS`` value -> model version (int).
+    versions: outcome version column (``outcomes.VERSION_COLUMNS``, the values of
+    ``VERSION_COLUMNS``) -> model version (int).
     """
 
     tracks: pd.DataFrame
@@ -54,21 +62,26 @@ class PipelineInputs:
 
 
 def model_versions(tables: Mapping[str, pd.DataFrame]) -> dict[str, int]:
-    """``VERSION_COLUMNS`` value -> the one ``model_version`` of each input table.
+    """Outcome version column -> the one version in its input table's column, for every
+    (table, column) of ``VERSION_COLUMNS`` (cell_tracks gives two: ``model_version`` ->
+    segmenter_version, ``reid_version`` -> reid_version).
 
-    Raises ValueError when a table lacks the column or mixes versions (a chip's table is
-    written by one run of one model). An empty table gives -1 (no model ran on a cell).
+    Raises ValueError naming the table and the column when a table lacks a version column,
+    or when a column mixes versions (a chip's table is written by one run of its models).
+    An empty table (or an all-null column) gives -1 (no model ran on a cell).
     """
     out = {}
-    for table, column in VERSION_COLUMNS.items():
+    for table, columns in VERSION_COLUMNS.items():
         df = tables[table]
-        if "model_version" not in df.columns:
-            raise ValueError(f"{table}: no model_version column")
-        found = pd.unique(df["model_version"].dropna())
-        if len(found) > 1:
-            raise ValueError(f"{table}: rows of several model versions {sorted(found.tolist())}; "
-                             f"re-materialize the chip's {table}")
-        out[column] = int(found[0]) if len(found) else -1
+        for source, column in columns.items():
+            if source not in df.columns:
+                raise ValueError(f"{table}: no {source} column (needed for the outcome tables' {column}); "
+                                 f"re-materialize the chip's {table}")
+            found = pd.unique(df[source].dropna())
+            if len(found) > 1:
+                raise ValueError(f"{table}: rows of several model versions in {source} {sorted(found.tolist())}; "
+                                 f"re-materialize the chip's {table}")
+            out[column] = int(found[0]) if len(found) else -1
     return out
 
 

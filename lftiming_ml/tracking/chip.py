@@ -1,7 +1,9 @@
 """Tracking a whole chip: every segmented well of its Zarr store -> tracks + track-id masks.
 
-Reads each cropped well's ``masks`` group (``lftiming_ml.segmentation.serving``), runs
-``track_well`` on its per-frame instances and writes, beside the movie and the masks::
+Reads each cropped well's ``masks`` group (``lftiming_ml.segmentation.serving``), embeds
+each instance's appearance with the re-identification model when one is given
+(``reid.embed_detections`` on the movie's phase channel), runs ``track_well`` on the
+per-frame instances and writes, beside the movie and the masks::
 
     wells/<field_id>/r<row>c<col>/tracks/masks   bool[T, K, S, S], one slot per track id
 
@@ -27,9 +29,10 @@ from zarr.codecs import BloscCodec
 
 from lftiming_ml.segmentation.serving import open_well_masks
 from lftiming_ml.tracking.config import TrackerParams
+from lftiming_ml.tracking.reid import ReidNet, embed_detections
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.types import ABSENT, DETECTED, SOURCE_NAMES, WellFrameDetections, WellTracks
-from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, replace_group, well_group_path
+from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path
 
 TRACKS_GROUP = "tracks"
 
@@ -180,8 +183,10 @@ def track_problems(tracks: WellTracks, well_box: tuple[float, float, float, floa
 
 
 def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None, *,
-                     attrs: Mapping[str, object] | None = None) -> tuple[pd.DataFrame, list[WellTrackSummary]]:
+                     attrs: Mapping[str, object] | None = None, reid: ReidNet | None = None
+                     ) -> tuple[pd.DataFrame, list[WellTrackSummary]]:
     """Track every segmented well of a chip's store; write each well's ``tracks`` group.
+    With ``reid``, Eq. 7 gets the appearance term (``TrackerParams.w_appearance``).
 
     Returns the per-chip table (``TRACK_TABLE_COLUMNS``) and a summary per well.
     Raises FileNotFoundError naming the first cropped well without a ``masks`` group.
@@ -191,6 +196,12 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
     for info in (i for i in list_well_movies(store_path) if i.cropped):
         instances, _ = open_well_masks(store_path, info.field_id, info.row, info.col)
         detections = detections_from_instances(instances)
+        if reid is not None and any(d.n for d in detections):
+            movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
+            if movie is None:
+                raise FileNotFoundError(f"{store_path}: well {info.field_id} r{info.row}c{info.col} has cell masks "
+                                        "but no movie to embed them from")
+            detections = embed_detections(reid, movie[:, info.channel_roles.index("phase")], detections)
         present = instances.any(axis=(2, 3))
         instance_of = [np.flatnonzero(present[t]) for t in range(instances.shape[0])]
         tracks = track_well(detections, info.well_box_px, params)

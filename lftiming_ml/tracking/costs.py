@@ -159,6 +159,7 @@ def link_cost_matrix(
     shape_dissim: np.ndarray,
     swap: np.ndarray,
     params: TrackerParams,
+    appearance_dissim: np.ndarray | None = None,
 ) -> np.ndarray:
     """Eq. 7 for all pairs: float[K, n] (dimensionless).
 
@@ -169,6 +170,8 @@ def link_cost_matrix(
     area_dissim (float[K, n]): |log(A_j / A_i)| from ``area_dissimilarity``.
     shape_dissim (float[K, n]): 1 - S(m_i, m_j) from ``shape_dissimilarity``.
     swap (bool[K, n]): delta_ij from ``contact_swap_indicator``.
+    appearance_dissim (float[K, n] or None): 1 - e_i . e_j of unit appearance embeddings
+        (``reid``), in [0, 2]; None leaves the term out.
     """
     p = np.asarray(from_pos, dtype=float)
     q = np.asarray(to_pos, dtype=float)
@@ -181,6 +184,7 @@ def link_cost_matrix(
         + params.w_area * np.asarray(area_dissim, dtype=float)
         + params.w_shape * np.asarray(shape_dissim, dtype=float)
         + params.contact_swap_penalty * np.asarray(swap, dtype=float)
+        + (0.0 if appearance_dissim is None else params.w_appearance * np.asarray(appearance_dissim, dtype=float))
     )
 
 

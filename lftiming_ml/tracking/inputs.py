@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from lftiming_ml.chip.manifest import ChannelRole
+from lftiming_ml.chip.reader import read_manifest, read_stack
 from lftiming_ml.tracking.chip import detections_from_instances
 from lftiming_ml.tracking.costs import Box
 from lftiming_ml.tracking.types import WellFrameDetections
@@ -38,7 +40,9 @@ class GroundTruthWell:
     truth_det (int[T, N]): index of the cell's detection in its frame, -1 where absent.
     cell_ids (int[N]), cell_types (list[str], "effector"|"target"): per cell.
     loaded_effectors, loaded_targets: counts at frame 0. contact_frames: frames in which
-    some cell touches another (``cells.parquet`` in_contact).
+    some cell touches another (``cells.parquet`` in_contact). phase (uint16[T, S, S] or
+    None): the phase channel cut at the same crop origins (``with_phase``), what the
+    re-identification embedding reads.
     """
 
     field_id: str
@@ -53,6 +57,7 @@ class GroundTruthWell:
     loaded_effectors: int
     loaded_targets: int
     contact_frames: int
+    phase: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -85,10 +90,13 @@ def _well_box(frames: pd.DataFrame) -> Box:
     return float(y0), float(x0), float(y1), float(x1)
 
 
-def iter_ground_truth_wells(chip_dir: Path | str, *, occupied_only: bool = True) -> Iterator[GroundTruthWell]:
+def iter_ground_truth_wells(chip_dir: Path | str, *, occupied_only: bool = True,
+                            with_phase: bool = False) -> Iterator[GroundTruthWell]:
     """Every well of a simulated chip (those loaded with a cell when ``occupied_only``),
-    in (field_id, row, col) order."""
+    in (field_id, row, col) order; with its phase crops when ``with_phase``."""
     gt = Path(chip_dir) / "gt"
+    manifest = read_manifest(chip_dir) if with_phase else None
+    stacks: dict[str, np.ndarray] = {}
     wells = pd.read_parquet(gt / "wells.parquet")
     cells = pd.read_parquet(gt / "cells.parquet")
     contact = cells[cells["in_contact"]].groupby(["field_id", "row", "col"])["frame"].nunique()
@@ -105,12 +113,20 @@ def iter_ground_truth_wells(chip_dir: Path | str, *, occupied_only: bool = True)
         else:
             amodal = np.zeros((len(frames), 0, int(first["crop_size"]), int(first["crop_size"])), dtype=bool)
         detections, truth, truth_det = detections_from_masks(amodal)
+        phase = None
+        if manifest is not None:
+            if str(fid) not in stacks:
+                stacks.clear()  # one field's stack in memory at a time (wells come field by field)
+                stacks[str(fid)] = read_stack(chip_dir, manifest, str(fid), ChannelRole.phase)
+            size = amodal.shape[-1]
+            phase = np.stack([stacks[str(fid)][t, y:y + size, x:x + size] for t, y, x in
+                              zip(frames["frame"], frames["crop_y0"], frames["crop_x0"])])
         yield GroundTruthWell(
             field_id=str(fid), row=int(row), col=int(col), detections=detections, well_box=_well_box(frames),
             truth=truth, truth_det=truth_det, cell_ids=cell_ids,
             cell_types=[str(types[(fid, row, col, int(c))]) for c in cell_ids],
             loaded_effectors=int(first["loaded_effectors"]), loaded_targets=int(first["loaded_targets"]),
-            contact_frames=int(contact.get((fid, row, col), 0)),
+            contact_frames=int(contact.get((fid, row, col), 0)), phase=phase,
         )
 
 
@@ -126,5 +142,6 @@ def drop_detections(
             centroids=d.centroids[keep], areas=d.areas[keep],
             masks=None if d.masks is None else np.asarray(d.masks)[keep],
             cell_types=None if d.cell_types is None else np.asarray(d.cell_types)[keep],
+            embeddings=None if d.embeddings is None else np.asarray(d.embeddings)[keep],
         ))
     return out

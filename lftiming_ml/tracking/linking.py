@@ -61,12 +61,14 @@ def estimate_cell_count(counts: np.ndarray, support_fraction: float) -> int:
 @dataclass(frozen=True)
 class FrameData:
     """One frame's detections prepared for linking: centroids (float[n, 2], (y, x) px),
-    areas (float[n], px^2), radii (float[n], px), crops (bool[n, S, S] centred masks or None)."""
+    areas (float[n], px^2), radii (float[n], px), crops (bool[n, S, S] centred masks or None),
+    embeddings (float[n, D] unit appearance vectors or None)."""
 
     centroids: np.ndarray
     areas: np.ndarray
     radii: np.ndarray
     crops: np.ndarray | None
+    embeddings: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -74,7 +76,9 @@ class FrameData:
 
 
 def prepare_frames(detections: list[WellFrameDetections]) -> list[FrameData]:
-    """Radii and centred mask crops (when every frame with detections has masks)."""
+    """Radii and centred mask crops (when every frame with detections has masks), and the
+    appearance embeddings (when every frame with detections has them)."""
+    have_emb = all(d.embeddings is not None for d in detections if d.n > 0) and any(d.n > 0 for d in detections)
     have_masks = all(d.masks is not None for d in detections if d.n > 0) and any(d.n > 0 for d in detections)
     half = 0
     if have_masks:
@@ -87,7 +91,8 @@ def prepare_frames(detections: list[WellFrameDetections]) -> list[FrameData]:
     out = []
     for d in detections:
         crops = centred_mask_crops(d.masks, d.centroids, half) if have_masks and d.n > 0 else None
-        out.append(FrameData(d.centroids, d.areas, equivalent_radius(d.areas), crops))
+        emb = np.asarray(d.embeddings, dtype=float).reshape(d.n, -1) if have_emb and d.n > 0 else None
+        out.append(FrameData(d.centroids, d.areas, equivalent_radius(d.areas), crops, emb))
     return out
 
 
@@ -123,6 +128,7 @@ class _Track:
         self.area_history: list[float] = [self.area]
         self.radius = float(frame.radii[j])
         self.crop = None if frame.crops is None else frame.crops[j]
+        self.embeddings: list[np.ndarray] | None = None if frame.embeddings is None else [frame.embeddings[j]]
         self.confirmed = False
         self.start_reason = "movie_start"
         self.parent = -1
@@ -136,6 +142,10 @@ class _Track:
         self.area_history.append(self.area)
         self.radius = float(frame.radii[j])
         self.crop = None if frame.crops is None else frame.crops[j]
+        if self.embeddings is not None and frame.embeddings is not None:
+            self.embeddings.append(frame.embeddings[j])
+        else:
+            self.embeddings = None
 
 
 def _inset(well_box: Box, radius: float) -> Box:
@@ -172,30 +182,38 @@ def track_kinematics(
 @dataclass(frozen=True)
 class TrackState:
     """What Eq. 7 needs of a track at frame t: position ``now`` and prediction ``pred`` for
-    t+1 (float[2], (y, x) px), motion ``scale`` (px), reference ``area`` (px^2)."""
+    t+1 (float[2], (y, x) px), motion ``scale`` (px), reference ``area`` (px^2) and
+    ``embedding`` (float[D], unit mean appearance, or None)."""
 
     now: np.ndarray
     pred: np.ndarray
     scale: float
     area: float
+    embedding: np.ndarray | None = None
 
 
 def track_state(
     frames: list[int], positions: list[np.ndarray], areas: list[float], t: int, well_box: Box,
-    params: TrackerParams, radius: float = 0.0,
+    params: TrackerParams, radius: float = 0.0, embeddings: list[np.ndarray] | None = None,
 ) -> TrackState:
     """``TrackState`` at frame t of a track detected at ``frames`` (increasing, last <= t).
 
     scale: ``motion_scale`` of the per-frame steps between its last ``motion_history + 1``
     detections; area: median of its last ``area_history`` detected areas (robust to one
-    odd mask, follows slow changes such as a dying cell shrinking).
+    odd mask, follows slow changes such as a dying cell shrinking); embedding: normalised
+    mean of its last ``appearance_history`` embeddings (None without).
     """
     now, pred = track_kinematics(frames, positions, t, well_box, params, radius)
     m = params.motion_history
     f = np.asarray(frames[-(m + 1):], dtype=float)
     pos = np.asarray(positions[-(m + 1):], dtype=float).reshape(-1, 2)
     steps = np.linalg.norm(np.diff(pos, axis=0), axis=1) / np.maximum(np.diff(f), 1.0) if f.size > 1 else np.zeros(0)
-    return TrackState(now, pred, motion_scale(steps, params.min_motion_px), float(np.median(areas[-params.area_history:])))
+    emb = None
+    if embeddings:
+        mean = np.mean(np.asarray(embeddings[-params.appearance_history:], dtype=float), axis=0)
+        emb = mean / max(float(np.linalg.norm(mean)), 1e-9)
+    return TrackState(now, pred, motion_scale(steps, params.min_motion_px), float(np.median(areas[-params.area_history:])),
+                      emb)
 
 
 def state_costs(
@@ -212,6 +230,9 @@ def state_costs(
     scale = np.array([s.scale for s in states])
     area = area_dissimilarity(np.array([s.area for s in states]), frame.areas)
     shape = shape_dissimilarity(crops_from, frame.crops, len(states), frame.n)
+    appearance = None
+    if frame.embeddings is not None and states and all(s.embedding is not None for s in states):
+        appearance = 1.0 - np.stack([s.embedding for s in states]) @ np.asarray(frame.embeddings, dtype=float).T
     swap = np.zeros((len(states), frame.n), dtype=bool)
     if radii is not None and len(states) > 1 and params.contact_swap_penalty > 0:
         touch = contact_pairs(now, radii, params.contact_factor)
@@ -219,14 +240,15 @@ def state_costs(
         # conjugate, two targets. Running effectors cross a cell diameter per frame.
         touch &= (scale[:, None] + scale[None, :]) <= params.swap_max_motion_factor * (radii[:, None] + radii[None, :])
         swap = contact_swap_indicator(now, nxt, touch, frame.centroids)
-    return link_cost_matrix(now, nxt, frame.centroids, scale, area, shape, swap, params)
+    return link_cost_matrix(now, nxt, frame.centroids, scale, area, shape, swap, params, appearance)
 
 
 def _cost_to_frame(
     tracks: list[_Track], t: int, frame: FrameData, well_box: Box, params: TrackerParams, with_contacts: bool
 ) -> np.ndarray:
     """Eq. 7 cost of every track (at t) to every detection of ``frame`` (t+1): float[len(tracks), n]."""
-    states = [track_state(tr.frames, tr.positions, tr.area_history, t, well_box, params, tr.radius) for tr in tracks]
+    states = [track_state(tr.frames, tr.positions, tr.area_history, t, well_box, params, tr.radius, tr.embeddings)
+              for tr in tracks]
     crops = np.stack([tr.crop for tr in tracks]) if frame.crops is not None and all(tr.crop is not None for tr in tracks) else None
     radii = np.array([tr.radius for tr in tracks]) if with_contacts else None
     return state_costs(states, crops, frame, params, radii)
@@ -306,7 +328,8 @@ def link_pass(frames: list[FrameData], well_box: Box, params: TrackerParams) -> 
             idx_free = np.nonzero(free)[0]
             if tentative and idx_free.size:
                 sub = FrameData(frame.centroids[idx_free], frame.areas[idx_free], frame.radii[idx_free],
-                                None if frame.crops is None else frame.crops[idx_free])
+                                None if frame.crops is None else frame.crops[idx_free],
+                                None if frame.embeddings is None else frame.embeddings[idx_free])
                 cost = _cost_to_frame(tentative, t - 1, sub, well_box, params, False)
                 gated = np.where(cost <= params.new_track_max_cost, cost, _NO_LINK)
                 rows, cols = linear_sum_assignment(gated)

@@ -68,6 +68,7 @@ def _boundary_costs(
 
     def states(obs_list: list[np.ndarray], at: int, reverse: bool) -> tuple[list[TrackState], np.ndarray, list]:
         out, radii, crops = [], [], []
+        have_emb = all(f.embeddings is not None for f in frames if f.n > 0)
         m = params.motion_history + 1
         for obs, k in zip(obs_list, pair):
             seq = obs[:m][::-1] if reverse else obs[-m:]  # tails run backwards: [.., second, first]
@@ -76,14 +77,17 @@ def _boundary_costs(
             areas = [float(frames[s].areas[det[s, k]]) for s in seq]
             s_last = int(seq[-1])
             radius = float(frames[s_last].radii[det[s_last, k]])
-            out.append(track_state(fr, pos, areas, -at if reverse else at, well_box, params, radius))
+            a = params.appearance_history
+            emb = [frames[s].embeddings[det[s, k]] for s in (obs[:a][::-1] if reverse else obs[-a:])] if have_emb else None
+            out.append(track_state(fr, pos, areas, -at if reverse else at, well_box, params, radius, emb))
             radii.append(radius)
             crops.append(None if frames[s_last].crops is None else frames[s_last].crops[det[s_last, k]])
         return out, np.array(radii), crops
 
     def as_frame(sts: list[TrackState], radii: np.ndarray, crops: list) -> FrameData:
+        embs = None if any(s.embedding is None for s in sts) else np.stack([s.embedding for s in sts])
         return FrameData(np.array([s.now for s in sts]), np.array([s.area for s in sts]), radii,
-                         None if any(c is None for c in crops) else np.stack(crops))
+                         None if any(c is None for c in crops) else np.stack(crops), embs)
 
     hs, hr, hc = states(heads, t - 1, reverse=False)  # heads at t-1, predicted to t
     ts, tr, tc = states(tails, t, reverse=True)  # tails at t, predicted back to t-1

@@ -26,12 +26,15 @@ class WellFrameDetections:
     areas (float[n]): mask areas in px^2.
     masks (bool[n, H, W] or None): instance masks in the same crop (may overlap: amodal).
     cell_types (int[n] or None): effector/target labels when known (not used for linking).
+    embeddings (float[n, D] or None): unit appearance vectors (``reid.embed_detections``);
+        when every frame with detections has them, Eq. 7 gets the appearance term.
     """
 
     centroids: np.ndarray
     areas: np.ndarray
     masks: np.ndarray | None = None
     cell_types: np.ndarray | None = None
+    embeddings: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         c = np.asarray(self.centroids, dtype=float).reshape(-1, 2)
@@ -42,6 +45,8 @@ class WellFrameDetections:
             raise ValueError(f"{c.shape[0]} centroids but {np.asarray(self.masks).shape[0]} masks")
         if self.cell_types is not None and np.asarray(self.cell_types).shape[0] != c.shape[0]:
             raise ValueError(f"{c.shape[0]} centroids but {np.asarray(self.cell_types).shape[0]} cell types")
+        if self.embeddings is not None and np.asarray(self.embeddings).shape[0] != c.shape[0]:
+            raise ValueError(f"{c.shape[0]} centroids but {np.asarray(self.embeddings).shape[0]} embeddings")
         object.__setattr__(self, "centroids", c)
         object.__setattr__(self, "areas", a)
 

@@ -14,7 +14,7 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.resources import build_resources
 from lftiming_ml.interactions.outcomes import CONTACT_TABLES, KILLING_TABLES, VERSION_COLUMNS, WELL_TABLES
 from lftiming_ml.tables import chip_table_path
-from tests.interactions.pipeline_chip import VERSIONS, build_pipeline_chip
+from tests.interactions.pipeline_chip import OUTCOME_VERSIONS, build_pipeline_chip
 
 OUTCOME_TABLES = [*CONTACT_TABLES, *WELL_TABLES, *KILLING_TABLES]
 
@@ -34,12 +34,11 @@ def test_interaction_assets_write_tables_checks_and_plots(tmp_path: Path) -> Non
         again = job.execute_in_process(partition_key=chip.chip_id, instance=instance)
         assert again.success
 
-    versions = {"segmenter_version": VERSIONS["cell_tracks"], "celltype_version": VERSIONS["cell_types"],
-                "apoptosis_version": VERSIONS["cell_deaths"]}
+    assert OUTCOME_VERSIONS["reid_version"] == 6  # cell_tracks.reid_version of the chip
     for name, df in tables.items():
         assert len(df) > 0, name
         assert (df["chip_id"] == chip.chip_id).all(), name
-        for column, version in versions.items():
+        for column, version in OUTCOME_VERSIONS.items():
             assert (df[column] == version).all() and df[column].dtype == "int64", (name, column)
 
     evaluations = again.get_asset_check_evaluations()
@@ -63,4 +62,4 @@ def test_interaction_assets_write_tables_checks_and_plots(tmp_path: Path) -> Non
             pd.testing.assert_frame_equal(df, tables[name])
             assert con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == len(df), name
         cols = [r[0] for r in con.execute("DESCRIBE killing_kinetics").fetchall()]
-    assert cols[0] == "chip_id" and cols[-3:] == VERSION_COLUMNS
+    assert cols[0] == "chip_id" and cols[-4:] == VERSION_COLUMNS

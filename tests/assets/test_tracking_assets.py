@@ -9,7 +9,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+import lftiming_assets.tracking.assets as tracking_assets
 import lftiming_assets.wells.assets as wells_assets
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
@@ -21,6 +23,7 @@ from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS, open_well_track_masks
+from lftiming_ml.tracking.reid import ReidNet, reid_profile
 from lftiming_ml.tracking.truth_match import match_tracks_to_cells, truth_cells_in_crops
 from lftiming_ml.wells.movies import list_well_movies
 from tests.truth_detect import truth_detector
@@ -38,10 +41,21 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def uninformative_reid() -> ReidNet:
+    """An embedding that maps every patch to the same unit vector: the appearance term is 0."""
+    net = ReidNet(reid_profile("cpu", channels=(4,), embedding_dim=4))
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.fill_(1.0)
+    return net.eval()
+
+
 def test_cell_tracks_from_true_masks(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     chip_dir = data_dir / "raw" / CHIP
     monkeypatch.setattr(wells_assets, "load_detector",
                         lambda **_: (truth_detector(chip_dir), ModelVersionInfo("well_detector", 1, "run", "champion")))
+    monkeypatch.setattr(tracking_assets, "load_reid",
+                        lambda **_: (uninformative_reid(), ModelVersionInfo("reid_embedding", 7, "run", "champion")))
     store = data_dir / "zarr" / f"{CHIP}.zarr"
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(chips.name, [CHIP])
@@ -55,8 +69,10 @@ def test_cell_tracks_from_true_masks(data_dir: Path, monkeypatch: pytest.MonkeyP
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["tracks_complete"].passed and checks["centroids_inside_wells"].passed
     tracks = pd.read_parquet(chip_table_path(data_dir / "tables", "cell_tracks", CHIP))
-    assert {k: str(v) for k, v in tracks.dtypes.items()} == {**TRACK_TABLE_COLUMNS, "model_version": "int64"}
-    assert (tracks.model_version == 4).all() and len(tracks) > 0
+    assert {k: str(v) for k, v in tracks.dtypes.items()} == {**TRACK_TABLE_COLUMNS, "model_version": "int64",
+                                                              "reid_version": "int64"}
+    assert (tracks.model_version == 4).all() and (tracks.reid_version == 7).all() and len(tracks) > 0
+    assert result.asset_materializations_for_node("cell_tracks")[0].metadata["reid_version"].value == 7
 
     truth = truth_cells_in_crops(chip_dir, store)
     matches = match_tracks_to_cells(tracks, truth)

@@ -28,7 +28,12 @@ from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
 from tests.truth_detect import truth_detector
 
-VERSIONS = {"cell_tracks": 3, "cell_types": 2, "cell_deaths": 5}
+VERSIONS = {"cell_tracks": {"model_version": 3, "reid_version": 6}, "cell_types": {"model_version": 2},
+            "cell_deaths": {"model_version": 5}}
+"""The version columns each input table is written with (one value per chip, as the assets do):
+cell_tracks carries the LOCSNET version and the re-identification embedding's."""
+OUTCOME_VERSIONS = {"segmenter_version": 3, "reid_version": 6, "celltype_version": 2, "apoptosis_version": 5}
+"""The version columns every outcome table of the chip must carry (from ``VERSIONS``)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_
     cell_types = pd.DataFrame(types)
     cell_deaths = pd.concat(deaths, ignore_index=True)
     for name, df in (("cell_tracks", cell_tracks), ("cell_types", cell_types), ("cell_deaths", cell_deaths)):
-        df["model_version"] = np.int64(VERSIONS[name])
+        for column, version in VERSIONS[name].items():
+            df[column] = np.int64(version)
         write_chip_table(tables_dir, name, chip_id, df)
     return PipelineChip(chip_id, chip_dir, tables_dir, store, pd.DataFrame(links))
 

@@ -45,10 +45,14 @@ def test_event_durations() -> None:
 
 
 def test_stamp_puts_chip_first_and_versions_last() -> None:
-    versions = {"segmenter_version": 4, "celltype_version": 1, "apoptosis_version": 2}
+    versions = {"segmenter_version": 4, "reid_version": 3, "celltype_version": 1, "apoptosis_version": 2}
     out = stamp(interactions().drop(columns="chip_id"), "chip-x", versions)
-    assert list(out.columns[:2]) == ["chip_id", "field_id"] and list(out.columns[-3:]) == VERSION_COLUMNS
+    assert VERSION_COLUMNS == ["segmenter_version", "reid_version", "celltype_version", "apoptosis_version"]
+    assert list(out.columns[:2]) == ["chip_id", "field_id"] and list(out.columns[-4:]) == VERSION_COLUMNS
     assert (out["chip_id"] == "chip-x").all() and (out["segmenter_version"] == 4).all()
-    assert list(unstamp(out).columns) == list(out.columns[:-3])
+    assert (out["reid_version"] == 3).all() and out["reid_version"].dtype == "int64"
+    assert list(unstamp(out).columns) == list(out.columns[:-4])
     with pytest.raises(ValueError, match="apoptosis_version"):
-        stamp(interactions(), "chip-x", {"segmenter_version": 1, "celltype_version": 1})
+        stamp(interactions(), "chip-x", {"segmenter_version": 1, "reid_version": 1, "celltype_version": 1})
+    with pytest.raises(ValueError, match=r"missing: \['reid_version'\]"):
+        stamp(interactions(), "chip-x", {"segmenter_version": 1, "celltype_version": 1, "apoptosis_version": 1})

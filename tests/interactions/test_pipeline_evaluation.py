@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lftiming_ml.interactions.evaluation import evaluate_contacts, evaluate_kinetics
+from lftiming_ml.interactions.evaluation import evaluate_contacts, evaluate_kinetics, truth_labels_for_tracks
 from lftiming_ml.interactions.inputs import truth_interactions
+from lftiming_ml.interactions.outcomes import CONTACT_TABLES, KILLING_TABLES, VERSION_COLUMNS, WELL_TABLES
 from lftiming_ml.interactions.pipeline_inputs import join_track_tables, model_versions, pipeline_inputs
 from lftiming_ml.tables import chip_table_path, write_chip_table
-from tests.interactions.pipeline_chip import PipelineChip, build_pipeline_chip, write_outcome_tables
+from tests.interactions.pipeline_chip import OUTCOME_VERSIONS, PipelineChip, build_pipeline_chip, write_outcome_tables
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def scores(chip: PipelineChip) -> tuple[dict, dict]:
 
 def test_pipeline_inputs_join(chip: PipelineChip) -> None:
     inputs = pipeline_inputs(chip.chip_dir, chip.tables_dir, chip.store_path)
-    assert inputs.versions == {"segmenter_version": 3, "celltype_version": 2, "apoptosis_version": 5}
+    assert inputs.versions == OUTCOME_VERSIONS == {"segmenter_version": 3, "reid_version": 6, "celltype_version": 2,
+                                                   "apoptosis_version": 5}
     assert inputs.timing.pixel_size_um == pytest.approx(0.65) and inputs.timing.n_frames == 36
     t = inputs.tracks
     dead = t["death_frame"].notna()
@@ -67,6 +69,36 @@ def test_join_refuses_missing_or_mixed_inputs(chip: PipelineChip) -> None:
     mixed = read["cell_types"].assign(model_version=np.arange(len(read["cell_types"])) % 2 + 1)
     with pytest.raises(ValueError, match="several model versions"):
         model_versions({**read, "cell_types": mixed})
+    mixed = read["cell_tracks"].assign(reid_version=np.arange(len(read["cell_tracks"])) % 2 + 1)
+    with pytest.raises(ValueError, match="cell_tracks: rows of several model versions in reid_version"):
+        model_versions({**read, "cell_tracks": mixed})
+    for column in ("reid_version", "model_version"):
+        with pytest.raises(ValueError, match=f"cell_tracks: no {column} column"):
+            model_versions({**read, "cell_tracks": read["cell_tracks"].drop(columns=column)})
+    empty = {n: df.iloc[:0] for n, df in read.items()}
+    assert model_versions(empty) == dict.fromkeys(VERSION_COLUMNS, -1)
+
+
+def test_outcome_tables_carry_the_input_versions(chip: PipelineChip) -> None:
+    """Every outcome table ends with the versions of its inputs' models, the re-ID embedding's
+    (cell_tracks.reid_version) included."""
+    tracks = pd.read_parquet(chip_table_path(chip.tables_dir, "cell_tracks", chip.chip_id))
+    assert (tracks["reid_version"] == 6).all()
+    for name in (*CONTACT_TABLES, *WELL_TABLES, *KILLING_TABLES):
+        df = pd.read_parquet(chip_table_path(chip.tables_dir, name, chip.chip_id))
+        assert list(df.columns[-4:]) == VERSION_COLUMNS, name
+        for column, version in OUTCOME_VERSIONS.items():
+            assert (df[column] == version).all() and df[column].dtype == "int64", (name, column)
+
+
+def test_truth_labels_keep_the_track_versions(chip: PipelineChip) -> None:
+    """truth_labels_for_tracks (benchmarks/kinetics.py --inputs tracks): the tracks keep their
+    segmenter and re-ID versions; the stand-in classifiers are version -1."""
+    tracks = pd.read_parquet(chip_table_path(chip.tables_dir, "cell_tracks", chip.chip_id))
+    kept, types, deaths = truth_labels_for_tracks(chip.chip_dir, chip.store_path, tracks)
+    assert len(kept) == len(tracks) and list(kept.columns) == list(tracks.columns)
+    assert model_versions({"cell_tracks": kept, "cell_types": types, "cell_deaths": deaths}) == {
+        "segmenter_version": 3, "reid_version": 6, "celltype_version": -1, "apoptosis_version": -1}
 
 
 def test_truth_layout_scores_perfect(chip: PipelineChip) -> None:
@@ -130,7 +162,8 @@ def test_no_targets_gives_empty_outcomes(chip: PipelineChip, tmp_path: Path) -> 
     assert c["contacts"].empty and c["contact_events"].empty and k["killing_kinetics"].empty
     assert len(w["well_outcomes"]) == inputs.tracks.groupby(["field_id", "row", "col"]).ngroups
     assert (w["well_outcomes"]["n_targets"] == 0).all() and not w["well_outcomes"]["killed_any"].any()
-    assert list(k["killing_kinetics"].columns[-3:]) == ["segmenter_version", "celltype_version", "apoptosis_version"]
+    assert list(k["killing_kinetics"].columns[-4:]) == ["segmenter_version", "reid_version", "celltype_version",
+                                                        "apoptosis_version"]
     for name, df in {**c, **w, **k}.items():
         write_chip_table(only.tables_dir, name, only.chip_id, df)
     assert killing_curves_png(k["target_survival"], tmp_path / "k.png").stat().st_size > 0

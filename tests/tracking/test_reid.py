@@ -1,0 +1,109 @@
+"""The re-identification embedding: inputs, training, scoring, registry round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lftiming_ml.classification.config import ClassifierProfile
+from lftiming_ml.classification.data import load_chip_tracks
+from lftiming_ml.models.registry import log_and_register
+from lftiming_ml.sim.chip import simulate_chip
+from lftiming_ml.sim.config import ChipLayout, preset_config
+from lftiming_ml.tracking import WellFrameDetections
+from lftiming_ml.tracking.reid import (
+    MODEL_NAME,
+    ReidNet,
+    embed_detections,
+    embed_tracks,
+    load_reid,
+    registry_config,
+    reid_profile,
+    stack_inputs,
+    supervised_contrastive_loss,
+    train_reid,
+    verification_accuracy,
+)
+
+PATCH = 24
+
+
+@pytest.fixture(scope="module")
+def tracks(tmp_path_factory: pytest.TempPathFactory) -> list:
+    cfg = preset_config("standard", seed=24, n_fields=1, n_frames=8).model_copy(
+        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    path = tmp_path_factory.mktemp("reid") / "chip"
+    simulate_chip(path, cfg)
+    return load_chip_tracks(path, profile=ClassifierProfile(patch_size=PATCH, frame_step=1))
+
+
+def small_profile(**kw: object):
+    return reid_profile("cpu", **{"patch_size": PATCH, "channels": (8, 16), "embedding_dim": 8, "wells_per_batch": 4,
+                                  "max_steps": 12, "train_seconds": 120.0, **kw})
+
+
+def test_cut_out_keeps_the_cell_and_its_halo_only() -> None:
+    phase = np.ones((1, 9, 9), np.float32)
+    mask = np.zeros((1, 9, 9), bool)
+    mask[0, 4, 4] = True
+    x = stack_inputs(phase, mask, small_profile(outside_weight=0.0, mask_dilation_px=1))
+    assert x.shape == (1, 2, 9, 9)
+    assert x[0, 0].sum() == 9 and x[0, 0, 3:6, 3:6].all()  # the 3 x 3 dilation kept, the rest zeroed
+    assert x[0, 1].sum() == 1
+    np.testing.assert_array_equal(stack_inputs(phase, mask, small_profile(outside_weight=1.0))[0, 0], phase[0])
+
+
+def test_contrastive_loss_rewards_grouping_views_of_one_cell() -> None:
+    labels = torch.tensor([0, 0, 1, 1])
+    grouped = torch.nn.functional.normalize(torch.tensor([[1.0, 0.1], [1.0, -0.1], [0.1, 1.0], [-0.1, 1.0]]), dim=1)
+    mixed = grouped[[0, 2, 1, 3]]
+    assert supervised_contrastive_loss(grouped, labels, 0.1) < supervised_contrastive_loss(mixed, labels, 0.1)
+
+
+def test_training_scoring_and_registry_round_trip(tracks: list, tmp_path: Path) -> None:
+    profile = small_profile()
+    net, history = train_reid(profile, tracks, device="cpu")
+    assert history[-1]["step"] == 12 and np.isfinite(history[-1]["loss"])
+    emb = embed_tracks(net, tracks[:3], device="cpu")
+    for t in tracks[:3]:
+        assert emb[id(t)].shape == (len(t), 8)
+        np.testing.assert_allclose(np.linalg.norm(emb[id(t)], axis=1), 1.0, rtol=1e-5)
+    scores = verification_accuracy(net, tracks, anchor_frames=2, device="cpu")
+    assert scores["verification_pairs"] > 0 and 0.0 <= scores["verification"] <= 1.0
+    assert 0.0 <= scores["verification_area"] <= 1.0
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    log_and_register(tracking_uri=uri, experiment=MODEL_NAME, model_name=MODEL_NAME,
+                     state_dict={k: v.detach().cpu() for k, v in net.state_dict().items()},
+                     config=registry_config(profile), params={}, metrics={"loss": history[-1]["loss"]},
+                     artifact_location=(tmp_path / "artifacts").as_uri())
+    loaded, info = load_reid(tracking_uri=uri)
+    assert info.version == 1 and loaded.profile == profile
+    again = embed_tracks(loaded, tracks[:3], device="cpu")
+    for t in tracks[:3]:
+        np.testing.assert_allclose(again[id(t)], emb[id(t)], atol=1e-6)
+
+
+def test_patch_size_must_match_the_profile(tracks: list) -> None:
+    with pytest.raises(ValueError, match="wants 32 px patches"):
+        train_reid(small_profile(patch_size=32), tracks, device="cpu")
+
+
+def test_embed_detections_fills_unit_vectors_per_detection() -> None:
+    net = ReidNet(small_profile()).eval()
+    phase = np.full((2, 40, 40), 1000, np.uint16)
+    masks = np.zeros((2, 40, 40), bool)
+    masks[0, 10:16, 10:16] = masks[1, 20:26, 20:26] = True
+    dets = [WellFrameDetections(np.array([[12.5, 12.5], [22.5, 22.5]]), np.array([36.0, 36.0]), masks),
+            WellFrameDetections.empty()]
+    out = embed_detections(net, phase, dets, device="cpu")
+    assert out[0].embeddings.shape == (2, 8) and out[1].embeddings is None
+    np.testing.assert_allclose(np.linalg.norm(out[0].embeddings, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(out[0].centroids, dets[0].centroids)
+    with pytest.raises(ValueError, match="2 frames of detections for a 3-frame movie"):
+        embed_detections(net, np.zeros((3, 40, 40), np.uint16), dets, device="cpu")
+    with pytest.raises(ValueError, match="without masks"):
+        embed_detections(net, phase, [WellFrameDetections(np.zeros((1, 2)), np.ones(1)), dets[1]], device="cpu")
