@@ -121,8 +121,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.time_budget_min:
         if args.model == "well_detector":
             sys.exit("lftiming train: --time-budget-min applies to the segmenters and classifiers, not well_detector")
-        key = "train_seconds" if args.model == "reid_embedding" else "time_budget_min"
-        config[key] = args.time_budget_min * 60 if args.model == "reid_embedding" else args.time_budget_min
+        if args.model == "reid_embedding":
+            config["train_seconds"] = args.time_budget_min * 60
+        else:
+            config["time_budget_min"] = args.time_budget_min
     ok = materialize_models([args.model], {"ops": {args.model: {"config": config}}})
     print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
     return 0 if ok else 1
@@ -143,7 +145,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("well_detector", {}, "cpu profile, ~3 min"),
     ("locsnet", {"epochs": 1}, "cpu profile, 1 epoch on 10 simulated chips, ~6 min"),
-    ("reid_embedding", {}, "cpu profile re-identification embedding for the tracker, ~3 min"),
+    ("reid_embedding", {}, "cpu profile re-identification embedding for the tracker, ~6 min"),
     ("celltype_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
     ("apoptosis_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
 ]
