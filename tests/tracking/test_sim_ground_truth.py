@@ -11,7 +11,7 @@ import pytest
 from lftiming_ml.metrics import mota
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import ChipLayout, preset_config
-from lftiming_ml.tracking import track_well
+from lftiming_ml.tracking import WellFrameDetections, track_well
 from lftiming_ml.tracking.inputs import GroundTruthWell, drop_detections, iter_ground_truth_wells
 
 GATE_PX = 6.0
@@ -70,3 +70,28 @@ def test_drop_detections_removes_about_the_rate(wells: list[GroundTruthWell]) ->
     n, k = sum(d.n for d in dets), sum(d.n for d in kept)
     assert 0.5 * n < k < 0.9 * n
     assert all(d.masks is not None and d.masks.shape[0] == d.n for d in kept)
+
+
+def test_phase_crops_line_up_with_the_true_masks(chip: Path, wells: list[GroundTruthWell]) -> None:
+    """``with_phase``: the phase channel cut at the truth's crop origins, so a cell's mask sits
+    on the cell (phase contrast: cells darker than the medium around them)."""
+    assert all(w.phase is None for w in wells)
+    with_phase = list(iter_ground_truth_wells(chip, with_phase=True))
+    inside, outside = [], []
+    for w in with_phase:
+        size = w.detections[0].masks.shape[-1] if w.detections[0].n else w.phase.shape[-1]
+        assert w.phase.shape == (w.n_frames, size, size) and w.phase.dtype == np.uint16
+        for t, d in enumerate(w.detections):
+            if d.n:
+                cells = np.asarray(d.masks, bool).any(axis=0)
+                inside.append(w.phase[t][cells].mean())
+                outside.append(np.median(w.phase[t][~cells]))
+    assert inside and np.mean(np.array(inside) < np.array(outside)) > 0.9
+
+
+def test_drop_detections_keeps_embeddings_with_their_detections() -> None:
+    d = WellFrameDetections(centroids=np.arange(8.0).reshape(4, 2), areas=np.arange(4.0) + 1,
+                            embeddings=np.eye(4))
+    kept = drop_detections([d] * 20, 0.5, np.random.default_rng(1))
+    for k in kept:
+        np.testing.assert_array_equal(k.embeddings, np.eye(4)[(k.centroids[:, 0] / 2).astype(int)])
