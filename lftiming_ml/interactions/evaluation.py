@@ -7,7 +7,10 @@ outcome tables are then rewritten in truth keys (true well, cell ids) and compar
 ``inputs.truth_interactions`` restricted to the same wells. A track matched to no cell gets
 an id of its own (``-1 - track_id``) so its contacts count against it, never for it; two
 tracks of one cell (a broken track) are merged (contact if either touches; the earliest
-interaction kept).
+interaction kept). Contact pair-frames are also scored with tracks matched to cells frame
+by frame (``match_tracks_per_frame``): is this effector touching this target in this frame,
+whichever track follows it. The gap between the two scores is the tracker's identity
+errors; the frame-matched one is the contact detection itself.
 
 Sections return None when the chip has no truth or no pipeline output yet.
 """
@@ -26,7 +29,8 @@ from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.outcomes import unstamp
 from lftiming_ml.metrics.interactions import FRAME_KEYS, compare_killing_frequency, score_contacts, score_kinetics
 from lftiming_ml.tables import chip_table_path
-from lftiming_ml.tracking.truth_match import match_tracks_to_cells, pair_wells, truth_cells_in_crops
+from lftiming_ml.tracking.truth_match import match_tracks_per_frame, match_tracks_to_cells, pair_wells, \
+    truth_cells_in_crops
 from lftiming_ml.wells.movies import list_well_movies
 
 CONTACT_INPUTS = ("cell_tracks", "contacts")
@@ -39,7 +43,8 @@ class MatchedOutcomes:
     """One chip's pipeline outcomes in truth keys, and the truth over the same wells.
 
     frames / interactions / wells / targets: pipeline ``contacts``, ``killing_kinetics``,
-    ``well_outcomes``, ``target_outcomes`` (those present); truth_*: the same tables of the
+    ``well_outcomes``, ``target_outcomes`` (those present); frames_per_frame: ``contacts``
+    with ids matched frame by frame (None without contacts); truth_*: the same tables of the
     truth. n_tracks, n_tracks_matched: pipeline tracks and those matched to a true cell;
     truth_wells_missed: true wells with cells that no pipeline well covers.
     """
@@ -47,6 +52,7 @@ class MatchedOutcomes:
     chip_id: str
     frame_interval_min: float
     frames: pd.DataFrame | None
+    frames_per_frame: pd.DataFrame | None
     interactions: pd.DataFrame | None
     wells: pd.DataFrame | None
     targets: pd.DataFrame | None
@@ -72,10 +78,12 @@ def _to_truth_wells(df: pd.DataFrame, wells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _to_cell_ids(df: pd.DataFrame, ids: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Track id columns of ``df`` -> true cell ids (``-1 - track_id`` where unmatched)."""
+    """Track id columns of ``df`` -> true cell ids (``-1 - track_id`` where unmatched). ``ids``
+    has well keys, track_id, cell_id, and frame when the match is per frame."""
+    keys = [*WELL_KEYS[1:], *(["frame"] if "frame" in ids.columns else [])]
     for column in columns:
         m = ids.rename(columns={"track_id": column, "cell_id": f"{column}_cell"})
-        df = df.merge(m, on=[*WELL_KEYS[1:], column], how="left")
+        df = df.merge(m, on=[*keys, column], how="left")
         df[column] = df.pop(f"{column}_cell").fillna(-1 - df[column]).astype("int64")
     return df
 
@@ -109,8 +117,12 @@ def matched_outcomes(chip_dir: Path | str, tables_dir: Path | str, store_path: P
         return None if df is None else _to_truth_wells(_to_cell_ids(df, ids, id_columns), wells)
 
     frames = pred("contacts", ["effector_id", "target_id"])
+    frames_per_frame = None
     if frames is not None:  # two tracks of one cell: a contact if either touches
         frames = frames.groupby(FRAME_KEYS, as_index=False)["in_contact"].any()
+        per_frame = match_tracks_per_frame(tracks, cells)
+        frames_per_frame = _to_truth_wells(_to_cell_ids(found["contacts"], per_frame, ["effector_id", "target_id"]),
+                                           wells).groupby(FRAME_KEYS, as_index=False)["in_contact"].any()
     interactions = pred("killing_kinetics", ["effector_id", "target_id"])
     if interactions is not None:
         interactions = interactions.sort_values([*PAIR_KEYS, "first_contact_frame"]).drop_duplicates(PAIR_KEYS)
@@ -119,6 +131,7 @@ def matched_outcomes(chip_dir: Path | str, tables_dir: Path | str, store_path: P
     missed = occupied.merge(covered, on=WELL_KEYS[1:], how="left", indicator=True)["_merge"].eq("left_only").sum()
     return MatchedOutcomes(
         chip_id=chip_id, frame_interval_min=chip_timing(chip_dir).frame_interval_min, frames=frames,
+        frames_per_frame=frames_per_frame,
         interactions=interactions, wells=pred("well_outcomes", []), targets=targets,
         truth_frames=restrict(truth.frames), truth_interactions=restrict(truth.kinetics.interactions),
         truth_wells=restrict(truth.kinetics.wells), truth_targets=restrict(truth.kinetics.targets),
@@ -131,11 +144,16 @@ def _stack(runs: Sequence[MatchedOutcomes], name: str) -> pd.DataFrame:
 
 
 def score_matched_contacts(runs: Sequence[MatchedOutcomes]) -> dict[str, float | int]:
-    """Frame-level contact confusion matrix (pair-frames in truth ids), accuracy, FN rate, and
-    the well-frame accuracy and FN rate (needs no id agreement), pooled over ``runs``."""
+    """Frame-level contact confusion matrix (pair-frames in truth ids, tracks matched to cells
+    per track), accuracy, FN rate; the same with tracks matched frame by frame
+    (``frame_matched_*``: identity errors taken out); and the well-frame accuracy and FN rate
+    (needs no id agreement), pooled over ``runs``."""
     pair = score_contacts(_stack(runs, "frames"), _stack(runs, "truth_frames"), level="pair")
+    per_frame = score_contacts(_stack(runs, "frames_per_frame"), _stack(runs, "truth_frames"), level="pair")
     well = score_contacts(_stack(runs, "frames"), _stack(runs, "truth_frames"), level="well")
-    return {**pair.as_dict(), "well_frame_accuracy": well.accuracy, "well_frame_fn_rate": well.fn_rate,
+    return {**pair.as_dict(), "frame_matched_accuracy": per_frame.accuracy,
+            "frame_matched_fn_rate": per_frame.fn_rate, "frame_matched_fp_rate": per_frame.fp_rate,
+            "well_frame_accuracy": well.accuracy, "well_frame_fn_rate": well.fn_rate,
             "tracks": sum(r.n_tracks for r in runs), "tracks_matched": sum(r.n_tracks_matched for r in runs),
             "truth_wells_missed": sum(r.truth_wells_missed for r in runs)}
 

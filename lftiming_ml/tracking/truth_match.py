@@ -157,41 +157,51 @@ def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> I
         yield TruthWellMasks(info.field_id, info.row, info.col, ids, out)
 
 
-def match_tracks_to_cells(tracks: pd.DataFrame, truth: pd.DataFrame, *, max_distance_px: float = 6.0) -> pd.DataFrame:
-    """Each pipeline track's true cell: per frame, tracks and true cells of a well are paired by
-    the Hungarian algorithm on centroid distance (pairs farther than ``max_distance_px`` are
-    not matched); a track's cell is the one it was paired with most often.
+def match_tracks_per_frame(tracks: pd.DataFrame, truth: pd.DataFrame, *, max_distance_px: float = 6.0) -> pd.DataFrame:
+    """Per well and frame, pipeline tracks paired with true cells by the Hungarian algorithm on
+    centroid distance; pairs farther than ``max_distance_px`` are not matched.
 
     tracks: at least ``field_id, row, col, track_id, frame, y, x`` (crop px).
     truth: ``truth_cells_in_crops``'s table.
-    Returns ``MATCH_COLUMNS``: cell_id (Int64, <NA> when never matched), matched_frames (frames
-    paired with that cell), track_frames (frames the track exists).
+    Returns one row per matched (track, frame): ``field_id, row, col, frame, track_id, cell_id``.
     """
     rows = []
     truth_by = {k: g for k, g in truth.groupby(WELL_KEYS + ["frame"], sort=False)}
-    for well, wt in tracks.groupby(WELL_KEYS, sort=True):
-        votes: dict[int, dict[int, int]] = {int(k): {} for k in wt["track_id"].unique()}
-        for frame, ft in wt.groupby("frame", sort=False):
-            g = truth_by.get((*well, frame))
-            if g is None or ft.empty:
-                continue
-            d = np.hypot(ft["y"].to_numpy()[:, None] - g["y"].to_numpy()[None, :],
-                         ft["x"].to_numpy()[:, None] - g["x"].to_numpy()[None, :])
-            d = np.where(np.isfinite(d), d, np.inf)
-            big = np.where(d <= max_distance_px, d, 1e6)
-            for i, j in zip(*linear_sum_assignment(big)):
-                if d[i, j] <= max_distance_px:
-                    tid, cid = int(ft["track_id"].iloc[i]), int(g["cell_id"].iloc[j])
-                    votes[tid][cid] = votes[tid].get(cid, 0) + 1
-        frames = wt.groupby("track_id")["frame"].nunique()
-        for tid, v in votes.items():
-            cid, n = max(v.items(), key=lambda kv: (kv[1], -kv[0])) if v else (pd.NA, 0)
-            rows.append({"field_id": well[0], "row": int(well[1]), "col": int(well[2]), "track_id": tid,
-                         "cell_id": cid, "matched_frames": n, "track_frames": int(frames[tid])})
-    out = pd.DataFrame(rows, columns=MATCH_COLUMNS)
+    for key, ft in tracks.groupby(WELL_KEYS + ["frame"], sort=True):
+        g = truth_by.get(key)
+        if g is None or ft.empty:
+            continue
+        d = np.hypot(ft["y"].to_numpy()[:, None] - g["y"].to_numpy()[None, :],
+                     ft["x"].to_numpy()[:, None] - g["x"].to_numpy()[None, :])
+        d = np.where(np.isfinite(d), d, np.inf)
+        big = np.where(d <= max_distance_px, d, 1e6)
+        for i, j in zip(*linear_sum_assignment(big)):
+            if d[i, j] <= max_distance_px:
+                rows.append((key[0], int(key[1]), int(key[2]), int(key[3]), int(ft["track_id"].iloc[i]),
+                             int(g["cell_id"].iloc[j])))
+    return pd.DataFrame(rows, columns=[*WELL_KEYS, "frame", "track_id", "cell_id"]).astype(
+        {"row": "int64", "col": "int64", "frame": "int64", "track_id": "int64", "cell_id": "int64"})
+
+
+def match_tracks_to_cells(tracks: pd.DataFrame, truth: pd.DataFrame, *, max_distance_px: float = 6.0) -> pd.DataFrame:
+    """Each pipeline track's true cell: the one ``match_tracks_per_frame`` paired it with most
+    often (ties: the lower cell id).
+
+    Returns ``MATCH_COLUMNS``: cell_id (Int64, <NA> when never matched), matched_frames (frames
+    paired with that cell), track_frames (frames the track exists).
+    """
+    pairs = match_tracks_per_frame(tracks, truth, max_distance_px=max_distance_px)
+    votes = pairs.groupby([*WELL_KEYS, "track_id", "cell_id"], as_index=False).size()
+    votes = votes.sort_values([*WELL_KEYS, "track_id", "size", "cell_id"], ascending=[True] * 4 + [False, True])
+    best = votes.drop_duplicates([*WELL_KEYS, "track_id"]).rename(columns={"size": "matched_frames"})
+    frames = tracks.groupby([*WELL_KEYS, "track_id"], as_index=False)["frame"].nunique().rename(
+        columns={"frame": "track_frames"})
+    frames = frames.astype({"row": "int64", "col": "int64", "track_id": "int64"})
+    out = frames.merge(best, on=[*WELL_KEYS, "track_id"], how="left")
+    out["matched_frames"] = out["matched_frames"].fillna(0).astype("int64")
     out["cell_id"] = out["cell_id"].astype("Int64")
-    return out
+    return out[MATCH_COLUMNS].reset_index(drop=True)
 
 
 __all__ = ["MATCH_COLUMNS", "STRATA_COLUMNS", "TRUTH_COLUMNS", "TruthWellMasks", "iter_truth_masks_in_crops",
-           "match_tracks_to_cells", "pair_wells", "truth_cells_in_crops", "truth_well_strata"]
+           "match_tracks_per_frame", "match_tracks_to_cells", "pair_wells", "truth_cells_in_crops", "truth_well_strata"]

@@ -168,3 +168,34 @@ def test_no_targets_gives_empty_outcomes(chip: PipelineChip, tmp_path: Path) -> 
         write_chip_table(only.tables_dir, name, only.chip_id, df)
     assert killing_curves_png(k["target_survival"], tmp_path / "k.png").stat().st_size > 0
     assert kinetics_distributions_png(k["killing_kinetics"], tmp_path / "d.png").stat().st_size > 0
+
+
+def test_identity_swap_costs_track_matched_pair_frames_only(chip: PipelineChip, tmp_path: Path) -> None:
+    """Two effectors of a well swap track ids half-way (in the tracks and in their contacts):
+    pair-frames with tracks matched to cells per track lose the swapped half; matched frame by
+    frame, contact detection itself is still perfect."""
+    bad = copy_of(chip, tmp_path)
+    frames = pd.read_parquet(chip_table_path(bad.tables_dir, "contacts", bad.chip_id))
+    touching = frames[frames["in_contact"]].groupby(["field_id", "row", "col"])["effector_id"].nunique()
+    assert (touching >= 2).any(), "the test chip needs a well where two effectors touch a target"
+    well = touching[touching >= 2].index[0]
+    in_well = (frames["field_id"] == well[0]) & (frames["row"] == well[1]) & (frames["col"] == well[2])
+    e1, e2 = sorted(frames.loc[in_well & frames["in_contact"], "effector_id"].unique())[:2]
+    t_swap = int(frames.loc[in_well, "frame"].median())
+
+    def swap(column: str):
+        def change(df: pd.DataFrame) -> pd.DataFrame:
+            at = ((df["field_id"] == well[0]) & (df["row"] == well[1]) & (df["col"] == well[2])
+                  & (df["frame"] >= t_swap))
+            ids = df[column].copy()
+            ids[at & (df[column] == e1)], ids[at & (df[column] == e2)] = e2, e1
+            return df.assign(**{column: ids})
+        return change
+    rewrite(bad, "cell_tracks", swap("track_id"))
+    rewrite(bad, "contacts", swap("effector_id"))
+
+    contacts, _ = scores(bad)
+    assert contacts["accuracy"] < 1.0 and contacts["fn"] > 0
+    assert contacts["frame_matched_accuracy"] == 1.0 and contacts["frame_matched_fn_rate"] == 0.0
+    perfect, _ = scores(chip)
+    assert perfect["frame_matched_accuracy"] == perfect["accuracy"] == 1.0
