@@ -42,15 +42,15 @@ from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.tables import write_chip_table
-from lftiming_ml.tracking.chip import chip_cell_tracks, detections_from_instances
-from lftiming_ml.tracking.reid import ReidNet, embed_detections, load_reid
+from lftiming_ml.tracking.chip import chip_cell_tracks, detections_from_instances, embed_well_detections
+from lftiming_ml.tracking.reid import ReidNet, load_reid
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, score_births, score_chip_tracks, summarize_tracking
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
-from lftiming_ml.wells.movies import list_well_movies, open_well_movie
+from lftiming_ml.wells.movies import list_well_movies
 from lftiming_ml.wells.serving import load_detector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -123,10 +123,7 @@ def tracks_on_true_masks(chip: Path, store: Path, reid: ReidNet) -> pd.DataFrame
     parts = []
     for truth in iter_truth_masks_in_crops(chip, store):
         info = infos[(truth.field_id, truth.row, truth.col)]
-        detections = detections_from_instances(truth.masks)
-        if any(d.n for d in detections):
-            movie, _ = open_well_movie(store, info.field_id, info.row, info.col)
-            detections = embed_detections(reid, movie[:, info.channel_roles.index("phase")], detections)
+        detections = embed_well_detections(store, info, detections_from_instances(truth.masks), reid)
         tracks = track_well(detections, info.well_box_px, TrackerParams())
         t_idx, k_idx = np.nonzero(np.isfinite(tracks.positions[..., 0]))
         parts.append(pd.DataFrame({"field_id": truth.field_id, "row": truth.row, "col": truth.col, "track_id": k_idx,

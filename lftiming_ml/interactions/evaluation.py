@@ -29,8 +29,8 @@ from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.outcomes import unstamp
 from lftiming_ml.metrics.interactions import FRAME_KEYS, compare_killing_frequency, score_contacts, score_kinetics
 from lftiming_ml.tables import chip_table_path
-from lftiming_ml.tracking.truth_match import match_tracks_per_frame, match_tracks_to_cells, pair_wells, \
-    truth_cells_in_crops
+from lftiming_ml.tracking.truth_match import cells_by_vote, match_tracks_per_frame, match_tracks_to_cells, \
+    pair_wells, truth_cells_in_crops
 from lftiming_ml.wells.movies import list_well_movies
 
 CONTACT_INPUTS = ("cell_tracks", "contacts")
@@ -101,7 +101,8 @@ def matched_outcomes(chip_dir: Path | str, tables_dir: Path | str, store_path: P
     if tracks is None or all(v is None for v in found.values()):
         return None
     cells = truth_cells_in_crops(chip_dir, store_path)
-    match = match_tracks_to_cells(tracks, cells)
+    per_frame = match_tracks_per_frame(tracks, cells)
+    match = cells_by_vote(tracks, per_frame)
     ids = match[[*WELL_KEYS[1:], "track_id", "cell_id"]]
     pairs = pair_wells(chip_dir, [i for i in list_well_movies(store_path) if i.cropped])
     wells = pd.DataFrame([(*k, *v) for k, v in pairs.items()], columns=[*WELL_KEYS[1:], *GT_KEYS])
@@ -120,7 +121,6 @@ def matched_outcomes(chip_dir: Path | str, tables_dir: Path | str, store_path: P
     frames_per_frame = None
     if frames is not None:  # two tracks of one cell: a contact if either touches
         frames = frames.groupby(FRAME_KEYS, as_index=False)["in_contact"].any()
-        per_frame = match_tracks_per_frame(tracks, cells)
         frames_per_frame = _to_truth_wells(_to_cell_ids(found["contacts"], per_frame, ["effector_id", "target_id"]),
                                            wells).groupby(FRAME_KEYS, as_index=False)["in_contact"].any()
     interactions = pred("killing_kinetics", ["effector_id", "target_id"])

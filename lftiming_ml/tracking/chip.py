@@ -182,6 +182,19 @@ def track_problems(tracks: WellTracks, well_box: tuple[float, float, float, floa
     return int((finite & ~inside).sum()), int((~finite).sum()), int(unexplained.sum())
 
 
+def embed_well_detections(store_path: Path | str, info: WellMovieInfo, detections: list[WellFrameDetections],
+                          reid: ReidNet) -> list[WellFrameDetections]:
+    """``detections`` of one well (in its crop px) with their appearance embeddings, from the
+    phase channel of the well's movie in the store (unchanged when nothing was detected)."""
+    if not any(d.n for d in detections):
+        return detections
+    movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
+    if movie is None:
+        raise FileNotFoundError(f"{store_path}: well {info.field_id} r{info.row}c{info.col} has cell masks "
+                                "but no movie to embed them from")
+    return embed_detections(reid, movie[:, info.channel_roles.index("phase")], detections)
+
+
 def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None, *,
                      attrs: Mapping[str, object] | None = None, reid: ReidNet | None = None
                      ) -> tuple[pd.DataFrame, list[WellTrackSummary]]:
@@ -196,12 +209,8 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
     for info in (i for i in list_well_movies(store_path) if i.cropped):
         instances, _ = open_well_masks(store_path, info.field_id, info.row, info.col)
         detections = detections_from_instances(instances)
-        if reid is not None and any(d.n for d in detections):
-            movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
-            if movie is None:
-                raise FileNotFoundError(f"{store_path}: well {info.field_id} r{info.row}c{info.col} has cell masks "
-                                        "but no movie to embed them from")
-            detections = embed_detections(reid, movie[:, info.channel_roles.index("phase")], detections)
+        if reid is not None:
+            detections = embed_well_detections(store_path, info, detections, reid)
         present = instances.any(axis=(2, 3))
         instance_of = [np.flatnonzero(present[t]) for t in range(instances.shape[0])]
         tracks = track_well(detections, info.well_box_px, params)
@@ -216,5 +225,5 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
 
 
 __all__ = ["END_REASONS", "TRACKS_GROUP", "TRACK_TABLE_COLUMNS", "WellTrackSummary", "chip_cell_tracks",
-           "detections_from_instances", "open_well_track_masks", "shift_mask", "track_masks", "track_problems",
-           "write_well_track_masks"]
+           "detections_from_instances", "embed_well_detections", "open_well_track_masks", "shift_mask", "track_masks",
+           "track_problems", "write_well_track_masks"]

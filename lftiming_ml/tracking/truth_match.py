@@ -190,7 +190,12 @@ def match_tracks_to_cells(tracks: pd.DataFrame, truth: pd.DataFrame, *, max_dist
     Returns ``MATCH_COLUMNS``: cell_id (Int64, <NA> when never matched), matched_frames (frames
     paired with that cell), track_frames (frames the track exists).
     """
-    pairs = match_tracks_per_frame(tracks, truth, max_distance_px=max_distance_px)
+    return cells_by_vote(tracks, match_tracks_per_frame(tracks, truth, max_distance_px=max_distance_px))
+
+
+def cells_by_vote(tracks: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """``match_tracks_to_cells`` from per-frame pairs already made (``match_tracks_per_frame``
+    of the same ``tracks``): each track's most frequent cell."""
     votes = pairs.groupby([*WELL_KEYS, "track_id", "cell_id"], as_index=False).size()
     votes = votes.sort_values([*WELL_KEYS, "track_id", "size", "cell_id"], ascending=[True] * 4 + [False, True])
     best = votes.drop_duplicates([*WELL_KEYS, "track_id"]).rename(columns={"size": "matched_frames"})
@@ -204,4 +209,4 @@ def match_tracks_to_cells(tracks: pd.DataFrame, truth: pd.DataFrame, *, max_dist
 
 
 __all__ = ["MATCH_COLUMNS", "STRATA_COLUMNS", "TRUTH_COLUMNS", "TruthWellMasks", "iter_truth_masks_in_crops",
-           "match_tracks_per_frame", "match_tracks_to_cells", "pair_wells", "truth_cells_in_crops", "truth_well_strata"]
+           "cells_by_vote", "match_tracks_per_frame", "match_tracks_to_cells", "pair_wells", "truth_cells_in_crops", "truth_well_strata"]
