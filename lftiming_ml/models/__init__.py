@@ -1,19 +1,7 @@
-"""Model storage shared by every trained model: MLflow logging, registry and loading (``registry``)."""
+"""Model storage shared by every trained model.
 
-from lftiming_ml.models.registry import (
-    ModelNotRegisteredError,
-    ModelVersionInfo,
-    UnsafeWeightsError,
-    load_by_alias,
-    log_and_register,
-    resolve_alias,
-)
-
-__all__ = [
-    "ModelNotRegisteredError",
-    "ModelVersionInfo",
-    "UnsafeWeightsError",
-    "load_by_alias",
-    "log_and_register",
-    "resolve_alias",
-]
+``registry``: MLflow logging, registration and loading by alias. ``bundle``: a trained model
+as a folder (weights, config, params, metrics), written where MLflow is absent (a GPU
+machine) and registered later. ``training``: loop pieces shared by the detection models.
+This package imports none of them, so ``bundle`` and ``training`` work without MLflow.
+"""

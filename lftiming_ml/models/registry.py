@@ -29,6 +29,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
+from lftiming_ml.models.bundle import TrainingBundle, UnsafeWeightsError, load_state_dict_file
+
 MODEL_DIR = "model"
 STATE_DICT_FILE = "state_dict.pt"
 CONFIG_FILE = "config.json"
@@ -38,10 +40,6 @@ _BATCH = 900  # MLflow caps a log_batch at 1000 entries
 
 class ModelNotRegisteredError(LookupError):
     """No model version answers to this name and alias."""
-
-
-class UnsafeWeightsError(ValueError):
-    """A registered ``state_dict.pt`` is not a plain tensor state_dict (refused by ``weights_only``)."""
 
 
 @dataclass(frozen=True)
@@ -111,17 +109,6 @@ def state_dict_bytes(state_dict: Mapping[str, torch.Tensor]) -> bytes:
     return buf.getvalue()
 
 
-def load_state_dict_file(path: Path | str, *, what: str = "") -> dict[str, torch.Tensor]:
-    """``torch.load(path, weights_only=True)`` on CPU; anything else than tensors/containers is refused."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # weights_only raises UnpicklingError/RuntimeError on foreign objects
-        raise UnsafeWeightsError(f"{what or path}: refusing to load weights ({type(e).__name__}: {e})") from e
-    if not isinstance(obj, Mapping) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise UnsafeWeightsError(f"{what or path}: expected a dict of tensors, got {type(obj).__name__}")
-    return dict(obj)
-
-
 def log_and_register(
     *,
     tracking_uri: str,
@@ -187,6 +174,21 @@ def log_and_register(
         raise
     client.set_terminated(run_id, status="FINISHED")
     return ModelVersionInfo(model_name, int(mv.version), run_id, alias if set_alias else None)
+
+
+def register_bundle(bundle: TrainingBundle, *, tracking_uri: str, alias: str = "champion", set_alias: bool = True,
+                    artifact_location: str | None = None, source: str | None = None) -> ModelVersionInfo:
+    """Log a training bundle (``models.bundle``) as one run and register it as a new version
+    of ``bundle.model_name``, exactly as if it had been trained here; ``source`` (where the
+    bundle came from) is recorded as the param ``bundle_source``."""
+    params = dict(bundle.params)
+    if source is not None:
+        params["bundle_source"] = source
+    return log_and_register(
+        tracking_uri=tracking_uri, experiment=bundle.model_name, model_name=bundle.model_name,
+        state_dict=bundle.state_dict, config=bundle.config, params=params, metrics=bundle.metrics,
+        history=bundle.history, artifacts=bundle.artifacts, alias=alias, set_alias=set_alias,
+        run_name=bundle.run_name, artifact_location=artifact_location)
 
 
 def resolve_alias(*, tracking_uri: str, model_name: str, alias: str = "champion") -> ModelVersionInfo:

@@ -22,11 +22,16 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     return torch.device(device)
 
 
-def warmup_cosine(step: int, *, total: int, warmup: int, final_fraction: float) -> float:
-    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then cosine to ``final_fraction``."""
+def warmup_cosine(step: int, *, total: int, warmup: int, final_fraction: float,
+                  progress: float | None = None) -> float:
+    """Learning-rate multiplier: linear warm-up over ``warmup`` steps, then cosine to
+    ``final_fraction``. The cosine's progress is ``(step - warmup) / (total - warmup)``, or
+    ``progress`` (in [0, 1], e.g. the share of a time budget spent) when given."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if progress is None:
+        progress = (step - warmup) / max(1, total - warmup)
+    progress = min(1.0, max(0.0, progress))
     return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 

@@ -89,10 +89,18 @@ class SegmenterTrainConfig(_Strict):
     intensity_jitter: float = Field(0.15, ge=0, description="Sd of the random gain (log-scale) and offset applied to normalised crops.")
     noise_sd: float = Field(0.03, ge=0, description="Max sd of additive Gaussian noise on normalised crops.")
     time_budget_min: float | None = Field(None, gt=0, description="Stop after the step that exceeds this wall time (minutes); None = run all epochs.")
+    lr_schedule: Literal["steps", "time"] = Field("steps", description="What the cosine decay runs over: 'steps' (epochs x steps per epoch) or 'time' (the wall clock of time_budget_min, so a run of any speed ends at the low rate; epochs is then only a ceiling). 'time' needs time_budget_min.")
+    loader_workers: int = Field(0, ge=0, description="DataLoader worker processes preparing and augmenting crops (0: in the training process; a GPU wants a few).")
     eval_batch_size: int = Field(32, ge=1, description="Crops per forward pass in validation.")
     seed: int = Field(0, description="Seed of initialisation, sample order and augmentation.")
     num_threads: int = Field(2, ge=1, description="torch CPU threads (ignored on GPU).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' picks cuda when available.")
+
+    @model_validator(mode="after")
+    def _time_schedule_has_budget(self) -> SegmenterTrainConfig:
+        if self.lr_schedule == "time" and self.time_budget_min is None:
+            raise ValueError("lr_schedule 'time' needs time_budget_min")
+        return self
 
     def loss_weights(self) -> dict[str, float]:
         """Weight of each loss term the model returns (keys of its loss dict)."""

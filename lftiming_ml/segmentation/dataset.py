@@ -72,6 +72,14 @@ class SegmentationDataset(Dataset):
         return to_network_input(x.contiguous()), make_target(masks.contiguous())
 
 
+def reseed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: give each worker's copy of a ``SegmentationDataset`` its
+    own augmentation stream (from the loader's per-epoch, per-worker seed), else every worker
+    would draw the same rotations and noise."""
+    info = torch.utils.data.get_worker_info()
+    info.dataset._epoch_rng = np.random.default_rng(info.seed)
+
+
 def collate_segmentation(batch):
     """Lists of images and targets (torchvision detection models take lists)."""
     images, targets = zip(*batch)

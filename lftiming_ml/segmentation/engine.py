@@ -19,7 +19,7 @@ from torchvision.models.detection import MaskRCNN
 from lftiming_ml.metrics.segmentation import frame_scores, summarize_segmentation
 from lftiming_ml.segmentation.config import SegmenterProfile, SegmenterTrainConfig
 from lftiming_ml.segmentation.data import SegmentationSample
-from lftiming_ml.segmentation.dataset import SegmentationDataset, collate_segmentation
+from lftiming_ml.segmentation.dataset import SegmentationDataset, collate_segmentation, reseed_worker
 from lftiming_ml.segmentation.infer import segment_crops
 from lftiming_ml.models.training import StepFn, close_epoch, pick_device, train_detection_epoch, warmup_cosine
 from lftiming_ml.segmentation.losses import composite_loss
@@ -95,18 +95,26 @@ def train_segmenter(
     profile = config.profile
     dataset = SegmentationDataset(train_samples, profile, augment=config.augment, gain_sd=config.intensity_jitter,
                                   noise_sd=config.noise_sd, seed=config.seed)
+    workers = {"num_workers": config.loader_workers, "persistent_workers": True,
+               "worker_init_fn": reseed_worker} if config.loader_workers else {}
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, collate_fn=collate_segmentation,
                         generator=torch.Generator().manual_seed(config.seed),
-                        drop_last=len(dataset) > config.batch_size)
+                        drop_last=len(dataset) > config.batch_size, **workers)
     model = build_segmenter(kind=config.kind, profile=profile, num_classes=config.num_classes).to(device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     total = config.epochs * len(loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
-        s, total=total, warmup=config.warmup_steps, final_fraction=config.lr_final_fraction))
-    weights = config.loss_weights()
     started = time.perf_counter()
-    deadline = started + 60 * config.time_budget_min if config.time_budget_min else None
+    budget_s = 60 * config.time_budget_min if config.time_budget_min else None
+    deadline = started + budget_s if budget_s else None
+
+    def time_spent() -> float | None:
+        return (time.perf_counter() - started) / budget_s if config.lr_schedule == "time" else None
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
+        s, total=total, warmup=config.warmup_steps, final_fraction=config.lr_final_fraction,
+        progress=time_spent()))
+    weights = config.loss_weights()
     history: list[dict[str, float]] = []
     global_step = 0
     for epoch in range(config.epochs):

@@ -15,7 +15,6 @@ rename (as the movies are): re-running replaces it, readers never see half a gro
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +28,13 @@ from torchvision.models.detection import MaskRCNN
 from zarr.codecs import BloscCodec
 
 from lftiming_ml.models.training import pick_device
-from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile, train_config
-from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples, simulate_corpus
-from lftiming_ml.segmentation.engine import LogFn, registry_config, segmenter_from_registry, train_segmenter
+from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, register_bundle
+from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile
+from lftiming_ml.segmentation.engine import LogFn, segmenter_from_registry
 from lftiming_ml.segmentation.infer import Instances, segment_crops
-from lftiming_ml.viz import instance_overlay_png
+from lftiming_ml.segmentation.offline import MODEL_NAMES, OVERLAY_ARTIFACT, train_bundle
 from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path
 
-MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}
-OVERLAY_ARTIFACT = "previews/validation_overlay.png"
-"""Run artifact of every training run: validation crops, true (green) vs predicted (magenta) contours."""
 MASKS_GROUP = "masks"
 SegmentFn = Callable[[np.ndarray], list[Instances]]
 """``crops (uint16[B, H, W])`` phase crops -> one ``Instances`` per crop (crop px)."""
@@ -54,62 +49,22 @@ CELL_COLUMNS: dict[str, str] = {
 
 # --- train and register ---------------------------------------------------------------------
 
-def split_by_chip(chip_dirs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """(train, validation) chip folders: the last fifth of the chips (at least one) validates."""
-    if len(chip_dirs) < 2:
-        raise ValueError("a segmenter needs at least 2 corpus chips (validation is split by chip)")
-    n_val = max(1, len(chip_dirs) // 5)
-    return list(chip_dirs[:-n_val]), list(chip_dirs[-n_val:])
-
-
-def validation_overlay(model: MaskRCNN, profile: SegmenterProfile, samples: Sequence[SegmentationSample], *,
-                       n_crops: int = 8) -> bytes:
-    """PNG of up to ``n_crops`` validation crops with cells (spread evenly over ``samples``)
-    segmented by ``model``: true (green) vs predicted (magenta) amodal contours."""
-    with_cells = [s for s in samples if len(s.masks)]
-    if not with_cells:
-        raise ValueError("no validation crop with cells to preview")
-    picked = [with_cells[i] for i in np.unique(np.linspace(0, len(with_cells) - 1, n_crops).round().astype(int))]
-    device = next(model.parameters()).device
-    found = segment_crops(model, [s.image for s in picked], profile=profile, device=device, batch_size=len(picked))
-    return instance_overlay_png([s.image for s in picked], [s.masks for s in picked], [f.masks for f in found])
-
-
 def train_and_register(
     *, kind: SegmenterKind, corpus: SegmentationCorpusConfig, corpus_root: Path, tracking_uri: str,
     artifact_location: str | None, profile: str = "cpu", alias: str = "champion",
     overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
 ) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
-    """Simulate the corpus once (cached under ``corpus_root``), split it by chip, train
-    ``kind`` with the ``profile`` recipe (``overrides`` win), log the run to MLflow (params
-    incl. corpus size, per-epoch history, validation mIoU overall and per stratum, and the
-    ``OVERLAY_ARTIFACT`` preview), register a version of ``MODEL_NAMES[kind]`` and point
-    ``alias`` at it.
+    """``offline.train_bundle`` (simulate the corpus, split by chip, train ``kind`` with the
+    ``profile`` recipe), then log the run to MLflow (params incl. corpus size, per-epoch
+    history, validation mIoU overall and per stratum, the ``OVERLAY_ARTIFACT`` preview),
+    register a version of ``MODEL_NAMES[kind]`` and point ``alias`` at it.
 
     Returns the version, the per-epoch history and the training time (s, simulation excluded).
     """
-    model_name = MODEL_NAMES[kind]
-    config = train_config(profile, kind=kind, **dict(overrides or {}))
-    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root))
-    train_samples = load_corpus_samples(corpus, train_dirs, seed=config.seed)
-    val_samples = load_corpus_samples(corpus, val_dirs, seed=config.seed + len(train_dirs))
-    start = time.perf_counter()
-    model, history = train_segmenter(config, train_samples=train_samples, val_samples=val_samples, log_fn=log_fn)
-    seconds = time.perf_counter() - start
-    final = {k: float(v) for k, v in history[-1].items()}
-    final["train_seconds"] = seconds
-    info = log_and_register(
-        tracking_uri=tracking_uri, experiment=model_name, model_name=model_name,
-        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-        config=registry_config(config),
-        params={"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
-                "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
-                "n_well_frames": len(train_samples) + len(val_samples),
-                "n_train_well_frames": len(train_samples), "n_val_well_frames": len(val_samples)},
-        metrics=final, history=history, alias=alias, artifact_location=artifact_location,
-        artifacts={OVERLAY_ARTIFACT: validation_overlay(model, config.profile, val_samples)},
-        run_name=f"{model_name}-{config.profile.name}-{corpus.n_chips}chips")
-    return info, history, seconds
+    bundle = train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
+                          log_fn=log_fn)
+    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    return info, bundle.history, bundle.metrics["train_seconds"]
 
 
 # --- inference ------------------------------------------------------------------------------
@@ -233,4 +188,4 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
 
 
 __all__ = ["CELL_COLUMNS", "MODEL_NAMES", "OVERLAY_ARTIFACT", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter",
-           "open_well_masks", "segment_fn", "split_by_chip", "train_and_register", "validation_overlay", "write_well_masks"]
+           "open_well_masks", "segment_fn", "train_and_register", "write_well_masks"]
