@@ -8,6 +8,8 @@
     flock /tmp/lftiming_train.lock .venv/bin/python benchmarks/segmentation.py
     # optional: also register the trained models in MLflow (models.registry)
     ... --train --register sqlite:///data/mlflow/mlflow.db
+    # compare registered versions (e.g. the champion vs a GPU-trained bundle registered as candidate)
+    .venv/bin/python benchmarks/segmentation.py --registered locsnet:champion locsnet:candidate
 
 Training corpus: ``SegmentationCorpusConfig`` defaults (10 one-field chips, seeds
 20000-20009, standard/hard alternating, 12 frames, every 2nd frame, 96 px well crops),
@@ -29,8 +31,12 @@ import platform
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
+from mlflow import MlflowClient
 
+from lftiming_ml.metrics.segmentation import summarize_segmentation
+from lftiming_ml.models.registry import load_by_alias
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig, train_config
 from lftiming_ml.segmentation.data import load_chip_samples, load_corpus_samples, simulate_corpus
 from lftiming_ml.segmentation.engine import (
@@ -106,6 +112,11 @@ def main() -> None:
     p.add_argument("--frame-step", type=int, default=6, help="evaluate every n-th frame of the 72-frame held-out movies")
     p.add_argument("--no-eval", action="store_true", help="only train")
     p.add_argument("--register", default=None, help="MLflow tracking URI to register trained models in")
+    p.add_argument("--registered", nargs="+", default=None, metavar="NAME:ALIAS",
+                   help="evaluate registered versions instead of saved weights, e.g. locsnet:champion "
+                        "locsnet:candidate (writes segmentation_registered.json)")
+    p.add_argument("--tracking-uri", default=f"sqlite:///{ROOT / 'data' / 'mlflow' / 'mlflow.db'}",
+                   help="MLflow store of --registered")
     args = p.parse_args()
     torch.set_num_threads(2)
     if args.train:
@@ -118,28 +129,44 @@ def main() -> None:
     result: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
                     "held_out": [f"{p}:{s}" for p, s in HELD_OUT], "frame_step": args.frame_step,
                     "miou_target_cpu": MIOU_TARGET_CPU, "models": {}}
-    for kind in args.kinds:
-        weights = MODELS / f"{kind}_cpu.pt"
-        if not weights.is_file():
-            raise SystemExit(f"{weights} missing: train it first with --train --kinds {kind}")
-        record = json.loads((MODELS / f"{kind}_cpu.json").read_text())
-        model, profile = segmenter_from_registry(load_weights(weights), record["config"])
-        out = {"train_seconds": record["train_seconds"], "n_train_samples": record["n_train_samples"],
-               "history": record["history"], "loss_curve": record["loss_curve"]}
+    if args.registered:
+        models = {}
+        for spec in args.registered:
+            name, _, alias = spec.partition(":")
+            state_dict, config, info = load_by_alias(tracking_uri=args.tracking_uri, model_name=name,
+                                                     alias=alias or "champion")
+            model, profile = segmenter_from_registry(state_dict, config)
+            run = MlflowClient(tracking_uri=args.tracking_uri).get_run(info.run_id).data
+            models[f"{name}:{alias or 'champion'}"] = (model, profile, {
+                "version": info.version, "run_id": info.run_id,
+                "train_seconds": run.metrics.get("train_seconds"),
+                "n_train_samples": int(run.params.get("n_train_well_frames", 0)) or None,
+                "train_device": run.params.get("train_device", "cpu (trained before devices were recorded)"),
+                "val_miou_corpus": run.metrics.get("val_miou")})
+    else:
+        models = {}
+        for kind in args.kinds:
+            weights = MODELS / f"{kind}_cpu.pt"
+            if not weights.is_file():
+                raise SystemExit(f"{weights} missing: train it first with --train --kinds {kind}")
+            record = json.loads((MODELS / f"{kind}_cpu.json").read_text())
+            model, profile = segmenter_from_registry(load_weights(weights), record["config"])
+            models[kind] = (model, profile, {
+                "train_seconds": record["train_seconds"], "n_train_samples": record["n_train_samples"],
+                "history": record["history"], "loss_curve": record["loss_curve"]})
+    for label, (model, profile, out) in models.items():
         pooled = []
         for preset, samples in eval_samples.items():
             frames, summary = evaluate(model, samples, profile=profile, device="cpu", batch_size=32)
             out[preset] = summary
             pooled.append(frames)
-        import pandas as pd
-
-        from lftiming_ml.metrics.segmentation import summarize_segmentation
-
         out["all"] = summarize_segmentation(pd.concat(pooled, ignore_index=True))
         out["all"]["speed"] = {"frames_per_s": sum(len(s) for s in eval_samples.values()) /
                                sum(out[p]["speed"]["seconds"] for p in eval_samples)}
-        result["models"][kind] = out
-        print(f"\n{kind}: trained {record['train_seconds'] / 60:.1f} min on {record['n_train_samples']} well-frames; "
+        result["models"][label] = out
+        trained = (f"trained {out['train_seconds'] / 60:.1f} min on {out['n_train_samples']} well-frames"
+                   if out.get("train_seconds") else "training time not recorded")
+        print(f"\n{label}: {trained}{'; ' + out['train_device'] if 'train_device' in out else ''}; "
               f"{out['all']['speed']['frames_per_s']:.1f} well-frames/s")
         print(f"  {'group':<14}{'wells':>6}{'frames':>7}{'mIoU':>7}{'sd':>6}  {'95% CI (wells)':<16}{'AP50':>6}"
               f"{'missed':>8}{'extra':>7}")
@@ -148,9 +175,10 @@ def main() -> None:
                 continue
             print(f"  {group:<14}{m['n_wells']:>6}{m['n_frames_with_cells']:>7}{m['miou_mean']:>7.3f}{m['miou_sd']:>6.2f}"
                   f"  [{m['miou_ci_low']:.3f}, {m['miou_ci_high']:.3f}]  {m['ap50']:>6.3f}{m['n_missed']:>8}{m['n_extra']:>7}")
+    out_path = RESULTS / ("segmentation_registered.json" if args.registered else "segmentation.json")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "segmentation.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
-    print(f"\nwrote {RESULTS / 'segmentation.json'}")
+    out_path.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(f"\nwrote {out_path}")
 
 
 if __name__ == "__main__":

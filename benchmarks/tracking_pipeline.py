@@ -177,6 +177,8 @@ def main() -> None:
     p.add_argument("--tracking-uri", default=os.environ.get(
         "MLFLOW_TRACKING_URI", f"sqlite:///{(ROOT / 'data' / 'mlflow' / 'mlflow.db').resolve()}"),
         help="MLflow store holding the champion well_detector and locsnet")
+    p.add_argument("--out", type=Path, default=RESULTS / "tracking_locsnet.json",
+                   help="result JSON (tuning runs on other chips write elsewhere)")
     p.add_argument("--reuse-masks", action="store_true", help="reuse grid, movies and masks of a previous run")
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -205,8 +207,8 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1), "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tracking_locsnet.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
 
     fmt = lambda s: f"{s['mota_mean']:.4f} [{s['mota_ci95'][0]:.4f}, {s['mota_ci95'][1]:.4f}]"  # noqa: E731
     print(f"\n{'stratum':<13} {'wells':>5} | {'ours MOTA [95% CI]':<26} {'IDSW':>5} {'FN':>5} {'FP':>5} "
@@ -223,7 +225,7 @@ def main() -> None:
     print("ours by step (ms per well): " + json.dumps({s: {k: round(v, 1) for k, v in r["ms_ours_per_well_by_step"].items()}
                                                       for s, r in records.items()}))
     print(f"contact-rich ID switches: ours {rich[0]}, laptrack {rich[1]}")
-    print(f"\n{result['seconds']} s; MOTA gate {MOTA_GATE_PX} px; wrote {RESULTS / 'tracking_locsnet.json'}")
+    print(f"\n{result['seconds']} s; MOTA gate {MOTA_GATE_PX} px; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -156,6 +156,20 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from lftiming_assets.resources import build_resources
+    from lftiming_ml.models.registry import ModelNotRegisteredError, move_alias
+
+    _dagster_env(project_home())
+    try:
+        info = move_alias(tracking_uri=build_resources()["mlflow"].tracking_uri, model_name=args.model,
+                          version=args.version, alias=args.alias)
+    except ModelNotRegisteredError as e:
+        sys.exit(f"lftiming promote: {e}")
+    print(f"{info.name}: alias {info.alias} -> version {info.version}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
@@ -296,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("bundle", type=Path, help="bundle folder (state_dict.pt + bundle.json)")
     g.add_argument("--alias", default="champion", help="alias the new version gets (default: champion)")
     g.set_defaults(func=cmd_register)
+
+    o = sub.add_parser("promote", help="point an alias (default champion: what the pipeline uses) at a registered version")
+    o.add_argument("model", help="registered model name, e.g. locsnet")
+    o.add_argument("version", type=int)
+    o.add_argument("--alias", default="champion")
+    o.set_defaults(func=cmd_promote)
 
     e = sub.add_parser("evaluate", help="score a chip's outputs against its ground truth")
     e.add_argument("--chip", required=True)

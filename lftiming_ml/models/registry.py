@@ -191,6 +191,23 @@ def register_bundle(bundle: TrainingBundle, *, tracking_uri: str, alias: str = "
         run_name=bundle.run_name, artifact_location=artifact_location)
 
 
+def move_alias(*, tracking_uri: str, model_name: str, version: int, alias: str = "champion") -> ModelVersionInfo:
+    """Point ``alias`` at ``version`` of ``model_name`` (the previous holder loses it);
+    ``ModelNotRegisteredError`` naming the versions that exist if there is no such version."""
+    client = _client(tracking_uri)
+    try:
+        mv = client.get_model_version(model_name, str(version))
+    except MlflowException as e:
+        try:
+            known = sorted(int(v.version) for v in client.search_model_versions(f"name='{model_name}'"))
+        except MlflowException:
+            known = []
+        raise ModelNotRegisteredError(
+            f"model {model_name!r} has no version {version} in {tracking_uri} (versions: {known or 'none'})") from e
+    client.set_registered_model_alias(model_name, alias, str(version))
+    return ModelVersionInfo(model_name, int(mv.version), mv.run_id, alias)
+
+
 def resolve_alias(*, tracking_uri: str, model_name: str, alias: str = "champion") -> ModelVersionInfo:
     """The version ``alias`` points at; ``ModelNotRegisteredError`` naming model and alias if none."""
     client = _client(tracking_uri)

@@ -104,7 +104,7 @@ def test_register_bundle_is_a_new_version_with_its_history(tmp_path: Path) -> No
     assert [a.path for a in client.list_artifacts(first.run_id, "previews")] == ["previews/overlay.png"]
 
 
-def test_cli_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_cli_register_and_promote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setenv("LFTIMING_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("LFTIMING_HOME", str(Path(__file__).resolve().parents[2]))
@@ -113,6 +113,10 @@ def test_cli_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: p
     assert "locsnet version 1 registered (alias candidate)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="is not one of"):
         main(["register", str(write_bundle(tmp_path / "c", _bundle(model_name="celltype_classifier")))])
+    assert main(["promote", "locsnet", "1"]) == 0
+    assert "locsnet: alias champion -> version 1" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"no version 7 .*\(versions: \[1\]\)"):
+        main(["promote", "locsnet", "7"])
     (path / BUNDLE_WEIGHTS).unlink()
     with pytest.raises(SystemExit, match=f"{path / BUNDLE_WEIGHTS}: missing"):
         main(["register", str(path)])
