@@ -17,6 +17,7 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.resources import LftimingStorage, ZarrStore, refresh_views
 from lftiming_ml.interactions import checks
 from lftiming_ml.interactions.contacts import PAIR_KEYS, WELL_KEYS
+from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM, ContactParams
 from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import INPUT_TABLES, PipelineInputs, pipeline_inputs
 from lftiming_ml.interactions.plots import killing_curves_png, kinetics_distributions_png
@@ -66,20 +67,28 @@ def _png_md(path, caption: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{caption}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
 
 
+class ContactsConfig(dg.Config):
+    """Contact definition; the rest of ``ContactParams`` keeps its defaults."""
+
+    tolerance_um: float = SEGMENTED_MASK_TOLERANCE_UM  # boundary gap still counted as contact (um)
+
+
 @dg.asset(partitions_def=chips, group_name="interactions", deps=list(INPUT_TABLES), kinds={"parquet", "duckdb"},
           check_specs=CONTACT_CHECKS)
-def contacts(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
-             duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Effector-target contacts per frame (mask overlap or boundary gap within a tolerance in um)
-    and contact events (onset, duration, partner): tables ``contacts`` and ``contact_events``."""
+def contacts(context: dg.AssetExecutionContext, config: ContactsConfig, storage: LftimingStorage,
+             zarr_store: ZarrStore, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Effector-target contacts per frame (mask overlap or boundary gap within ``tolerance_um``,
+    default ``SEGMENTED_MASK_TOLERANCE_UM``) and contact events (onset, duration, partner):
+    tables ``contacts`` and ``contact_events``."""
     chip_id = context.partition_key
     start = time.perf_counter()
     inputs = _inputs(storage, zarr_store, chip_id)
-    tables = contact_tables(inputs.tracks, inputs.masks, inputs.timing, inputs.versions)
+    tables = contact_tables(inputs.tracks, inputs.masks, inputs.timing, inputs.versions,
+                            params=ContactParams(tolerance_um=config.tolerance_um))
     _write(storage, duckdb, chip_id, tables)
     frames, events = tables["contacts"], tables["contact_events"]
     return dg.MaterializeResult(
-        metadata={"pair_frames": len(frames), "contact_pair_frames": int(frames["in_contact"].sum()),
+        metadata={"tolerance_um": config.tolerance_um, "pair_frames": len(frames), "contact_pair_frames": int(frames["in_contact"].sum()),
                   "contact_events": len(events), "wells_with_pairs": int(frames[WELL_KEYS].drop_duplicates().shape[0]),
                   "pixel_size_um": inputs.timing.pixel_size_um, "seconds": round(time.perf_counter() - start, 1),
                   **inputs.versions},

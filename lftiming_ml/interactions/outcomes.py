@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from lftiming_ml.interactions.config import ContactParams, KineticsParams
+from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM, ContactParams, KineticsParams
 from lftiming_ml.interactions.contacts import contact_events, contact_frames
 from lftiming_ml.interactions.inputs import ChipTiming
 from lftiming_ml.interactions.kinetics import chip_kinetics, interaction_kinetics, killing_frequency
@@ -49,8 +49,10 @@ def unstamp(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def contact_tables(tracks: pd.DataFrame, masks: Mapping, timing: ChipTiming, versions: Mapping[str, int], *,
-                   params: ContactParams = ContactParams()) -> dict[str, pd.DataFrame]:
-    """``contacts`` and ``contact_events`` of one chip (``contacts`` module doc), stamped."""
+                   params: ContactParams = ContactParams(tolerance_um=SEGMENTED_MASK_TOLERANCE_UM),
+                   ) -> dict[str, pd.DataFrame]:
+    """``contacts`` and ``contact_events`` of one chip (``contacts`` module doc), stamped.
+    ``masks`` are the segmenter's, hence the default tolerance ``SEGMENTED_MASK_TOLERANCE_UM``."""
     frames = contact_frames(tracks, masks, pixel_size_um=timing.pixel_size_um, params=params)
     events = contact_events(frames, frame_interval_min=timing.frame_interval_min, params=params)
     return {"contacts": stamp(frames, timing.chip_id, versions),

@@ -12,6 +12,7 @@ import pandas as pd
 from lftiming_assets.interactions.assets import contacts, killing_kinetics, well_outcomes
 from lftiming_assets.partitions import chips
 from lftiming_assets.resources import build_resources
+from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM
 from lftiming_ml.interactions.outcomes import CONTACT_TABLES, KILLING_TABLES, VERSION_COLUMNS, WELL_TABLES
 from lftiming_ml.tables import chip_table_path
 from tests.interactions.pipeline_chip import OUTCOME_VERSIONS, build_pipeline_chip
@@ -47,6 +48,9 @@ def test_interaction_assets_write_tables_checks_and_plots(tmp_path: Path) -> Non
         "one_row_per_interaction"}
     assert len(evaluations) == 7 and all(e.passed for e in evaluations)
 
+    contact_md = next(m for m in again.get_asset_materialization_events()
+                      if m.asset_key == dg.AssetKey("contacts")).materialization.metadata
+    assert contact_md["tolerance_um"].value == SEGMENTED_MASK_TOLERANCE_UM  # the default for segmenter masks
     killing = next(m for m in again.get_asset_materialization_events()
                    if m.asset_key == dg.AssetKey("killing_kinetics")).materialization.metadata
     assert killing["killing_curves"].value.startswith("![killing curves by E:T group](data:image/png;base64,")

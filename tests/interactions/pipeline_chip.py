@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lftiming_ml.chip import read_manifest
+from lftiming_ml.interactions.config import ContactParams
 from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
 from lftiming_ml.sim.chip import simulate_chip
@@ -101,7 +102,8 @@ def write_outcome_tables(chip: PipelineChip) -> dict[str, pd.DataFrame]:
     """Every outcome table of ``chip`` by the library (what the three assets write), written
     under ``chip.tables_dir``; returns them by name."""
     inputs = pipeline_inputs(chip.chip_dir, chip.tables_dir, chip.store_path)
-    tables = contact_tables(inputs.tracks, inputs.masks, inputs.timing, inputs.versions)
+    # the masks are the truth's, exact: the simulator's contact definition, not the segmenter's allowance
+    tables = contact_tables(inputs.tracks, inputs.masks, inputs.timing, inputs.versions, params=ContactParams())
     tables |= well_tables(inputs.tracks, tables["contacts"], tables["contact_events"], inputs.timing,
                           inputs.versions)
     tables |= killing_tables(inputs.tracks, tables["contact_events"], tables["well_outcomes"],

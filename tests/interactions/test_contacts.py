@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from lftiming_ml.interactions import ContactParams, WellMasks, contact_events, contact_frames
+from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM
 
 S, R, PX_UM = 40, 6, 0.65
 
@@ -43,6 +44,18 @@ def test_contact_exactly_within_tolerance(tolerance_um: float) -> None:
     np.testing.assert_allclose(frames["distance_um"], expected_gap_um, atol=1e-9)
     assert (frames["overlap_px"] > 0).tolist() == [g < 0 for g in gaps]
     assert frames["in_contact"].tolist() == [g <= 0 or g * PX_UM <= tolerance_um for g in gaps]
+
+
+def test_segmented_masks_count_a_one_pixel_gap_and_not_more() -> None:
+    """The pipeline's tolerance (segmenter masks end up to a pixel inside the cell) counts a
+    straight 1-px gap (0.65 um) and not a 2-px one; the exact-mask default counts neither."""
+    gaps = [0, 1, 2]
+    tracks, masks = two_disc_well(gaps)
+    seg = contact_frames(tracks, masks, pixel_size_um=PX_UM,
+                         params=ContactParams(tolerance_um=SEGMENTED_MASK_TOLERANCE_UM))
+    exact = contact_frames(tracks, masks, pixel_size_um=PX_UM, params=ContactParams())
+    assert seg["in_contact"].tolist() == [True, True, False]
+    assert exact["in_contact"].tolist() == [True, False, False]
 
 
 def frames_table(contact: list[bool]) -> pd.DataFrame:
