@@ -88,7 +88,8 @@ def contacts(context: dg.AssetExecutionContext, config: ContactsConfig, storage:
     _write(storage, duckdb, chip_id, tables)
     frames, events = tables["contacts"], tables["contact_events"]
     return dg.MaterializeResult(
-        metadata={"tolerance_um": config.tolerance_um, "pair_frames": len(frames), "contact_pair_frames": int(frames["in_contact"].sum()),
+        metadata={"tolerance_um": config.tolerance_um, "pair_frames": len(frames),
+                  "contact_pair_frames": int(frames["in_contact"].sum()),
                   "contact_events": len(events), "wells_with_pairs": int(frames[WELL_KEYS].drop_duplicates().shape[0]),
                   "pixel_size_um": inputs.timing.pixel_size_um, "seconds": round(time.perf_counter() - start, 1),
                   **inputs.versions},

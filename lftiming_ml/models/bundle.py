@@ -12,7 +12,7 @@ without MLflow or Dagster on the training machine::
 ``write_bundle`` builds the folder under a temporary name and renames it into place;
 ``read_bundle`` checks every part and names the file and the problem when one is wrong.
 Weights are read with ``torch.load(weights_only=True)``. ``models.registry.register_bundle``
-logs a bundle as a new registered version (``lftiming register <model> <bundle>``).
+logs a bundle as a new registered version (``lftiming register <bundle>``).
 """
 
 from __future__ import annotations
@@ -134,4 +134,3 @@ def read_bundle(path: Path | str) -> TrainingBundle:
         params=meta["params"], metrics=_finite(meta["metrics"], f"{meta_path}: metrics"),
         history=[_finite(row, f"{meta_path}: history row {i}") for i, row in enumerate(meta["history"])],
         artifacts=artifacts, run_name=meta.get("run_name"))
-

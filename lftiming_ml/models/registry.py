@@ -31,6 +31,9 @@ from mlflow.exceptions import MlflowException
 
 from lftiming_ml.models.bundle import TrainingBundle, UnsafeWeightsError, load_state_dict_file
 
+__all__ = ["ModelNotRegisteredError", "ModelVersionInfo", "UnsafeWeightsError", "load_by_alias", "load_state_dict_file",
+           "log_and_register", "move_alias", "register_bundle", "resolve_alias"]
+
 MODEL_DIR = "model"
 STATE_DICT_FILE = "state_dict.pt"
 CONFIG_FILE = "config.json"

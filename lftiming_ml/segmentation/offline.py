@@ -5,9 +5,9 @@ elsewhere trains there and registers the result here::
 
     # on the GPU machine (torch, torchvision, scipy, scikit-image, pandas, pyarrow, tifffile,
     # zarr and pydantic are all it needs)
-    python -m lftiming_ml.segmentation.offline --kind locsnet --profile cpu --n-chips 60 \
-        --time-budget-min 6 --lr-schedule time --workers 14 --loader-workers 6 \
-        --corpus-root /tmp/corpus --out /tmp/locsnet-bundle
+    python -m lftiming_ml.segmentation.offline --kind locsnet --profile cpu --n-chips 50 \
+        --time-budget-min 5.5 --lr-schedule time --epochs 200 --batch-size 16 --workers 14 \
+        --loader-workers 6 --device cuda --corpus-root /tmp/corpus --out /tmp/locsnet-bundle
     # back where MLflow is
     lftiming register /tmp/locsnet-bundle
 
@@ -31,7 +31,6 @@ import torch
 from torchvision.models.detection import MaskRCNN
 
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
-from lftiming_ml.models.training import pick_device
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile, train_config
 from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples, simulate_corpus
 from lftiming_ml.segmentation.engine import LogFn, registry_config, train_segmenter
