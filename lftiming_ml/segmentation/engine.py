@@ -96,7 +96,7 @@ def train_segmenter(
     dataset = SegmentationDataset(train_samples, profile, augment=config.augment, gain_sd=config.intensity_jitter,
                                   noise_sd=config.noise_sd, seed=config.seed)
     # no pin_memory: the network input is an expanded (stride-0) view, which cannot be pinned
-    # (RuntimeError on an H200); host-to-device copies of 96 px crops are not the bottleneck
+    # (RuntimeError in the pin-memory thread, seen on an H200)
     workers = {"num_workers": config.loader_workers, "persistent_workers": True,
                "worker_init_fn": reseed_worker} if config.loader_workers else {}
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, collate_fn=collate_segmentation,
