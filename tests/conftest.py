@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny raw chips written in the contract."""
+"""Shared fixtures: tiny raw chips written in the contract, and the small simulated chip config."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 from lftiming_ml.chip.writer import write_stack
+from lftiming_ml.sim.config import ChipLayout, SimConfig, preset_config
 
 TINY_T, TINY_H, TINY_W = 3, 24, 32
+
+
+def small_sim_config(preset: str = "standard", *, seed: int, n_frames: int) -> SimConfig:
+    """One 352 px field holding a 3 x 3 block of wells: the smallest simulated chip the
+    pipeline's tests run on."""
+    return preset_config(preset, seed=seed, n_fields=1, n_frames=n_frames).model_copy(
+        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
 
 
 def write_tiny_chip(root: Path, chip_id: str = "chip-a", **overrides) -> Path:

@@ -29,11 +29,11 @@ from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COL
     load_classifier, train_and_register
 from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks
 from lftiming_ml.segmentation.serving import write_well_masks
 from lftiming_ml.wells.movies import list_well_movies
+from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
 
 CHIP = "cls-s23"
@@ -43,8 +43,7 @@ TINY = ClassifierProfile(patch_size=16, input_size=16, frame_step=2, clip_frames
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    cfg = preset_config("standard", seed=23, n_fields=1, n_frames=N_FRAMES).model_copy(
-        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    cfg = small_sim_config(seed=23, n_frames=N_FRAMES)
     simulate_chip(tmp_path / "raw" / CHIP, cfg)
     return tmp_path
 
@@ -116,8 +115,7 @@ def test_cell_types_and_deaths(data_dir: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_train_and_register_then_load(tmp_path: Path) -> None:
     corpus = ClassificationCorpusConfig(presets=("standard",), n_chips=2, n_frames=4, target_mitosis_prob=None)
     for chip_id, preset, seed in corpus_chip_specs(corpus):  # small fields, cached where train_and_register looks
-        simulate_chip(tmp_path / "corpus" / chip_id, preset_config(preset, seed=seed, n_fields=1, n_frames=4).model_copy(
-            update={"layout": ChipLayout(wells_per_block=3, field_px=352)}))
+        simulate_chip(tmp_path / "corpus" / chip_id, small_sim_config(preset, seed=seed, n_frames=4))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     info, history, _ = train_and_register(
         task="apoptosis", corpus=corpus, corpus_root=tmp_path / "corpus", tracking_uri=uri,

@@ -32,9 +32,9 @@ from lftiming_ml.segmentation.serving import (
     train_and_register,
 )
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.tables import chip_table_path
 from lftiming_ml.wells.movies import list_well_movies
+from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
 
 CHIP = "sg-s21"
@@ -43,8 +43,7 @@ N_FRAMES = 3
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    cfg = preset_config("standard", seed=21, n_fields=1, n_frames=N_FRAMES).model_copy(
-        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    cfg = small_sim_config(seed=21, n_frames=N_FRAMES)
     simulate_chip(tmp_path / "raw" / CHIP, cfg)
     return tmp_path
 

@@ -18,15 +18,14 @@ from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.evaluate import evaluate_chip
 from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.wells.movies import list_well_movies
+from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    cfg = preset_config("standard", seed=21, n_fields=1, n_frames=5).model_copy(
-        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    cfg = small_sim_config(seed=21, n_frames=5)
     simulate_chip(tmp_path / "raw" / "wl-s21", cfg)
     return tmp_path
 

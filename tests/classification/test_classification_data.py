@@ -13,13 +13,12 @@ from lftiming_ml.classification.config import ClassifierProfile
 from lftiming_ml.classification.data import label_error_rates, load_chip_tracks
 from lftiming_ml.classification.evaluation import score_apoptosis, score_celltypes
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import ChipLayout, preset_config
+from tests.conftest import small_sim_config
 
 
 @pytest.fixture(scope="module")
 def chip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = preset_config("standard", seed=24, n_fields=1, n_frames=6).model_copy(
-        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    cfg = small_sim_config(seed=24, n_frames=6)
     path = tmp_path_factory.mktemp("cls") / "chip"
     simulate_chip(path, cfg)
     return path

@@ -12,7 +12,6 @@ from lftiming_ml.classification.config import ClassifierProfile
 from lftiming_ml.classification.data import load_chip_tracks
 from lftiming_ml.models.registry import log_and_register
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.tracking import WellFrameDetections
 from lftiming_ml.tracking.reid import (
     MODEL_NAME,
@@ -27,14 +26,14 @@ from lftiming_ml.tracking.reid import (
     train_reid,
     verification_accuracy,
 )
+from tests.conftest import small_sim_config
 
 PATCH = 24
 
 
 @pytest.fixture(scope="module")
 def tracks(tmp_path_factory: pytest.TempPathFactory) -> list:
-    cfg = preset_config("standard", seed=24, n_fields=1, n_frames=8).model_copy(
-        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    cfg = small_sim_config(seed=24, n_frames=8)
     path = tmp_path_factory.mktemp("reid") / "chip"
     simulate_chip(path, cfg)
     return load_chip_tracks(path, profile=ClassifierProfile(patch_size=PATCH, frame_step=1))

@@ -11,17 +11,16 @@ import pytest
 from lftiming_ml.chip import read_manifest
 from lftiming_ml.metrics.wells import score_wells
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
 from lftiming_ml.wells.movies import list_well_movies, open_well_movie
+from tests.conftest import small_sim_config
 from tests.truth_detect import Boxes, truth_detector
 
 
 @pytest.fixture(scope="module")
 def chip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = preset_config("standard", seed=12, n_fields=1, n_frames=6).model_copy(
-        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    cfg = small_sim_config(seed=12, n_frames=6)
     return simulate_chip(tmp_path_factory.mktemp("grid") / "grid-s12", cfg)
 
 
