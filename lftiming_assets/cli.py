@@ -134,20 +134,23 @@ def cmd_register(args: argparse.Namespace) -> int:
     from lftiming_assets.resources import build_resources
     from lftiming_ml.models.bundle import BundleError, read_bundle
     from lftiming_ml.models.registry import register_bundle
-    from lftiming_ml.segmentation.offline import MODEL_NAMES  # the models with an offline trainer
+    from lftiming_ml.segmentation.offline import MODEL_NAMES
+    from lftiming_ml.tracking.reid import MODEL_NAME as REID_NAME
+
+    offline = sorted([*MODEL_NAMES.values(), REID_NAME])  # the models with an offline trainer
 
     _dagster_env(project_home())
     try:
         bundle = read_bundle(args.bundle)
     except BundleError as e:
         sys.exit(f"lftiming register: {e}")
-    if bundle.model_name not in MODEL_NAMES.values():
-        sys.exit(f"lftiming register: {args.bundle}: model {bundle.model_name!r} is not one of "
-                 f"{sorted(MODEL_NAMES.values())}")
+    if bundle.model_name not in offline:
+        sys.exit(f"lftiming register: {args.bundle}: model {bundle.model_name!r} is not one of {offline}")
     mlflow = build_resources()["mlflow"]
     info = register_bundle(bundle, tracking_uri=mlflow.tracking_uri, alias=args.alias,
                            artifact_location=mlflow.artifact_location(), source=str(args.bundle.resolve()))
-    metrics = ", ".join(f"{k} {bundle.metrics[k]:.4f}" for k in ("val_miou", "train_seconds") if k in bundle.metrics)
+    metrics = ", ".join(f"{k} {bundle.metrics[k]:.4f}" for k in ("val_miou", "val_effector_verification", "train_seconds")
+                        if k in bundle.metrics)
     print(f"{info.name} version {info.version} registered (alias {info.alias}) from {args.bundle}"
           f"{f': {metrics}' if metrics else ''}")
     if info.name == "locsnet" and args.alias == "champion":
@@ -306,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("register", help="register a training bundle (a model trained elsewhere, e.g. by "
-                                        "`python -m lftiming_ml.segmentation.offline` on a GPU machine) in MLflow")
+                                        "`python -m lftiming_ml.segmentation.offline` or `python -m lftiming_ml.tracking.reid` on a GPU machine) in MLflow")
     g.add_argument("bundle", type=Path, help="bundle folder (state_dict.pt + bundle.json)")
     g.add_argument("--alias", default="champion", help="alias the new version gets (default: champion)")
     g.set_defaults(func=cmd_register)

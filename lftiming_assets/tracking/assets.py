@@ -56,7 +56,8 @@ def reid_embedding(context: dg.AssetExecutionContext, config: ReidConfig, storag
 def cell_tracks(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
                 mlflow: MLflowTracking, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Per well: N from the containment constraint, Eq. 7 Hungarian linking forward and
-    backward (with the champion ``reid_embedding``'s appearance term), minimum-velocity gap
+    backward with a beam of association hypotheses (and the champion ``reid_embedding``'s
+    appearance term), minimum-velocity gap
     filling, CVXPY/OSQP refinement inside the well walls."""
     chip_id = context.partition_key
     masks = pd.read_parquet(chip_table_path(storage.tables_dir, "cell_masks", chip_id), columns=["model_version"])

@@ -24,7 +24,7 @@ from lftiming_ml.classification.config import (
     train_config,
 )
 from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, simulate_corpus, \
-    well_track_sequences
+    split_chips, well_track_sequences
 from lftiming_ml.classification.engine import LogFn, TrackPrediction, classifier_from_registry, cross_validate, \
     predict_tracks, registry_config, train_classifier
 from lftiming_ml.classification.model import CellSequenceClassifier
@@ -74,14 +74,6 @@ probability; apoptotic = frame >= death_frame; death_frame <NA> when the track n
 
 
 # --- train and register ---------------------------------------------------------------------
-
-def split_chips(chip_dirs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """(train, validation) chip folders: the last quarter of the chips (at least one) validates."""
-    if len(chip_dirs) < 2:
-        raise ValueError("a classifier needs at least 2 corpus chips (validation is split by chip)")
-    n_val = max(1, len(chip_dirs) // 4)
-    return list(chip_dirs[:-n_val]), list(chip_dirs[-n_val:])
-
 
 def train_and_register(
     *, task: ClassifierTask, corpus: ClassificationCorpusConfig, corpus_root: Path, tracking_uri: str,

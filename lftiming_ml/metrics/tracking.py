@@ -34,6 +34,18 @@ class TrackingScores:
     n_matches: int
 
 
+@dataclass(frozen=True)
+class IdSwitch:
+    """One identity switch: ground-truth ``cell`` matched at ``frame`` to ``track``, which
+    was matched to ``partner`` (another ground-truth cell) last before this frame, -1 when
+    to none."""
+
+    frame: int
+    cell: int
+    track: int
+    partner: int
+
+
 def _gated_assignment(d2: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]]:
     """Hungarian on squared distances with pairs outside the gate forbidden.
 
@@ -49,12 +61,14 @@ def _gated_assignment(d2: np.ndarray, valid: np.ndarray) -> list[tuple[int, int]
     return [(int(i), int(j)) for i, j in zip(rows, cols) if valid[i, j]]
 
 
-def mota(gt_positions: np.ndarray, pred_positions: np.ndarray, max_distance: float) -> TrackingScores:
+def mota(gt_positions: np.ndarray, pred_positions: np.ndarray, max_distance: float,
+         switches: list[IdSwitch] | None = None) -> TrackingScores:
     """Score predicted tracks against ground truth in one well.
 
     gt_positions (float[T, G, 2]): ground-truth (y, x) px per cell, NaN where absent.
     pred_positions (float[T, K, 2]): predicted (y, x) px per track, NaN where absent.
     max_distance: matching gate (px); a pair matches only if its distance <= the gate.
+    switches: when given, every identity switch is appended to it as an ``IdSwitch``.
     """
     gt = np.asarray(gt_positions, dtype=float)
     pred = np.asarray(pred_positions, dtype=float)
@@ -78,10 +92,14 @@ def mota(gt_positions: np.ndarray, pred_positions: np.ndarray, max_distance: flo
                 g_done[i] = h_done[j[0]] = True
                 n_match += 1
         free = valid & ~g_done[:, None] & ~h_done[None, :]
+        before = dict(last_match) if switches is not None else {}
         for i, j in _gated_assignment(d2, free):  # 2. Hungarian on the rest
             g, h = int(g_ids[i]), int(h_ids[j])
             if g in last_match and last_match[g] != h:
                 n_sw += 1
+                if switches is not None:
+                    partner = next((c for c, th in before.items() if th == h and c != g), -1)
+                    switches.append(IdSwitch(t, g, h, partner))
             else:
                 n_match += 1
             last_match[g] = h

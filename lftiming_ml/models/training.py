@@ -5,6 +5,7 @@ optimisation."""
 from __future__ import annotations
 
 import math
+import platform
 import time
 from collections.abc import Callable, Mapping
 
@@ -20,6 +21,13 @@ def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def device_description(device: torch.device) -> str:
+    """What trained the model, for the run's params (e.g. 'cuda: NVIDIA H200' or 'cpu: x86_64, 2 threads')."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def warmup_cosine(step: int, *, total: int, warmup: int, final_fraction: float,

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from torchvision.models.detection import MaskRCNN
 
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
+from lftiming_ml.models.training import device_description
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile, train_config
 from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples, simulate_corpus
 from lftiming_ml.segmentation.engine import LogFn, registry_config, train_segmenter
@@ -61,13 +60,6 @@ def validation_overlay(model: MaskRCNN, profile: SegmenterProfile, samples: Sequ
     device = next(model.parameters()).device
     found = segment_crops(model, [s.image for s in picked], profile=profile, device=device, batch_size=len(picked))
     return instance_overlay_png([s.image for s in picked], [s.masks for s in picked], [f.masks for f in found])
-
-
-def device_description(device: torch.device) -> str:
-    """What trained the model, for the run's params (e.g. 'cuda: NVIDIA H200' or 'cpu: x86_64, 2 threads')."""
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    return f"cpu: {platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def train_bundle(

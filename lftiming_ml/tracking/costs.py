@@ -46,6 +46,51 @@ def area_dissimilarity(areas_from: np.ndarray, areas_to: np.ndarray) -> np.ndarr
     return np.abs(b - a)
 
 
+def mask_elongation(masks: np.ndarray) -> np.ndarray:
+    """Elongation of each mask, sqrt(major / minor eigenvalue of its pixel covariance):
+    ``masks (bool[n, H, W])`` -> float[n] (1 for a disc; 1.5 for an ellipse with axes 3:2).
+    Rotation-invariant, unlike the IoU of ``shape_dissimilarity``. Masks of fewer than 3
+    pixels give 1."""
+    m = np.asarray(masks, dtype=bool)
+    if m.shape[0] == 0:
+        return np.zeros(0)
+    w = m.reshape(m.shape[0], -1).astype(np.float64)
+    yy, xx = np.indices(m.shape[1:], dtype=np.float64).reshape(2, -1)
+    n = w.sum(1)
+    safe = np.maximum(n, 1.0)
+    my, mx = w @ yy / safe, w @ xx / safe
+    cyy = w @ (yy * yy) / safe - my * my
+    cxx = w @ (xx * xx) / safe - mx * mx
+    cxy = w @ (yy * xx) / safe - my * mx
+    half_trace, det = 0.5 * (cyy + cxx), cyy * cxx - cxy * cxy
+    root = np.sqrt(np.maximum(half_trace * half_trace - det, 0.0))
+    hi, lo = half_trace + root, half_trace - root
+    return np.where(n >= 3, np.sqrt(hi / np.maximum(lo, 1e-6)), 1.0)
+
+
+def elongation_dissimilarity(references: list[np.ndarray], elongations: np.ndarray, split: float,
+                             min_references: int = 3) -> np.ndarray:
+    """|log e_j - log e_i| between a polarized detection and the median of its track's
+    polarized references: float[K, n], 0 where either side is round.
+
+    A migrating lymphocyte polarizes (elongates) and rounds up when it stops; each cell has
+    its own polarized elongation, while round cells all look alike. So only detections with
+    elongation above ``split`` are compared, and only with the track's references above it.
+    references: per track, float[m] elongations of its last polarized detections, all above
+    ``split`` (``linking.track_state`` picks them; tracks with fewer than ``min_references``
+    give 0: nothing known yet).
+    elongations (float[n]): the detections' ``mask_elongation``.
+    """
+    e = np.log(np.maximum(np.asarray(elongations, dtype=float), 1.0))
+    polar = np.asarray(elongations, dtype=float) > split
+    out = np.zeros((len(references), e.size))
+    for k, ref in enumerate(references):
+        r = np.asarray(ref, dtype=float)
+        if r.size >= min_references:
+            out[k] = np.where(polar, np.abs(e - np.log(np.median(r))), 0.0)
+    return out
+
+
 def motion_scale(steps: np.ndarray, floor: float) -> float:
     """A track's typical frame-to-frame step (px): the root mean square of its recent
     ``steps (float[m], px per frame)``, at least ``floor`` (and ``floor`` without steps)."""
@@ -160,6 +205,7 @@ def link_cost_matrix(
     swap: np.ndarray,
     params: TrackerParams,
     appearance_dissim: np.ndarray | None = None,
+    elongation_dissim: np.ndarray | None = None,
 ) -> np.ndarray:
     """Eq. 7 for all pairs: float[K, n] (dimensionless).
 
@@ -172,6 +218,7 @@ def link_cost_matrix(
     swap (bool[K, n]): delta_ij from ``contact_swap_indicator``.
     appearance_dissim (float[K, n] or None): 1 - e_i . e_j of unit appearance embeddings
         (``reid``), in [0, 2]; None leaves the term out.
+    elongation_dissim (float[K, n] or None): ``elongation_dissimilarity``; None leaves it out.
     """
     p = np.asarray(from_pos, dtype=float)
     q = np.asarray(to_pos, dtype=float)
@@ -185,6 +232,7 @@ def link_cost_matrix(
         + params.w_shape * np.asarray(shape_dissim, dtype=float)
         + params.contact_swap_penalty * np.asarray(swap, dtype=float)
         + (0.0 if appearance_dissim is None else params.w_appearance * np.asarray(appearance_dissim, dtype=float))
+        + (0.0 if elongation_dissim is None else params.w_elongation * np.asarray(elongation_dissim, dtype=float))
     )
 
 

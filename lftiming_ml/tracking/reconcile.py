@@ -67,8 +67,9 @@ def _boundary_costs(
         tails.append(tl)
 
     def states(obs_list: list[np.ndarray], at: int, reverse: bool) -> tuple[list[TrackState], np.ndarray, list]:
-        out, radii, crops = [], [], []
+        out, radii, crops, last_elong = [], [], [], []
         have_emb = all(f.embeddings is not None for f in frames if f.n > 0)
+        have_elong = all(f.elongations is not None for f in frames if f.n > 0)
         m = params.motion_history + 1
         for obs, k in zip(obs_list, pair):
             seq = obs[:m][::-1] if reverse else obs[-m:]  # tails run backwards: [.., second, first]
@@ -79,19 +80,23 @@ def _boundary_costs(
             radius = float(frames[s_last].radii[det[s_last, k]])
             a = params.appearance_history
             emb = [frames[s].embeddings[det[s, k]] for s in (obs[:a][::-1] if reverse else obs[-a:])] if have_emb else None
-            out.append(track_state(fr, pos, areas, -at if reverse else at, well_box, params, radius, emb))
+            elong = [float(frames[s].elongations[det[s, k]]) for s in (obs[::-1] if reverse else obs)] if have_elong else None
+            out.append(track_state(fr, pos, areas, -at if reverse else at, well_box, params, radius, emb, elong))
             radii.append(radius)
             crops.append(None if frames[s_last].crops is None else frames[s_last].crops[det[s_last, k]])
-        return out, np.array(radii), crops
+            last_elong.append(None if elong is None else elong[-1])
+        return out, np.array(radii), crops, last_elong
 
-    def as_frame(sts: list[TrackState], radii: np.ndarray, crops: list) -> FrameData:
+    def as_frame(sts: list[TrackState], radii: np.ndarray, crops: list, last_elong: list) -> FrameData:
+        """The boundary detections of the pair as a frame (area: the track's reference)."""
         embs = None if any(s.embedding is None for s in sts) else np.stack([s.embedding for s in sts])
         return FrameData(np.array([s.now for s in sts]), np.array([s.area for s in sts]), radii,
-                         None if any(c is None for c in crops) else np.stack(crops), embs)
+                         None if any(c is None for c in crops) else np.stack(crops), embs,
+                         None if any(e is None for e in last_elong) else np.array(last_elong))
 
-    hs, hr, hc = states(heads, t - 1, reverse=False)  # heads at t-1, predicted to t
-    ts, tr, tc = states(tails, t, reverse=True)  # tails at t, predicted back to t-1
-    head_frame, tail_frame = as_frame(hs, hr, hc), as_frame(ts, tr, tc)
+    hs, hr, hc, he = states(heads, t - 1, reverse=False)  # heads at t-1, predicted to t
+    ts, tr, tc, te = states(tails, t, reverse=True)  # tails at t, predicted back to t-1
+    head_frame, tail_frame = as_frame(hs, hr, hc, he), as_frame(ts, tr, tc, te)
     fwd = state_costs(hs, head_frame.crops, tail_frame, params, hr)
     bwd = state_costs(ts, tail_frame.crops, head_frame, params, tr)
     return fwd, fwd + bwd.T

@@ -17,22 +17,24 @@ channels of ``patch_size`` px. Training uses the classifiers' corpus (truth trac
 amodal masks; views shifted and masks grown or shrunk by a pixel, as a segmenter's are);
 inference uses the segmenter's masks.
 
-What it buys, measured (cpu profile, 300 s; README "Benchmarks"): an effector's next frame
-is closer to its own last 4 frames than the other effector of its well is 0.89 of the
-time (true mask area: 0.95, but LOCSNET's masks lose most of that); on LOCSNET detections
-of held-out chips MOTA rises from 0.926 to 0.942. The texture that tells two cells apart is
-near the pixel scale at 0.65 um/px, so longer training (150 -> 300 s: +0.02 verification),
-more chips (3 -> 5: none) and within-well negatives (none) were tried; the ``paper``
-profile (GPU) is the next step.
+What it buys, measured (README "Benchmarks"): the cpu profile (300 s on 2 cores) verifies
+an effector against the other effector of its well 0.89 of the time, and took MOTA on
+LOCSNET v2 detections of held-out chips from 0.926 to 0.942. The texture that tells two cells
+apart is near the pixel scale at 0.65 um/px; the ``paper`` profile trained on a GPU
+(``python -m lftiming_ml.tracking.reid``, 270 s on an H200) verifies 0.96 and is the champion
+the README's tracking numbers use.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -43,10 +45,13 @@ from torch import nn
 
 from lftiming_ml.classification.config import ClassificationCorpusConfig, classifier_profile
 from lftiming_ml.classification.data import (TrackSequence, extract_patches, load_chip_tracks, normalise_phase,
-                                             simulate_corpus)
-from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
-from lftiming_ml.models.training import pick_device
+                                             simulate_corpus, split_chips)
+from lftiming_ml.models.bundle import TrainingBundle, write_bundle
+from lftiming_ml.models.training import device_description, pick_device
 from lftiming_ml.tracking.types import WellFrameDetections
+
+if TYPE_CHECKING:  # the registry imports MLflow, which training on a GPU machine need not have
+    from lftiming_ml.models.registry import ModelVersionInfo
 
 MODEL_NAME = "reid_embedding"
 
@@ -313,48 +318,97 @@ def reid_from_registry(state_dict: dict[str, torch.Tensor], config: dict[str, ob
     return net.eval()
 
 
+def train_bundle(
+    *, corpus: ClassificationCorpusConfig, corpus_root: Path, profile: str = "cpu",
+    overrides: Mapping[str, object] | None = None, log_fn: Callable[[int, dict[str, float]], None] | None = None,
+    workers: int = 1, device: str | torch.device | None = "auto",
+) -> TrainingBundle:
+    """Train the embedding on the classifiers' simulated corpus (simulated once, cached under
+    ``corpus_root``, ``workers`` chips at a time; truth tracks, split by chip), score
+    ``verification_accuracy`` on the validation chips and return the run as a training
+    bundle (``models.bundle``; needs no MLflow): the final history row and the metrics
+    carry the validation scores, ``train_seconds`` excludes the data."""
+    prof = reid_profile(profile, **dict(overrides or {}))
+    cut = classifier_profile("cpu").model_copy(update={"frame_step": 1, "patch_size": prof.patch_size,
+                                                       "phase_gain": prof.phase_gain})
+    train_dirs, val_dirs = split_chips(simulate_corpus(corpus, corpus_root, workers=workers))
+    train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=cut)]
+    val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=cut)]
+    start = time.perf_counter()
+    net, history = train_reid(prof, train_tracks, device=device, log_fn=log_fn)
+    seconds = time.perf_counter() - start
+    dev = next(net.parameters()).device
+    metrics = {f"val_{k}": v for k, v in verification_accuracy(net, val_tracks, device=dev).items()}
+    metrics.update({f"val_effector_{k}": v for k, v in verification_accuracy(
+        net, [t for t in val_tracks if t.true_type == "effector"], device=dev).items()})
+    history[-1].update(metrics)  # the final row carries the validation scores, as the classifiers' epochs do
+    metrics.update(train_seconds=seconds, train_steps=history[-1]["step"], final_loss=history[-1]["loss"])
+    return TrainingBundle(
+        model_name=MODEL_NAME, state_dict={k: v.detach().cpu() for k, v in net.state_dict().items()},
+        config=registry_config(prof),
+        params={"profile": prof.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
+                "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs), "n_train_tracks": len(train_tracks),
+                "n_val_tracks": len(val_tracks), "train_device": device_description(dev)},
+        metrics=metrics, history=history, run_name=f"{MODEL_NAME}-{prof.name}-{corpus.n_chips}chips")
+
+
 def train_and_register(
     *, corpus: ClassificationCorpusConfig, corpus_root: Path, tracking_uri: str, artifact_location: str | None,
     profile: str = "cpu", alias: str = "champion", overrides: Mapping[str, object] | None = None,
     log_fn: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
-    """Train the embedding on the classifiers' simulated corpus (simulated once, cached under
-    ``corpus_root``; truth tracks, split by chip), score ``verification_accuracy`` on the
-    validation chips, log the run and register a version of ``MODEL_NAME`` under ``alias``.
-    Returns the version, the history and the training time (s, data excluded)."""
-    from lftiming_ml.classification.serving import split_chips  # it imports tracking.chip, which imports this
+    """``train_bundle``, then log the run and register a version of ``MODEL_NAME`` under
+    ``alias``. Returns the version, the history and the training time (s, data excluded)."""
+    from lftiming_ml.models.registry import register_bundle
 
-    prof = reid_profile(profile, **dict(overrides or {}))
-    cut = classifier_profile("cpu").model_copy(update={"frame_step": 1, "patch_size": prof.patch_size,
-                                                       "phase_gain": prof.phase_gain})
-    train_dirs, val_dirs = split_chips(simulate_corpus(corpus, corpus_root))
-    train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=cut)]
-    val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=cut)]
-    start = time.perf_counter()
-    net, history = train_reid(prof, train_tracks, log_fn=log_fn)
-    seconds = time.perf_counter() - start
-    metrics = {f"val_{k}": v for k, v in verification_accuracy(net, val_tracks).items()}
-    metrics.update({f"val_effector_{k}": v for k, v in verification_accuracy(
-        net, [t for t in val_tracks if t.true_type == "effector"]).items()})
-    history[-1].update(metrics)  # the final row carries the validation scores, as the classifiers' epochs do
-    metrics.update(train_seconds=seconds, train_steps=history[-1]["step"], final_loss=history[-1]["loss"])
-    info = log_and_register(
-        tracking_uri=tracking_uri, experiment=MODEL_NAME, model_name=MODEL_NAME,
-        state_dict={k: v.detach().cpu() for k, v in net.state_dict().items()}, config=registry_config(prof),
-        params={"profile": prof.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
-                "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs), "n_train_tracks": len(train_tracks),
-                "n_val_tracks": len(val_tracks)},
-        metrics=metrics, history=history, alias=alias, artifact_location=artifact_location,
-        run_name=f"{MODEL_NAME}-{prof.name}-{corpus.n_chips}chips")
-    return info, history, seconds
+    bundle = train_bundle(corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides, log_fn=log_fn)
+    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    return info, bundle.history, bundle.metrics["train_seconds"]
 
 
 def load_reid(*, tracking_uri: str, alias: str = "champion") -> tuple[ReidNet, ModelVersionInfo]:
     """The embedding ``alias`` points at (weights read with ``weights_only=True``)."""
+    from lftiming_ml.models.registry import load_by_alias
+
     state_dict, config, info = load_by_alias(tracking_uri=tracking_uri, model_name=MODEL_NAME, alias=alias)
     return reid_from_registry(state_dict, config), info
 
 
 __all__ = ["MODEL_NAME", "PROFILES", "ReidNet", "ReidProfile", "embed_detections", "embed_tracks", "load_reid", "reid_from_registry",
            "reid_profile", "registry_config", "stack_inputs", "supervised_contrastive_loss", "train_and_register",
-           "train_reid", "verification_accuracy"]
+           "train_bundle", "train_reid", "verification_accuracy"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lftiming_ml.tracking.reid``: train into a bundle folder, for a GPU machine
+    without MLflow; register it where MLflow is with ``lftiming register <bundle>``."""
+    p = argparse.ArgumentParser(prog="python -m lftiming_ml.tracking.reid", description=main.__doc__.splitlines()[0])
+    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    p.add_argument("--n-chips", type=int, default=ClassificationCorpusConfig().n_chips,
+                   help="simulated corpus chips (the last quarter validates)")
+    p.add_argument("--train-seconds", type=float, default=None, help="override the profile's training budget")
+    p.add_argument("--workers", type=int, default=1, help="chips simulated at a time")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--corpus-root", type=Path, required=True, help="where corpus chips are simulated (reused if there)")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to write (must not exist)")
+    args = p.parse_args(argv)
+    if args.out.exists():
+        sys.exit(f"{args.out}: exists; choose a new bundle folder")
+    overrides = {} if args.train_seconds is None else {"train_seconds": args.train_seconds}
+
+    def log(step: int, row: dict[str, float]) -> None:
+        if step % 500 == 0:
+            print(json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
+
+    bundle = train_bundle(corpus=ClassificationCorpusConfig(n_chips=args.n_chips), corpus_root=args.corpus_root,
+                          profile=args.profile, overrides=overrides, log_fn=log, workers=args.workers,
+                          device=args.device)
+    write_bundle(args.out, bundle)
+    m = bundle.metrics
+    print(f"wrote {args.out} ({bundle.params['train_device']}, {m['train_seconds']:.0f} s, {m['train_steps']:.0f} steps, "
+          f"val_effector_verification {m.get('val_effector_verification', float('nan')):.4f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

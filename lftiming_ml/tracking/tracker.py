@@ -59,14 +59,16 @@ def _spans_and_end_reasons(
 
 
 def area_weighted_params(frames: list, params: TrackerParams) -> TrackerParams:
-    """``params`` with w_area scaled down by ``area_noise_reference / area_change_noise`` when
-    this well's masks change area more than the reference (see ``TrackerParams``)."""
+    """``params`` with w_area and w_elongation scaled down by ``area_noise_reference /
+    area_change_noise`` when this well's masks change area more than the reference (see
+    ``TrackerParams``): noisier masks make weaker evidence of size and of shape."""
     if params.area_noise_reference is None or params.w_area == 0:
         return params
     noise = area_change_noise([f.centroids for f in frames], [f.areas for f in frames], [f.radii for f in frames])
     if not np.isfinite(noise) or noise <= params.area_noise_reference:
         return params
-    return params.model_copy(update={"w_area": params.w_area * params.area_noise_reference / noise})
+    scale = params.area_noise_reference / noise
+    return params.model_copy(update={"w_area": params.w_area * scale, "w_elongation": params.w_elongation * scale})
 
 
 def _empty_tracks(n_frames: int, n_expected: int, step_ms: dict[str, float]) -> WellTracks:

@@ -113,6 +113,8 @@ def test_cli_register_and_promote(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "locsnet version 1 registered (alias candidate)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="is not one of"):
         main(["register", str(write_bundle(tmp_path / "c", _bundle(model_name="celltype_classifier")))])
+    assert main(["register", str(write_bundle(tmp_path / "r", _bundle(model_name="reid_embedding")))]) == 0
+    assert "reid_embedding version 1 registered (alias champion)" in capsys.readouterr().out
     assert main(["promote", "locsnet", "1"]) == 0
     assert "locsnet: alias champion -> version 1" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"no version 7 .*\(versions: \[1\]\)"):
@@ -129,7 +131,7 @@ def test_offline_training_needs_neither_mlflow_nor_dagster() -> None:
                "        if name.split('.')[0] in ('mlflow', 'dagster', 'duckdb', 'lftiming_assets'):\n"
                "            raise ImportError('blocked ' + name)\n"
                "sys.meta_path.insert(0, Block())\n"
-               "import lftiming_ml.segmentation.offline, lftiming_ml.models.bundle\n"
+               "import lftiming_ml.segmentation.offline, lftiming_ml.models.bundle, lftiming_ml.tracking.reid\n"
                "print('imported')\n")
     out = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "imported" in out.stdout, out.stderr

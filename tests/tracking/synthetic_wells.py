@@ -116,3 +116,46 @@ def make_well(
         )
     box = (PAD, PAD, PAD + WELL_PX, PAD + WELL_PX)
     return SyntheticWell(detections, box, truth, truth_det, radii)
+
+
+CROSSING_BOX = (4.0, 4.0, 81.0, 81.0)
+"""Well box of ``crossing_runners``."""
+
+
+def crossing_runners(with_embeddings: bool) -> tuple[list[WellFrameDetections], np.ndarray]:
+    """Two cells of one size run ~25 px per frame on y = 30 and y = 50; at frame 4 each lands
+    2 px from where the other was: position and velocity both say 'swap'. Cell a looks like
+    e_a, cell b like e_b (orthogonal unit vectors) in every frame."""
+    a_x = [10.0, 35.0, 12.0, 38.0, 62.0, 40.0, 66.0]
+    b_x = [70.0, 45.0, 68.0, 42.0, 14.0, 38.0, 12.0]
+    a_y = [30.0, 32.0, 30.0, 33.0, 48.0, 30.0, 32.0]
+    b_y = [50.0, 48.0, 50.0, 47.0, 32.0, 50.0, 48.0]
+    truth = np.stack([np.stack([a_y, a_x], 1), np.stack([b_y, b_x], 1)], 1)  # [T, 2, 2]
+    emb = np.eye(2, 8)
+    dets = []
+    for t in range(len(a_x)):
+        order = [1, 0] if t % 2 else [0, 1]
+        dets.append(WellFrameDetections(centroids=truth[t, order], areas=np.full(2, np.pi * 36.0),
+                                        embeddings=emb[order] if with_embeddings else None))
+    return dets, truth
+
+
+def bouncing_lookalikes(separation: float) -> tuple[list[WellFrameDetections], np.ndarray]:
+    """Two cells of one size run head-on at 8 px per frame along y = 38 and y = 42, meet at
+    frame 4 and bounce back: the constant-velocity prediction sends each on through the
+    other. They look almost alike: cell a's embedding is (1, s) and b's (1, -s), normalised,
+    with s = ``separation``; so one frame's appearance says less than the motion does, and
+    only several frames of it tell the bounce from a pass-through."""
+    a_x = [8, 16, 24, 32, 40, 32, 24, 16, 8, 16, 24, 32]
+    b_x = [72, 64, 56, 48, 40, 48, 56, 64, 72, 64, 56, 48]
+    truth = np.zeros((len(a_x), 2, 2))
+    truth[:, 0, 0], truth[:, 1, 0] = 38.0, 42.0
+    truth[:, 0, 1], truth[:, 1, 1] = a_x, b_x
+    emb = np.zeros((2, 8))
+    emb[:, 0], emb[:, 1] = 1.0, [separation, -separation]
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    dets = []
+    for t in range(len(a_x)):
+        order = [1, 0] if t % 2 else [0, 1]
+        dets.append(WellFrameDetections(centroids=truth[t, order], areas=np.full(2, np.pi * 36.0), embeddings=emb[order]))
+    return dets, truth

@@ -7,26 +7,7 @@ import pytest
 
 from lftiming_ml.metrics import mota
 from lftiming_ml.tracking import TrackerParams, WellFrameDetections, track_well
-
-BOX = (4.0, 4.0, 81.0, 81.0)
-
-
-def crossing_runners(with_embeddings: bool) -> tuple[list[WellFrameDetections], np.ndarray]:
-    """Two cells of one size run ~25 px per frame on y = 30 and y = 50; at frame 4 each lands
-    2 px from where the other was: position and velocity both say 'swap'. Cell a looks like
-    e_a, cell b like e_b (orthogonal unit vectors) in every frame."""
-    a_x = [10.0, 35.0, 12.0, 38.0, 62.0, 40.0, 66.0]
-    b_x = [70.0, 45.0, 68.0, 42.0, 14.0, 38.0, 12.0]
-    a_y = [30.0, 32.0, 30.0, 33.0, 48.0, 30.0, 32.0]
-    b_y = [50.0, 48.0, 50.0, 47.0, 32.0, 50.0, 48.0]
-    truth = np.stack([np.stack([a_y, a_x], 1), np.stack([b_y, b_x], 1)], 1)  # [T, 2, 2]
-    emb = np.eye(2, 8)
-    dets = []
-    for t in range(len(a_x)):
-        order = [1, 0] if t % 2 else [0, 1]
-        dets.append(WellFrameDetections(centroids=truth[t, order], areas=np.full(2, np.pi * 36.0),
-                                        embeddings=emb[order] if with_embeddings else None))
-    return dets, truth
+from synthetic_wells import CROSSING_BOX as BOX, crossing_runners
 
 
 @pytest.mark.parametrize("steps", ["linker", "all"])

@@ -50,9 +50,10 @@ def test_w_area_is_scaled_only_for_noisy_masks(log_noise: float, scaled: bool) -
     frames = two_far_cells(40, log_noise)
     out = area_weighted_params(frames, params)
     if scaled:
-        expected = params.w_area * params.area_noise_reference / noise_of(frames)
-        assert out.w_area == pytest.approx(expected)
+        factor = params.area_noise_reference / noise_of(frames)
+        assert out.w_area == pytest.approx(params.w_area * factor)
+        assert out.w_elongation == pytest.approx(params.w_elongation * factor)  # shape is as noisy as size
         assert out.w_area < params.w_area
     else:
-        assert out.w_area == params.w_area
+        assert out.w_area == params.w_area and out.w_elongation == params.w_elongation
     assert area_weighted_params(frames, params.model_copy(update={"area_noise_reference": None})).w_area == params.w_area

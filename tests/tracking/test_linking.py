@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from synthetic_wells import make_well
 
 from lftiming_ml.metrics import mota
 from lftiming_ml.tracking import TrackerParams, WellFrameDetections, track_well
-from lftiming_ml.tracking.linking import estimate_cell_count
+from lftiming_ml.tracking.linking import containment_assignment, estimate_cell_count
 
 BOX = (4.0, 4.0, 81.0, 81.0)
 
@@ -33,7 +35,9 @@ def test_contact_penalty_prevents_swap_after_contact() -> None:
     dets, truth = bounce_after_contact()
     # The pair moves ~13-15 px per frame, radii 6 px: the swap term must be allowed for
     # pairs that fast (by default it is off for pairs fast enough to pass each other).
-    linker_only = TrackerParams(reconcile=False, refine=False, swap_max_motion_factor=3.0)
+    # The greedy linker (beam width 1): the beam alone also keeps this pair apart, as
+    # the frames after the contact say more than the one at it.
+    linker_only = TrackerParams(reconcile=False, refine=False, swap_max_motion_factor=3.0, beam_width=1)
     with_penalty = track_well(dets, BOX, linker_only)
     without = track_well(dets, BOX, linker_only.model_copy(update={"contact_swap_penalty": 0.0}))
     assert mota(truth, with_penalty.positions, 1.0).n_id_switches == 0
@@ -45,7 +49,7 @@ def test_contact_penalty_prevents_swap_after_contact() -> None:
 def test_swap_term_is_off_for_pairs_that_can_pass_each_other() -> None:
     """By default (factor 1) the same fast pair gets no penalty: its linking equals P = 0."""
     dets, _ = bounce_after_contact()
-    linker_only = TrackerParams(reconcile=False, refine=False)
+    linker_only = TrackerParams(reconcile=False, refine=False, beam_width=1)
     a = track_well(dets, BOX, linker_only)
     b = track_well(dets, BOX, linker_only.model_copy(update={"contact_swap_penalty": 0.0}))
     np.testing.assert_array_equal(a.detection_index, b.detection_index)
@@ -170,3 +174,42 @@ def test_no_mitosis_when_the_mother_does_not_shrink() -> None:
     assert tracks.n_tracks == 2 and tracks.start_reason[1] == "appeared"
     assert track_well(_birth_beside((254.0, 130.0), 125.0), BOX).start_reason[1] == "mitosis"
     assert track_well(dets, BOX, TrackerParams(mitosis_area_drop=1.5)).start_reason[1] == "mitosis"
+
+
+def test_containment_assignment_is_the_cheapest_with_miss_costs() -> None:
+    rng = np.random.default_rng(3)
+    for k, n in [(3, 2), (4, 1), (5, 3), (2, 2), (2, 4)]:
+        for _ in range(10):
+            cost, miss = rng.uniform(0, 10, (k, n)), rng.uniform(0, 10, k)
+            rows, cols, missed = containment_assignment(cost, miss)
+            assert rows.size == min(k, n) and len(set(cols.tolist())) == cols.size  # every detection taken
+            if k > n:  # brute force: which track takes each detection, the rest pay their miss cost
+                best = min(sum(cost[p[j], j] for j in range(n)) + miss.sum() - miss[list(p)].sum()
+                           for p in itertools.permutations(range(k), n))
+                assert cost[rows, cols].sum() + missed == pytest.approx(best)
+                assert missed == pytest.approx(miss.sum() - miss[rows].sum())
+            else:
+                assert missed == 0.0
+
+
+def _duplicate_then_gone() -> list[WellFrameDetections]:
+    """Two static cells; from frame 20 to 35 a duplicate instance 10 px beside cell A; from
+    frame 36 A's one detection lies 6 px from A and 4 px from where the duplicate was."""
+    a, dup, b = np.array([40.0, 30.0]), np.array([40.0, 40.0]), np.array([70.0, 70.0])
+    dets = []
+    for t in range(72):
+        pts = [a, b] if t < 20 else [a, b, dup] if t <= 35 else [np.array([40.0, 36.0]), b]
+        dets.append(WellFrameDetections(centroids=np.array(pts), areas=np.full(len(pts), 110.0)))
+    return dets
+
+
+def test_a_late_extra_track_does_not_take_over_a_cell() -> None:
+    dets = _duplicate_then_gone()
+    tracks = track_well(dets, BOX)
+    # the duplicate's track is surplus (coverage 16 / 52) and A's track keeps A's detection
+    assert tracks.n_tracks == 2
+    a = int(np.flatnonzero(tracks.detection_index[0] == 0)[0])
+    assert (tracks.detection_index[36:, a] == 0).all() and (tracks.source[36:, a] == 1).all()
+    free = track_well(dets, BOX, TrackerParams(miss_cost=0.0))  # the closer, younger track takes it
+    a = int(np.flatnonzero(free.detection_index[0] == 0)[0])
+    assert (free.detection_index[36:, a] == -1).all()

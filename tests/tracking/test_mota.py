@@ -6,7 +6,7 @@ import motmetrics as mm
 import numpy as np
 import pytest
 
-from lftiming_ml.metrics import mota
+from lftiming_ml.metrics import IdSwitch, mota
 
 
 def walks(rng: np.random.Generator, n_frames: int, n: int) -> np.ndarray:
@@ -29,6 +29,22 @@ def test_one_id_switch_costs_one_over_sum_gt() -> None:
     score = mota(gt, pred, 5.0)
     assert score.n_id_switches == 1 and score.n_misses == 0 and score.n_false_positives == 0
     assert score.mota == pytest.approx(1.0 - 1.0 / (72 * 2), abs=1e-15)
+
+
+def test_switches_name_the_cell_and_its_partner() -> None:
+    gt = walks(np.random.default_rng(2), 72, 3)
+    pred = gt.copy()
+    pred[30:, [0, 1]] = gt[30:, [1, 0]]  # tracks 0 and 1 exchange cells 0 and 1 at frame 30
+    events: list[IdSwitch] = []
+    score = mota(gt, pred, 5.0, events)
+    assert score.n_id_switches == 2 == len(events)
+    assert {(e.frame, e.cell, e.track, e.partner) for e in events} == {(30, 0, 1, 1), (30, 1, 0, 0)}
+    pred[30:, 2] = gt[30:, 2] + 100.0  # cell 2 loses its track; a new one (3) picks it up
+    pred = np.concatenate([pred, np.full((72, 1, 2), np.nan)], axis=1)
+    pred[30:, 3] = gt[30:, 2]
+    events.clear()
+    mota(gt, pred, 5.0, events)
+    assert IdSwitch(30, 2, 3, -1) in events  # the new track followed no cell before
 
 
 def test_misses_and_false_positives_are_counted() -> None:

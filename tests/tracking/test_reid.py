@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from lftiming_ml.classification.config import ClassifierProfile
+from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierProfile
 from lftiming_ml.classification.data import load_chip_tracks
-from lftiming_ml.models.registry import log_and_register
+from lftiming_ml.models.bundle import read_bundle, write_bundle
+from lftiming_ml.models.registry import log_and_register, register_bundle
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.tracking import WellFrameDetections
 from lftiming_ml.tracking.reid import (
@@ -23,6 +24,7 @@ from lftiming_ml.tracking.reid import (
     reid_profile,
     stack_inputs,
     supervised_contrastive_loss,
+    train_bundle,
     train_reid,
     verification_accuracy,
 )
@@ -106,3 +108,18 @@ def test_embed_detections_fills_unit_vectors_per_detection() -> None:
         embed_detections(net, np.zeros((3, 40, 40), np.uint16), dets, device="cpu")
     with pytest.raises(ValueError, match="without masks"):
         embed_detections(net, phase, [WellFrameDetections(np.zeros((1, 2)), np.ones(1)), dets[1]], device="cpu")
+
+
+def test_bundle_trained_without_mlflow_registers_the_same_network(tmp_path: Path) -> None:
+    corpus = ClassificationCorpusConfig(presets=("standard",), n_chips=2, n_frames=8)
+    light = {"channels": (8, 16), "embedding_dim": 8, "wells_per_batch": 4, "max_steps": 6}
+    bundle = train_bundle(corpus=corpus, corpus_root=tmp_path / "corpus", overrides=light, workers=2, device="cpu")
+    assert len(list((tmp_path / "corpus").iterdir())) == 2  # simulated in two processes
+    assert bundle.params["train_device"].startswith("cpu") and bundle.params["n_val_chips"] == 1
+    assert bundle.metrics["train_steps"] == 6 and 0.0 <= bundle.metrics["val_effector_verification"] <= 1.0
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    register_bundle(read_bundle(write_bundle(tmp_path / "bundle", bundle)), tracking_uri=uri,
+                    artifact_location=(tmp_path / "artifacts").as_uri())
+    loaded, info = load_reid(tracking_uri=uri)
+    assert info.version == 1 and loaded.profile.channels == (8, 16)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in bundle.state_dict.items())
