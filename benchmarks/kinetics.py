@@ -61,7 +61,7 @@ from lftiming_ml.interactions.evaluation import (
 )
 from lftiming_ml.interactions.outcomes import VERSION_COLUMNS, contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.interactions.inputs import truth_contact_frames, truth_inputs, truth_interactions
 from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.plots import killing_curves_png, kinetics_distributions_png

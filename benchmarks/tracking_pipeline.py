@@ -38,10 +38,11 @@ import torch
 
 from lftiming_ml.chip import read_manifest
 from lftiming_ml.segmentation.evaluation import evaluate_segmentation
-from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter, open_well_masks
+from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter
+from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
-from lftiming_ml.tables import write_chip_table
+from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks, detections_from_instances, embed_well_detections
 from lftiming_ml.tracking.reid import ReidNet, load_reid
 from lftiming_ml.tracking.config import TrackerParams
@@ -50,7 +51,7 @@ from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.movies import list_well_movies
 from lftiming_ml.wells.serving import load_detector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

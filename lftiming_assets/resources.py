@@ -13,7 +13,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lftiming_ml.chip.manifest import check_safe_id
-from lftiming_ml.tables import register_views
+from lftiming_ml.store.tables import register_views
 
 
 def default_data_dir() -> str:

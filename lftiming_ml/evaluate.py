@@ -20,7 +20,7 @@ from lftiming_ml.classification.evaluation import evaluate_classification
 from lftiming_ml.interactions.evaluation import evaluate_contacts, evaluate_kinetics
 from lftiming_ml.metrics.wells import score_wells
 from lftiming_ml.segmentation.evaluation import evaluate_segmentation
-from lftiming_ml.tables import chip_table_path
+from lftiming_ml.store.tables import chip_table_path
 from lftiming_ml.tracking.evaluation import evaluate_tracking
 from lftiming_ml.wells.config import WellGridParams
 

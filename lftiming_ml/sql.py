@@ -1,7 +1,7 @@
 """Read-only SQL on the outcome tables: the one DuckDB database of all chips.
 
 The database (``data/lftiming.duckdb``, or ``$LFTIMING_DUCKDB``) holds one view per table
-over every chip's Parquet file (``lftiming_ml.tables.register_views``); the assets refresh
+over every chip's Parquet file (``lftiming_ml.store.tables.register_views``); the assets refresh
 it. ``run_query`` opens it read-only, accepts exactly one SELECT (or EXPLAIN) statement and
 passes values as DuckDB named parameters (``$name``), never pasted into the SQL text::
 

@@ -13,11 +13,11 @@ import pytest
 
 from lftiming_ml.evaluate import SECTIONS, evaluate_chip, format_report
 from lftiming_ml.segmentation.evaluation import evaluate_segmentation
-from lftiming_ml.segmentation.serving import open_well_masks, write_well_masks
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.masks import open_well_masks, write_well_masks
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, evaluate_tracking, score_births
 from lftiming_ml.tracking.truth_match import truth_cells_in_crops
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.movies import list_well_movies
 from tests.interactions.pipeline_chip import PipelineChip, build_pipeline_chip
 from tests.truth_pipeline import write_truth_cell_masks
 

@@ -10,7 +10,7 @@ import pytest
 
 from lftiming_assets.cli import main
 from lftiming_ml.sql import SqlError, format_result, parse_params, run_query
-from lftiming_ml.tables import register_views, write_chip_table
+from lftiming_ml.store.tables import register_views, write_chip_table
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.outcomes import VERSION_COLUMNS, unstamp
 from lftiming_ml.sql import parse_params, run_query
-from lftiming_ml.tables import register_views
+from lftiming_ml.store.tables import register_views
 from tests.interactions.pipeline_chip import build_pipeline_chip, write_outcome_tables
 
 README = Path(__file__).resolve().parents[1] / "README.md"

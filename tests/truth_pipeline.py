@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from lftiming_ml.segmentation.infer import Instances
-from lftiming_ml.segmentation.serving import CELL_COLUMNS, cell_rows, pack_instances, write_well_masks
+from lftiming_ml.segmentation.serving import CELL_COLUMNS, cell_rows, pack_instances
+from lftiming_ml.store.masks import write_well_masks
 from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.movies import list_well_movies
 
 
 def write_truth_cell_masks(chip_dir: Path, store: Path, *, model_version: int = 1) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore
 from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierTask, classifier_profile
 from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, load_classifier, \
     train_and_register
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 
 
 class ClassifierConfig(dg.Config):

@@ -21,7 +21,7 @@ from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM, Contact
 from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import INPUT_TABLES, PipelineInputs, pipeline_inputs
 from lftiming_ml.interactions.plots import killing_curves_png, kinetics_distributions_png
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 
 CONTACT_CHECKS = [
     dg.AssetCheckSpec("no_negative_durations", asset="contacts",

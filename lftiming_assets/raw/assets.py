@@ -11,7 +11,7 @@ from lftiming_assets.resources import LftimingStorage, refresh_views
 from lftiming_ml.chip import read_stack, validate_chip
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.quality import unstable_frames
-from lftiming_ml.tables import write_chip_table
+from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.viz import png_bytes, stretch
 
 

@@ -12,7 +12,7 @@ from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore
 from lftiming_assets.wells.assets import well_movies
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind
 from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter, train_and_register
-from lftiming_ml.tables import write_chip_table
+from lftiming_ml.store.tables import write_chip_table
 
 MAX_EMPTY_FRACTION = 0.05
 

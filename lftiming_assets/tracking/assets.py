@@ -13,7 +13,7 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_assets.segmentation.assets import cell_masks
 from lftiming_ml.classification.config import ClassificationCorpusConfig
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.reid import MODEL_NAME as REID_MODEL_NAME

@@ -13,7 +13,7 @@ from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_ml.chip import read_manifest, read_stack
 from lftiming_ml.chip.manifest import ChannelRole
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.viz import draw_boxes, png_bytes, stretch
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies

@@ -31,8 +31,8 @@ from lftiming_ml.classification.model import CellSequenceClassifier
 from lftiming_ml.classification.postprocess import lineage_cell_types
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
 from lftiming_ml.models.training import pick_device
-from lftiming_ml.tracking.chip import open_well_track_masks
-from lftiming_ml.wells.movies import list_well_movies, open_well_movie
+from lftiming_ml.store.movies import list_well_movies, open_well_phase
+from lftiming_ml.store.tracks import open_well_track_masks
 
 MODEL_NAMES: dict[tuple[str, str], str] = {
     ("celltype", "cnn_lstm"): "celltype_classifier", ("apoptosis", "cnn_lstm"): "apoptosis_classifier",
@@ -155,10 +155,10 @@ def chip_track_sequences(store_path: Path | str, tracks: pd.DataFrame, *, profil
         rows = by_well.get((info.field_id, info.row, info.col))
         if rows is None or rows.empty:
             continue
-        movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
+        phase, _ = open_well_phase(store_path, info.field_id, info.row, info.col)
         masks = open_well_track_masks(store_path, info.field_id, info.row, info.col)
         out.extend(well_track_sequences(
-            movie[:, info.channel_roles.index("phase")], masks, rows, profile=profile, um_per_px=info.um_per_px,
+            phase, masks, rows, profile=profile, um_per_px=info.um_per_px,
             frame_interval_min=info.frame_interval_min,
             meta={"chip_id": info.chip_id, "field_id": info.field_id, "row": info.row, "col": info.col}))
     return out

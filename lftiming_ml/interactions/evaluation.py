@@ -28,10 +28,10 @@ from lftiming_ml.interactions.inputs import chip_timing, truth_interactions
 from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.outcomes import unstamp
 from lftiming_ml.metrics.interactions import FRAME_KEYS, compare_killing_frequency, score_contacts, score_kinetics
-from lftiming_ml.tables import chip_table_path
+from lftiming_ml.store.tables import chip_table_path
 from lftiming_ml.tracking.truth_match import cells_by_vote, match_tracks_per_frame, match_tracks_to_cells, \
     pair_wells, truth_cells_in_crops
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.movies import list_well_movies
 
 CONTACT_INPUTS = ("cell_tracks", "contacts")
 KINETICS_INPUTS = ("cell_tracks", "killing_kinetics", "well_outcomes", "target_outcomes")

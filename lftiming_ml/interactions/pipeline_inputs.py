@@ -5,7 +5,7 @@
   table (``contacts.TRACK_COLUMNS``): cell_type per track from ``cell_types``,
   death_frame per track from ``cell_deaths``, ``alive = frame < death_frame``.
 - ``StoreWellMasks`` is a lazy Mapping (field_id, row, col) -> ``contacts.WellMasks`` over
-  ``tracking.chip.open_well_track_masks`` (``bool[T, K, S, S]``, slot k = track id k).
+  ``store.tracks.open_well_track_masks`` (``bool[T, K, S, S]``, slot k = track id k).
 - ``pipeline_inputs`` does both for one chip and reads the timing: frame interval and frame
   count from ``chip.json``, pixel size from the well movies (the crops' canonical um/px,
   the unit of the track masks and of the y, x columns).
@@ -27,9 +27,9 @@ import pandas as pd
 
 from lftiming_ml.interactions.contacts import TRACK_COLUMNS, WellMasks
 from lftiming_ml.interactions.inputs import ChipTiming, chip_timing
-from lftiming_ml.tables import chip_table_path
-from lftiming_ml.tracking.chip import open_well_track_masks
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.movies import crop_pixel_size_um
+from lftiming_ml.store.tables import read_chip_table
+from lftiming_ml.store.tracks import open_well_track_masks
 
 TRACK_KEYS = ["chip_id", "field_id", "row", "col", "track_id"]
 INPUT_TABLES = ("cell_tracks", "cell_types", "cell_deaths")
@@ -140,21 +140,7 @@ class StoreWellMasks(Mapping):
 
 def read_input_tables(tables_dir: Path | str, chip_id: str) -> dict[str, pd.DataFrame]:
     """The chip's three input tables; FileNotFoundError names the first one missing."""
-    out = {}
-    for table in INPUT_TABLES:
-        path = chip_table_path(tables_dir, table, chip_id)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: chip {chip_id} has no {table} table yet; materialize {table} first")
-        out[table] = pd.read_parquet(path)
-    return out
-
-
-def crop_pixel_size_um(store_path: Path | str) -> float:
-    """The um/px of a chip store's well crops (one value for the chip)."""
-    sizes = {info.um_per_px for info in list_well_movies(store_path)}
-    if len(sizes) != 1:
-        raise ValueError(f"{store_path}: expected one crop pixel size, found {sorted(sizes) or 'no wells'}")
-    return sizes.pop()
+    return {table: read_chip_table(tables_dir, table, chip_id) for table in INPUT_TABLES}
 
 
 def pipeline_inputs(chip_dir: Path | str, tables_dir: Path | str, store_path: Path | str) -> PipelineInputs:

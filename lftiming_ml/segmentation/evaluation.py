@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lftiming_ml.metrics.segmentation import frame_scores, summarize_segmentation
-from lftiming_ml.segmentation.serving import open_well_masks
-from lftiming_ml.tables import chip_table_path
+from lftiming_ml.store.masks import open_well_masks
+from lftiming_ml.store.tables import chip_table_path
 from lftiming_ml.tracking.truth_match import WELL_KEYS, iter_truth_masks_in_crops, truth_well_strata
 
 GROUP_KEYS = ("n_wells", "n_frames_with_cells", "miou_mean", "miou_sd", "miou_ci95", "ap50", "n_gt", "n_pred",

@@ -1,16 +1,7 @@
 """The registered segmenters (LOCSNET and its Mask R-CNN baseline): train-and-register,
 load-by-alias for inference, and ``chip_cell_masks`` (every cropped well movie of a chip ->
-amodal instance masks in its Zarr store + a per-cell table).
-
-Masks layout, beside each well's movie (``lftiming_ml.wells.movies``)::
-
-    wells/<field_id>/r<row>c<col>/masks/instances   bool[T, K, S, S], amodal, may overlap
-    wells/<field_id>/r<row>c<col>/masks/scores      float32[T, K], NaN in empty slots
-
-``K`` is the most instances in any frame of the well; frame t's instances fill slots
-``0 .. n_t - 1`` best score first, the other slots are all-False with a NaN score. The
-``masks`` group is built in the store's staging folder and moved into place with one
-rename (as the movies are): re-running replaces it, readers never see half a group.
+amodal instance masks in its Zarr store + a per-cell table). The masks' layout is
+``lftiming_ml.store.masks``.
 """
 
 from __future__ import annotations
@@ -22,10 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import zarr
 from skimage.measure import regionprops
 from torchvision.models.detection import MaskRCNN
-from zarr.codecs import BloscCodec
 
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, register_bundle
@@ -33,9 +22,9 @@ from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterK
 from lftiming_ml.segmentation.engine import LogFn, segmenter_from_registry
 from lftiming_ml.segmentation.infer import Instances, segment_crops
 from lftiming_ml.segmentation.offline import MODEL_NAMES, OVERLAY_ARTIFACT, train_bundle
-from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path
+from lftiming_ml.store.masks import write_well_masks
+from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
 
-MASKS_GROUP = "masks"
 SegmentFn = Callable[[np.ndarray], list[Instances]]
 """``crops (uint16[B, H, W])`` phase crops -> one ``Instances`` per crop (crop px)."""
 
@@ -129,36 +118,10 @@ def cell_rows(info: WellMovieInfo, frames: Sequence[Instances]) -> list[dict]:
     return rows
 
 
-def write_well_masks(store_path: Path | str, info: WellMovieInfo, masks: np.ndarray, scores: np.ndarray,
-                     *, attrs: Mapping[str, object] | None = None) -> Path:
-    """Write (or replace) ``masks (bool[T, K, S, S])`` and ``scores (float32[T, K])`` as the
-    well's ``masks`` group, atomically (staged, then renamed into place). Returns its folder."""
-    store_path = Path(store_path)
-    well_dir = store_path / info.group_path
-    if not (well_dir / "zarr.json").is_file():
-        raise FileNotFoundError(f"{store_path}: no well {info.group_path} to write masks beside")
-
-    def fill(group: zarr.Group) -> None:
-        t, k = scores.shape
-        group.create_array("instances", data=masks, chunks=(1, max(k, 1), *masks.shape[2:]),
-                           dimension_names=("t", "instance", "y", "x"),
-                           compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle", typesize=1))
-        group.create_array("scores", data=scores, chunks=(max(t, 1), max(k, 1)), dimension_names=("t", "instance"))
-        group.attrs.update({"lftiming_masks": {"n_instances": [int(n) for n in np.isfinite(scores).sum(1)],
-                                               **dict(attrs or {})}})
-
-    return replace_group(store_path, well_dir / MASKS_GROUP, fill)
-
-
-def open_well_masks(store_path: Path | str, field_id: str, row: int, col: int) -> tuple[np.ndarray, np.ndarray]:
-    """A well's ``(instances bool[T, K, S, S], scores float32[T, K])``."""
-    group = zarr.open_group(str(Path(store_path) / well_group_path(field_id, row, col) / MASKS_GROUP), mode="r")
-    return np.asarray(group["instances"][...]), np.asarray(group["scores"][...])
-
-
 def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: int = 8,
                     attrs: Mapping[str, object] | None = None) -> tuple[pd.DataFrame, list[WellMasks]]:
-    """Segment the phase channel of every frame of every cropped well movie in a chip's store.
+    """Segment the phase channel of every frame of every cropped well movie in a chip's store
+    (only the phase chunks are read).
 
     Frames of up to ``batch_wells`` wells go to ``segment`` in one call. Per well, the masks
     are written with ``write_well_masks`` (``attrs`` recorded, e.g. the model version).
@@ -171,8 +134,8 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
         batch = wells[start:start + batch_wells]
         phases = []
         for info in batch:
-            movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
-            phases.append(movie[:, info.channel_roles.index("phase")])
+            phase, _ = open_well_phase(store_path, info.field_id, info.row, info.col)
+            phases.append(phase)
         found = segment(np.concatenate(phases)) if phases else []
         offset = 0
         for info, phase in zip(batch, phases):
@@ -188,4 +151,4 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
 
 
 __all__ = ["CELL_COLUMNS", "MODEL_NAMES", "OVERLAY_ARTIFACT", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter",
-           "open_well_masks", "segment_fn", "train_and_register", "write_well_masks"]
+           "segment_fn", "train_and_register"]

@@ -1,17 +1,14 @@
 """Tracking a whole chip: every segmented well of its Zarr store -> tracks + track-id masks.
 
-Reads each cropped well's ``masks`` group (``lftiming_ml.segmentation.serving``), embeds
-each instance's appearance with the re-identification model when one is given
-(``reid.embed_detections`` on the movie's phase channel), runs ``track_well`` on the
-per-frame instances and writes, beside the movie and the masks::
-
-    wells/<field_id>/r<row>c<col>/tracks/masks   bool[T, K, S, S], one slot per track id
-
-Slot ``k`` is track ``k`` (track ids are 0..K-1 per well). At a detected frame it holds
-the linked instance's amodal mask; at an interpolated frame (a missed detection inside the
-track's span) the mask of the track's nearest detected frame, translated by whole pixels
-to the interpolated centroid; all-False where the track does not exist. Masks may overlap.
-The group is staged and renamed into place (``replace_group``), so re-running replaces it.
+Reads each cropped well's ``masks`` group (``lftiming_ml.store.masks``), embeds each
+instance's appearance with the re-identification model when one is given
+(``reid.embed_detections`` on the movie's phase channel, the only channel read), runs
+``track_well`` on the per-frame instances and writes the well's track masks
+(``lftiming_ml.store.tracks``): slot ``k`` is track ``k`` (track ids are 0..K-1 per well).
+At a detected frame it holds the linked instance's amodal mask; at an interpolated frame
+(a missed detection inside the track's span) the mask of the track's nearest detected
+frame, translated by whole pixels to the interpolated centroid; all-False where the track
+does not exist. Masks may overlap.
 
 The per-chip table has one row per track per frame it exists (``TRACK_TABLE_COLUMNS``).
 """
@@ -24,17 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
-from zarr.codecs import BloscCodec
 
-from lftiming_ml.segmentation.serving import open_well_masks
+from lftiming_ml.store.masks import open_well_masks
+from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
+from lftiming_ml.store.tracks import write_well_track_masks
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.reid import ReidNet, embed_detections
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.types import ABSENT, DETECTED, SOURCE_NAMES, WellFrameDetections, WellTracks
-from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path
-
-TRACKS_GROUP = "tracks"
 
 TRACK_TABLE_COLUMNS: dict[str, str] = {
     "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "track_id": "int64",
@@ -116,34 +110,6 @@ def track_rows(info: WellMovieInfo, tracks: WellTracks, masks: np.ndarray, insta
     }, columns=list(TRACK_TABLE_COLUMNS)).astype(TRACK_TABLE_COLUMNS)
 
 
-def write_well_track_masks(store_path: Path | str, info: WellMovieInfo, masks: np.ndarray, *,
-                           attrs: Mapping[str, object] | None = None) -> Path:
-    """Write (or replace) the well's ``tracks`` group from ``masks (bool[T, K, S, S])``."""
-    store_path = Path(store_path)
-    well_dir = store_path / info.group_path
-    if not (well_dir / "zarr.json").is_file():
-        raise FileNotFoundError(f"{store_path}: no well {info.group_path} to write tracks beside")
-
-    def fill(group: zarr.Group) -> None:
-        k = masks.shape[1]
-        group.create_array("masks", data=masks, chunks=(1, max(k, 1), *masks.shape[2:]),
-                           dimension_names=("t", "track", "y", "x"),
-                           compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle", typesize=1))
-        group.attrs.update({"lftiming_tracks": {"track_ids": list(range(k)), **dict(attrs or {})}})
-
-    return replace_group(store_path, well_dir / TRACKS_GROUP, fill)
-
-
-def open_well_track_masks(store_path: Path | str, field_id: str, row: int, col: int) -> np.ndarray:
-    """A well's track masks ``bool[T, K, S, S]`` (slot k = track id k).
-
-    Raises FileNotFoundError naming the well when it has not been tracked."""
-    path = Path(store_path) / well_group_path(field_id, row, col) / TRACKS_GROUP
-    if not (path / "zarr.json").is_file():
-        raise FileNotFoundError(f"{Path(store_path)}: well {well_group_path(field_id, row, col)} has no tracks")
-    return np.asarray(zarr.open_group(str(path), mode="r")["masks"][...])
-
-
 END_REASONS = ("movie_end", "merged", "lost", "fragment")
 
 
@@ -188,11 +154,11 @@ def embed_well_detections(store_path: Path | str, info: WellMovieInfo, detection
     phase channel of the well's movie in the store (unchanged when nothing was detected)."""
     if not any(d.n for d in detections):
         return detections
-    movie, _ = open_well_movie(store_path, info.field_id, info.row, info.col)
-    if movie is None:
+    phase, _ = open_well_phase(store_path, info.field_id, info.row, info.col)
+    if phase is None:
         raise FileNotFoundError(f"{store_path}: well {info.field_id} r{info.row}c{info.col} has cell masks "
                                 "but no movie to embed them from")
-    return embed_detections(reid, movie[:, info.channel_roles.index("phase")], detections)
+    return embed_detections(reid, phase, detections)
 
 
 def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None, *,
@@ -224,6 +190,5 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
     return table, summaries
 
 
-__all__ = ["END_REASONS", "TRACKS_GROUP", "TRACK_TABLE_COLUMNS", "WellTrackSummary", "chip_cell_tracks",
-           "detections_from_instances", "embed_well_detections", "open_well_track_masks", "shift_mask", "track_masks",
-           "track_problems", "write_well_track_masks"]
+__all__ = ["END_REASONS", "TRACK_TABLE_COLUMNS", "WellTrackSummary", "chip_cell_tracks", "detections_from_instances",
+           "embed_well_detections", "shift_mask", "track_masks", "track_problems"]

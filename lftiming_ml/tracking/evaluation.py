@@ -22,9 +22,9 @@ import pandas as pd
 from lftiming_ml.metrics import mota
 from lftiming_ml.metrics.stats import bootstrap_ci, wilson_ci
 from lftiming_ml.metrics.strata import STRATA
-from lftiming_ml.tables import chip_table_path
+from lftiming_ml.store.tables import chip_table_path
 from lftiming_ml.tracking.truth_match import WELL_KEYS, match_tracks_to_cells, truth_cells_in_crops, truth_well_strata
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.movies import list_well_movies
 
 MOTA_GATE_PX = 6.0
 """MOTA matching gate (crop px at 0.65 um/px): about half an effector diameter, as in

@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 
 from lftiming_ml.segmentation.data import _well_strata
 from lftiming_ml.tracking.chip import shift_mask
-from lftiming_ml.wells.movies import ARRAY_NAME, WellMovieInfo, list_well_movies
+from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, well_movie_shape
 
 WELL_KEYS = ["field_id", "row", "col"]
 TRUTH_COLUMNS = [*WELL_KEYS, "gt_field_id", "gt_row", "gt_col", "cell_id", "frame", "y", "x", "cell_type",
@@ -141,7 +141,7 @@ def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> I
                              f"pixel size (scale {info.field_px_per_crop_px})")
         group = root[f"{gt_key[0]}/r{gt_key[1]}c{gt_key[2]}"]
         ids = np.asarray(group.attrs["cell_ids"], dtype=np.int64)
-        size = int(zarr.open_group(str(Path(store_path) / info.group_path), mode="r")[ARRAY_NAME].shape[-1])
+        size = int(well_movie_shape(store_path, info)[-1])
         out = np.zeros((info.n_frames, ids.size, size, size), bool)
         if ids.size:
             amodal = np.asarray(group["amodal"][:])

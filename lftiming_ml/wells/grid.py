@@ -17,7 +17,8 @@ from lftiming_ml.io import atomic_dir
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.drift import drift_problems, estimate_drift
 from lftiming_ml.wells.lattice import fit_lattice
-from lftiming_ml.wells.movies import WellMovieInfo, write_field_movies
+from lftiming_ml.store.movies import WellMovieInfo
+from lftiming_ml.wells.movies import write_field_movies
 
 # frames uint16[F, H, W] (one reference frame per field) -> one detection set per field, each
 # with ``boxes (float[n, 4], (y0, x0, y1, x1) field px)``, ``scores`` and ``occupied_prob``.

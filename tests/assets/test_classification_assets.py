@@ -29,10 +29,10 @@ from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COL
     load_classifier, train_and_register
 from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks
-from lftiming_ml.segmentation.serving import write_well_masks
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.masks import write_well_masks
+from lftiming_ml.store.movies import list_well_movies
 from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
 

@@ -14,7 +14,7 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.resources import build_resources
 from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM
 from lftiming_ml.interactions.outcomes import CONTACT_TABLES, KILLING_TABLES, VERSION_COLUMNS, WELL_TABLES
-from lftiming_ml.tables import chip_table_path
+from lftiming_ml.store.tables import chip_table_path
 from tests.interactions.pipeline_chip import OUTCOME_VERSIONS, build_pipeline_chip
 
 OUTCOME_TABLES = [*CONTACT_TABLES, *WELL_TABLES, *KILLING_TABLES]

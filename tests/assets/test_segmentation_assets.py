@@ -27,13 +27,13 @@ from lftiming_ml.segmentation.model import build_segmenter
 from lftiming_ml.segmentation.serving import (
     CELL_COLUMNS,
     load_segmenter,
-    open_well_masks,
     segment_fn,
     train_and_register,
 )
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.tables import chip_table_path
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.masks import open_well_masks
+from lftiming_ml.store.movies import list_well_movies
+from lftiming_ml.store.tables import chip_table_path
 from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
 

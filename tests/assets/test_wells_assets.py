@@ -18,7 +18,7 @@ from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.evaluate import evaluate_chip
 from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.wells.movies import list_well_movies
+from lftiming_ml.store.movies import list_well_movies
 from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
 

@@ -22,8 +22,9 @@ from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, we
 from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import ChipLayout, preset_config
-from lftiming_ml.tables import write_chip_table
-from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS, write_well_track_masks
+from lftiming_ml.store.tables import write_chip_table
+from lftiming_ml.store.tracks import write_well_track_masks
+from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS
 from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops, truth_cells_in_crops
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies

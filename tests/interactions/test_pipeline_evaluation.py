@@ -15,7 +15,7 @@ from lftiming_ml.interactions.evaluation import evaluate_contacts, evaluate_kine
 from lftiming_ml.interactions.inputs import truth_interactions
 from lftiming_ml.interactions.outcomes import CONTACT_TABLES, KILLING_TABLES, VERSION_COLUMNS, WELL_TABLES
 from lftiming_ml.interactions.pipeline_inputs import join_track_tables, model_versions, pipeline_inputs
-from lftiming_ml.tables import chip_table_path, write_chip_table
+from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from tests.interactions.pipeline_chip import OUTCOME_VERSIONS, PipelineChip, build_pipeline_chip, write_outcome_tables
 
 

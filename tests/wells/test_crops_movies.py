@@ -16,8 +16,9 @@ from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.crops import crop_origins, crop_scale, crop_to_field, field_to_crop, well_crop, well_crops
 from lftiming_ml.wells.drift import estimate_drift
 from lftiming_ml.wells.lattice import fit_lattice
-from lftiming_ml.wells.movies import (WellMovieInfo, list_well_movies, open_well_movie, write_field_movies,
-                                      write_well_movie)
+from lftiming_ml.store import movies as store_movies
+from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_movie, open_well_phase, write_well_movie
+from lftiming_ml.wells.movies import write_field_movies
 
 PARAMS = WellGridParams(crop_size_px=96)
 
@@ -125,6 +126,19 @@ def info_for(row: int = 0, col: int = 1, *, occupied: bool = True, chip_id: str 
                          well_box_px=(9.0, 9.0, 86.0, 86.0), occupied=occupied, cropped=occupied, detection_score=0.9)
 
 
+def test_phase_is_read_without_the_fluorescence_chunks(tmp_path, monkeypatch):
+    store = tmp_path / "chip-a.zarr"
+    movie = np.random.default_rng(1).integers(0, 4000, (3, 2, 96, 96), dtype=np.uint16)
+    write_well_movie(store, info_for(), movie)
+    reads = []
+    real = store_movies._read_channels
+    monkeypatch.setattr(store_movies, "_read_channels", lambda arr, ch: reads.append(ch) or real(arr, ch))
+    phase, info = open_well_phase(store, "f000", 0, 1)
+    assert (phase == movie[:, 0]).all() and reads == [0]
+    chunk_dir = store / "wells" / "f000" / "r0c1" / "0" / "c"
+    assert len(list(chunk_dir.rglob("*"))) - len([p for p in chunk_dir.rglob("*") if p.is_dir()]) == 2  # 2 chunk files
+
+
 def test_movie_round_trip_with_ome_metadata(tmp_path):
     store = tmp_path / "chip-a" / "wells.zarr"
     movie = np.random.default_rng(0).integers(0, 4000, (3, 2, 96, 96), dtype=np.uint16)
@@ -133,7 +147,7 @@ def test_movie_round_trip_with_ome_metadata(tmp_path):
     assert (back == movie).all() and back.dtype == np.uint16 and info == info_for()
     group = zarr.open_group(str(store / "wells" / "f000" / "r0c1"), mode="r")
     arr = group["0"]
-    assert arr.chunks == movie.shape and arr.compressors and arr.metadata.dimension_names == ("t", "c", "y", "x")
+    assert arr.chunks == (3, 1, 96, 96) and arr.compressors  # one chunk per channel and arr.metadata.dimension_names == ("t", "c", "y", "x")
     ome = group.attrs["ome"]
     assert ome["version"] == "0.5"
     ms = ome["multiscales"][0]

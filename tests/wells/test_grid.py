@@ -13,7 +13,7 @@ from lftiming_ml.metrics.wells import score_wells
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
-from lftiming_ml.wells.movies import list_well_movies, open_well_movie
+from lftiming_ml.store.movies import list_well_movies, open_well_movie
 from tests.conftest import small_sim_config
 from tests.truth_detect import Boxes, truth_detector
 

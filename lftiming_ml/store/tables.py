@@ -1,7 +1,8 @@
 """Per-chip Parquet tables and the one DuckDB database that exposes them across chips.
 
-Layout: ``<tables_dir>/<table>/<chip_id>.parquet``. A table's DuckDB view reads all chips'
-files, so re-materializing a chip replaces its file and never duplicates its rows.
+Layout: ``<tables_dir>/<table>/<chip_id>.parquet`` (``layout.DataLayout.tables_dir``). A
+table's DuckDB view reads all chips' files, so re-materializing a chip replaces its file and
+never duplicates its rows.
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ def write_chip_table(tables_dir: Path | str, table: str, chip_id: str, df: pd.Da
     if "chip_id" not in df.columns or (len(df) and not (df["chip_id"] == chip_id).all()):
         raise ValueError(f"table {table!r}: every row needs chip_id == {chip_id!r}")
     return write_parquet(df, chip_table_path(tables_dir, table, chip_id))
+
+
+def read_chip_table(tables_dir: Path | str, table: str, chip_id: str, columns: list[str] | None = None
+                    ) -> pd.DataFrame:
+    """One chip's rows of ``table`` (``columns`` only, if given).
+
+    Raises FileNotFoundError naming the file and the table to materialize when it is missing."""
+    path = chip_table_path(tables_dir, table, chip_id)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: chip {chip_id} has no {table} table yet; materialize {table} first")
+    return pd.read_parquet(path, columns=columns)
 
 
 def register_views(con: duckdb.DuckDBPyConnection, tables_dir: Path | str) -> list[str]:
