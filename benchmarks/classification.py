@@ -36,10 +36,11 @@ import torch
 from lftiming_ml.classification.config import ClassificationCorpusConfig, train_config
 from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, simulate_corpus
 from lftiming_ml.classification.engine import chip_folds, cross_validate, predict_tracks, train_classifier
-from lftiming_ml.classification.evaluation import CONTACT_GROUP, score_apoptosis, score_celltypes
+from lftiming_ml.evaluation.classification import CONTACT_GROUP, score_apoptosis, score_celltypes
 from lftiming_ml.classification.serving import cell_types_table
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
+from lftiming_ml.truth.files import WELLS, has_truth
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ def test_chips(specs: list[str], cache: Path) -> list[Path]:
     for spec in specs:
         preset, seed = spec.split(":")
         path = cache / f"cls-bench-{preset}-s{seed}"
-        if not (path / "gt" / "wells.parquet").is_file():
+        if not has_truth(path, WELLS):
             simulate_chip(path, preset_config(preset, seed=int(seed), n_fields=1, n_frames=72), overwrite=True)
         out.append(path)
     return out

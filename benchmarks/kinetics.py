@@ -7,7 +7,7 @@ against the simulator's truth.
     .venv/bin/python benchmarks/kinetics.py --seeds 501 502 503 --killing-curves docs/images/killing_curves.png
 
 ``--inputs truth`` feeds the library the true tracks, cell types, deaths and amodal masks
-(``interactions.inputs.truth_inputs``), so what is measured is the stage's own error:
+(``evaluation.interaction_inputs.truth_inputs``), so what is measured is the stage's own error:
 contact detection from masks and the kinetics built on it. Seeds below 1000 are the
 benchmark's (training chips use higher seeds); missing chips are simulated into ``--cache``
 (2 fields x 36 wells x 72 frames each).
@@ -53,7 +53,7 @@ import pandas as pd
 from lftiming_ml.interactions import ContactParams, KineticsParams, chip_kinetics, contact_events, contact_frames
 from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM
 from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, load_classifier
-from lftiming_ml.interactions.evaluation import (
+from lftiming_ml.evaluation.interactions import (
     matched_outcomes,
     score_matched_contacts,
     score_matched_kinetics,
@@ -62,13 +62,14 @@ from lftiming_ml.interactions.evaluation import (
 from lftiming_ml.interactions.outcomes import VERSION_COLUMNS, contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
-from lftiming_ml.interactions.inputs import truth_contact_frames, truth_inputs, truth_interactions
+from lftiming_ml.evaluation.interaction_inputs import truth_contact_frames, truth_inputs, truth_interactions
 from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.plots import killing_curves_png, kinetics_distributions_png
 from lftiming_ml.interactions.survival import survival_by_group
 from lftiming_ml.metrics.interactions import compare_killing_frequency, score_contacts, score_kinetics
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
+from lftiming_ml.truth.files import CONTACTS, has_truth, read_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -83,7 +84,7 @@ def held_out_chips(seeds: list[int], preset: str, cache: Path) -> list[Path]:
         if not 0 <= seed < BENCHMARK_SEED_LIMIT:
             raise SystemExit(f"seed {seed}: benchmark seeds are 0..{BENCHMARK_SEED_LIMIT - 1} (held out from training)")
         chip = cache / f"kin-{preset}-s{seed}"
-        if not (chip / "gt" / "contacts.parquet").is_file():
+        if not has_truth(chip, CONTACTS):
             print(f"simulating {chip.name} ...", flush=True)
             simulate_chip(chip, preset_config(preset, seed=seed, n_fields=2, n_frames=72), overwrite=True)
         chips.append(chip)
@@ -93,7 +94,7 @@ def held_out_chips(seeds: list[int], preset: str, cache: Path) -> list[Path]:
 def conjugates_seen(chip: Path, truth_frames: pd.DataFrame) -> float:
     """Share of biologically conjugated effector-target frames (``gt/cells.parquet``
     ``conjugated_with``) that the mask contact truth also calls a contact."""
-    cells = pd.read_parquet(chip / "gt" / "cells.parquet",
+    cells = read_cells(chip,
                             columns=["field_id", "row", "col", "cell_id", "frame", "type", "conjugated_with"])
     conj = cells[(cells["type"] == "effector") & (cells["conjugated_with"] >= 0)]
     conj = conj.rename(columns={"cell_id": "effector_id", "conjugated_with": "target_id"})
@@ -214,7 +215,7 @@ def tracks_inputs_tables(chip: Path, args: argparse.Namespace) -> tuple[Path, di
     classifiers' (``--inputs models``)."""
     path = chip_table_path(args.tables, "cell_tracks", chip.name)
     store = args.zarr / f"{chip.name}.zarr"
-    if not path.is_file() or not store.is_dir() or not (chip / "gt").is_dir():
+    if not path.is_file() or not store.is_dir() or not has_truth(chip):
         return None
     tracks = pd.read_parquet(path)
     if args.inputs == "models":

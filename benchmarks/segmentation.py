@@ -49,6 +49,7 @@ from lftiming_ml.segmentation.engine import (
 )
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
+from lftiming_ml.truth.files import WELLS, has_truth
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -61,7 +62,7 @@ MIOU_TARGET_CPU = 0.85
 
 def held_out_chip(preset: str, seed: int) -> Path:
     path = CHIPS / f"bench-{preset}-s{seed}"
-    if not (path / "gt" / "wells.parquet").is_file():
+    if not has_truth(path, WELLS):
         simulate_chip(path, preset_config(preset, seed=seed, n_fields=1, n_frames=72), overwrite=True)
     return path
 

@@ -15,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from lftiming_ml.chip import validate_chip
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
+from lftiming_ml.truth.files import read_cells
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -36,7 +36,7 @@ def main() -> None:
         simulate_chip(out, config)
         seconds = time.perf_counter() - start
         manifest, stacks = validate_chip(out)
-        cells = pd.read_parquet(out / "gt" / "cells.parquet")
+        cells = read_cells(out)
         size_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     result = {
         "benchmark": "simulate", "preset": args.preset, "seed": args.seed,

@@ -5,7 +5,7 @@
 
 Chips are simulated into ``--cache`` (default ``$LFTIMING_BENCH_CACHE`` or
 ``/tmp/lftiming_bench_cache``) when missing (~1-2 min each on 2 cores). Detections are the
-ground-truth amodal masks (``lftiming_ml.tracking.inputs``), once complete and once with
+ground-truth amodal masks (``lftiming_ml.evaluation.tracker_inputs``), once complete and once with
 ``--drop`` of them removed at random (robustness). Our ``track_well`` (with the appearance
 term of the champion ``reid_embedding`` on each detection's phase patch, resolved in the
 project's MLflow store; ``ours_no_reid`` is the same tracker without it) and ``laptrack`` run
@@ -40,8 +40,9 @@ from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.tracking import TrackerParams, WellFrameDetections, track_well
 from lftiming_ml.tracking.costs import mask_elongation
-from lftiming_ml.tracking.inputs import GroundTruthWell, drop_detections, iter_ground_truth_wells
+from lftiming_ml.evaluation.tracker_inputs import GroundTruthWell, drop_detections, iter_ground_truth_wells
 from lftiming_ml.tracking.reid import embed_detections, load_reid
+from lftiming_ml.truth.files import MASKS, has_truth
 
 RESULTS = Path(__file__).parent / "results"
 GATE_PX = 6.0  # MOTA matching gate: ~half an effector diameter (7-9 um at 0.65 um/px)
@@ -132,7 +133,7 @@ def score_well(well: GroundTruthWell, detections: list[WellFrameDetections], par
 
 def ensure_chip(cache: Path, preset: str, seed: int) -> Path:
     chip = cache / f"trk-{preset}-s{seed}"
-    if not (chip / "gt" / "masks.zarr").exists():
+    if not has_truth(chip, MASKS):
         print(f"simulating {chip} ...", flush=True)
         simulate_chip(chip, preset_config(preset, seed=seed))
     return chip

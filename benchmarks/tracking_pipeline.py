@@ -16,7 +16,7 @@ tracker without it is scored as ``ours_no_reid``, the ablation). laptrack (``ben
 LOCSNET instances (their mask centroids). As a reference that separates detection errors from
 linking errors, our tracker also runs on the true amodal masks moved into the same crops
 (``ours_true_masks``). All are scored per well with paper Eq. 9 MOTA vs the
-true centroids in the pipeline's crops (``lftiming_ml.tracking.evaluation``), per E:T stratum
+true centroids in the pipeline's crops (``lftiming_ml.evaluation.tracking``), per E:T stratum
 and contact-rich, 95% bootstrap CIs over wells. With ``--reuse-masks`` the grid, movies and
 masks of a previous run in the cache are reused (their timings are the ones recorded then).
 Writes ``benchmarks/results/tracking_locsnet.json`` and prints a table.
@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from lftiming_ml.chip import read_manifest
-from lftiming_ml.segmentation.evaluation import evaluate_segmentation
+from lftiming_ml.evaluation.segmentation import evaluate_segmentation
 from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter
 from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.sim.chip import simulate_chip
@@ -46,9 +46,9 @@ from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks, detections_from_instances, embed_well_detections
 from lftiming_ml.tracking.reid import ReidNet, load_reid
 from lftiming_ml.tracking.config import TrackerParams
-from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, score_births, score_chip_tracks, summarize_tracking
+from lftiming_ml.evaluation.tracking import MOTA_GATE_PX, score_births, score_chip_tracks, summarize_tracking
 from lftiming_ml.tracking.tracker import track_well
-from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops
+from lftiming_ml.truth.match import iter_truth_masks_in_crops
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
 from lftiming_ml.store.movies import list_well_movies
@@ -56,6 +56,7 @@ from lftiming_ml.wells.serving import load_detector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tracking import GATE_PX, laptrack_model, run_laptrack  # noqa: E402  (benchmarks/tracking.py)
+from lftiming_ml.truth.files import MASKS, has_truth
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -66,7 +67,7 @@ if GATE_PX != MOTA_GATE_PX:
 
 def ensure_chip(cache: Path, preset: str, seed: int, n_fields: int) -> Path:
     chip = cache / "raw" / f"trkpipe-{preset}-s{seed}"
-    if not (chip / "gt" / "masks.zarr").exists():
+    if not has_truth(chip, MASKS):
         print(f"simulating {chip} ...", flush=True)
         simulate_chip(chip, preset_config(preset, seed=seed, n_fields=n_fields, n_frames=72), overwrite=True)
     n = len(read_manifest(chip).fields)

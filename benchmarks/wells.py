@@ -30,6 +30,7 @@ from lftiming_ml.sim.config import preset_config
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
 from lftiming_ml.wells.serving import load_detector
+from lftiming_ml.truth.files import read_wells
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -59,7 +60,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             chip_well_movies(chip, manifest, grid, Path(tmp) / "m.zarr", params=params)
         field_seconds.append((time.perf_counter() - start) / len(manifest.fields))
-        truth = pd.read_parquet(chip / "gt" / "wells.parquet")
+        truth = read_wells(chip)
         s = score_wells(grid, truth, match_px=MATCH_UM / manifest.pixel_size_um, um_per_px=manifest.pixel_size_um,
                         canonical_um_per_px=params.canonical_um_per_px)
         chips.append({"chip": chip.name, "preset": preset, "seed": seed, "drift_problems": problems,

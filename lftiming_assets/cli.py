@@ -176,11 +176,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from lftiming_ml.evaluate import evaluate_chip, format_report
+    from lftiming_ml.evaluation.chip import evaluate_chip, format_report
+    from lftiming_ml.store.layout import DataLayout
 
     home = project_home()
     data = Path(os.environ.get("LFTIMING_DATA", home / "data"))
-    report = evaluate_chip(data / "raw" / args.chip, data / "tables", data / "zarr" / f"{args.chip}.zarr")
+    report = evaluate_chip(DataLayout(data).chip(args.chip))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

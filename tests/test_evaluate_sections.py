@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lftiming_ml.evaluate import SECTIONS, evaluate_chip, format_report
-from lftiming_ml.segmentation.evaluation import evaluate_segmentation
+from lftiming_ml.evaluation.chip import SECTIONS, evaluate_chip, format_report
+from lftiming_ml.evaluation.segmentation import evaluate_segmentation
 from lftiming_ml.store.masks import open_well_masks, write_well_masks
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
-from lftiming_ml.tracking.evaluation import MOTA_GATE_PX, evaluate_tracking, score_births
-from lftiming_ml.tracking.truth_match import truth_cells_in_crops
+from lftiming_ml.evaluation.tracking import MOTA_GATE_PX, evaluate_tracking, score_births
+from lftiming_ml.truth.match import truth_cells_in_crops
 from lftiming_ml.store.movies import list_well_movies
 from tests.interactions.pipeline_chip import PipelineChip, build_pipeline_chip
 from tests.truth_pipeline import write_truth_cell_masks
@@ -38,7 +38,7 @@ def _sections(chip: PipelineChip) -> tuple[Path, Path, Path]:
 
 def test_sections_registered_with_one_signature(chip: PipelineChip) -> None:
     assert {"wells", "segmentation", "tracking"} <= set(SECTIONS)
-    report = evaluate_chip(*_sections(chip))
+    report = evaluate_chip(chip.store)
     assert report["wells"] == "skipped: no output yet for this chip"  # no well_grid table was written
     assert report["segmentation"]["overall"]["miou_mean"] == pytest.approx(1.0)
     assert report["tracking"]["overall"]["mota_mean"] == 1.0

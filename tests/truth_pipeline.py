@@ -10,7 +10,7 @@ import pandas as pd
 from lftiming_ml.segmentation.infer import Instances
 from lftiming_ml.segmentation.serving import CELL_COLUMNS, cell_rows, pack_instances
 from lftiming_ml.store.masks import write_well_masks
-from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops
+from lftiming_ml.truth.match import iter_truth_masks_in_crops
 from lftiming_ml.store.movies import list_well_movies
 
 

@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 from lftiming_assets.partitions import chips
 from lftiming_assets.resources import LftimingStorage, ZarrStore, refresh_views
 from lftiming_ml.interactions import checks
-from lftiming_ml.interactions.contacts import PAIR_KEYS, WELL_KEYS
+from lftiming_ml.store.keys import PAIR_KEYS, WELL_KEYS
 from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM, ContactParams
 from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import INPUT_TABLES, PipelineInputs, pipeline_inputs

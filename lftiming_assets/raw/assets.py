@@ -11,6 +11,7 @@ from lftiming_assets.resources import LftimingStorage, refresh_views
 from lftiming_ml.chip import read_stack, validate_chip
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.quality import unstable_frames
+from lftiming_ml.chip.reader import GT_DIR
 from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.viz import png_bytes, stretch
 
@@ -38,7 +39,7 @@ def raw_chip(context: dg.AssetExecutionContext, storage: LftimingStorage, duckdb
         "frame_interval_min": manifest.frame_interval_min, "pixel_size_um": manifest.pixel_size_um,
         "field_height_px": manifest.field_shape[0], "field_width_px": manifest.field_shape[1],
         "channels": ",".join(f"{c.name}:{c.role.value}" for c in manifest.channels),
-        "condition": manifest.condition, "has_ground_truth": (chip_dir / "gt").is_dir(),
+        "condition": manifest.condition, "has_ground_truth": (chip_dir / GT_DIR).is_dir(),
     }])
     write_chip_table(storage.tables_dir, "chips", chip_id, row)
     refresh_views(duckdb, storage)

@@ -5,8 +5,8 @@ fluorescence channels of training chips), ``data`` (per-track patch + motion seq
 simulated truth or from the pipeline's tracks), ``model`` (``build_classifier``: CNN-LSTM
 and the frame-level CNN baseline), ``losses`` and ``postprocess`` (pure functions),
 ``engine`` (training and inference, ``train_classifier``), ``serving`` (MLflow
-train-and-register, load-by-alias, the ``cell_types`` / ``cell_deaths`` tables),
-``evaluation`` (the ``lftiming evaluate`` section).
+train-and-register, load-by-alias, the ``cell_types`` / ``cell_deaths`` tables). Scoring
+against truth is ``lftiming_ml.evaluation.classification``.
 """
 
 from lftiming_ml.classification.config import (

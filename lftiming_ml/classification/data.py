@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.reader import read_manifest, read_stack
 from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierProfile, LabellerParams
 from lftiming_ml.classification.labels import UNLABELLED, frame_labels, label_well
-from lftiming_ml.segmentation.data import _well_strata as well_strata
+from lftiming_ml.truth.strata import well_strata
+from lftiming_ml.truth.files import open_masks, read_cells, read_wells
 
 N_MOTION = 5
 MOTION_NAMES = ("speed", "cos_heading", "sin_heading", "acceleration", "persistence")
@@ -174,12 +174,12 @@ def load_chip_tracks(chip_dir: Path | str, *, profile: ClassifierProfile,
     """
     chip_dir = Path(chip_dir)
     manifest = read_manifest(chip_dir)
-    wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet")
-    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet",
-                            columns=["field_id", "row", "col", "cell_id", "frame", "type", "alive", "parent_id"])
+    wells = read_wells(chip_dir)
+    cells = read_cells(chip_dir,
+                       columns=["field_id", "row", "col", "cell_id", "frame", "type", "alive", "parent_id"])
     truth = cells.set_index(["field_id", "row", "col", "cell_id", "frame"]).sort_index()
     strata = well_strata(chip_dir)
-    root = zarr.open_group(str(chip_dir / "gt" / "masks.zarr"), mode="r")
+    root = open_masks(chip_dir)
     roles = (ChannelRole.phase, ChannelRole.effector_dye, ChannelRole.target_dye, ChannelRole.death_marker)
     out: list[TrackSequence] = []
     for field_id, fw in wells.groupby("field_id", sort=True):

@@ -12,9 +12,11 @@
   ``cell_deaths`` tables and the track masks of the chip store.
 - ``outcomes``: the outcome tables the assets write (stamped with chip id and model
   versions); ``checks``: the rules their asset checks apply.
-- ``inputs``: the same inputs and the truth built from a simulated chip's ``gt/`` (the
-  evaluation side; the inference path never imports it); ``evaluation``: pipeline outcome
-  tables scored against that truth (``lftiming evaluate``, ``benchmarks/kinetics.py``).
+- ``timing``: pixel size, frame interval and frame count from ``chip.json``.
+
+The same inputs built from a simulated chip's ``gt/`` are ``lftiming_ml.evaluation.interaction_inputs``
+and the scoring of the outcome tables is ``lftiming_ml.evaluation.interactions``; nothing
+here imports either.
 
 Inputs are the ``tracks`` table (``contacts.TRACK_COLUMNS``) and per-well masks
 (``contacts.WellMasks``, ``bool[T, K, S, S]``), plus the chip's ``pixel_size_um`` and

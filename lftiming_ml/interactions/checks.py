@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lftiming_ml.interactions.contacts import PAIR_KEYS, WELL_KEYS
+from lftiming_ml.store.keys import PAIR_KEYS, WELL_KEYS
 
 _SHOWN = 5
 

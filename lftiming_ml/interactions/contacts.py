@@ -72,10 +72,9 @@ import pandas as pd
 from scipy.ndimage import distance_transform_edt
 
 from lftiming_ml.interactions.config import ContactParams
+from lftiming_ml.store.keys import PAIR_KEYS, WELL_KEYS
 
-WELL_KEYS = ["chip_id", "field_id", "row", "col"]
 TRACK_COLUMNS = [*WELL_KEYS, "track_id", "frame", "y", "x", "area", "cell_type", "alive", "death_frame"]
-PAIR_KEYS = [*WELL_KEYS, "effector_id", "target_id"]
 FRAME_COLUMNS = [*WELL_KEYS, "frame", "effector_id", "target_id", "overlap_px", "distance_um", "in_contact"]
 EVENT_COLUMNS = [*PAIR_KEYS, "event_index", "onset_frame", "end_frame", "n_contact_frames", "duration_frames",
                  "onset_min", "duration_min", "open_at_end"]

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from lftiming_ml.interactions.config import KineticsParams
-from lftiming_ml.interactions.contacts import PAIR_KEYS, WELL_KEYS
+from lftiming_ml.store.keys import PAIR_KEYS, TRACK_KEYS, WELL_KEYS
 from lftiming_ml.metrics.stats import wilson_ci
 from lftiming_ml.metrics.strata import STRATA, et_stratum, is_contact_rich
 
@@ -54,7 +54,6 @@ WELL_COLUMNS = [*WELL_KEYS, "n_effectors", "n_targets", "et_group", "n_frames", 
                 "t_seek_min", "n_interactions", "n_targets_died", "n_targets_killed", "killed_any",
                 "n_effectors_died", "n_serial_killers"]
 FREQUENCY_COLUMNS = ["et_group", "unit", "n", "n_killed", "frequency", "ci_low", "ci_high"]
-TRACK_KEYS = [*WELL_KEYS, "track_id"]
 
 
 @dataclass(frozen=True)

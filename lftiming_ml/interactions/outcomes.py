@@ -19,7 +19,7 @@ import pandas as pd
 
 from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM, ContactParams, KineticsParams
 from lftiming_ml.interactions.contacts import contact_events, contact_frames
-from lftiming_ml.interactions.inputs import ChipTiming
+from lftiming_ml.interactions.timing import ChipTiming
 from lftiming_ml.interactions.kinetics import chip_kinetics, interaction_kinetics, killing_frequency
 from lftiming_ml.interactions.survival import survival_by_group
 

@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 
 from lftiming_ml.interactions.contacts import TRACK_COLUMNS, WellMasks
-from lftiming_ml.interactions.inputs import ChipTiming, chip_timing
+from lftiming_ml.interactions.timing import ChipTiming, chip_timing
 from lftiming_ml.store.movies import crop_pixel_size_um
 from lftiming_ml.store.tables import read_chip_table
+from lftiming_ml.store.keys import TRACK_KEYS
 from lftiming_ml.store.tracks import open_well_track_masks
 
-TRACK_KEYS = ["chip_id", "field_id", "row", "col", "track_id"]
+
 INPUT_TABLES = ("cell_tracks", "cell_types", "cell_deaths")
 VERSION_COLUMNS = {
     "cell_tracks": {"model_version": "segmenter_version", "reid_version": "reid_version"},

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import CensoredData, ecdf
 
-from lftiming_ml.interactions.contacts import WELL_KEYS
+from lftiming_ml.store.keys import WELL_KEYS
 from lftiming_ml.metrics.strata import STRATA
 
 SURVIVAL_COLUMNS = ["et_group", "time_min", "survival", "ci_low", "ci_high", "n_at_risk", "n_deaths", "n_censored"]

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from lftiming_ml.interactions.contacts import PAIR_KEYS, WELL_KEYS
+from lftiming_ml.store.keys import PAIR_KEYS, WELL_KEYS
 
 FRAME_KEYS = [*WELL_KEYS, "frame", "effector_id", "target_id"]
 

@@ -18,13 +18,12 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import zarr
 
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.reader import read_manifest, read_stack
-from lftiming_ml.metrics.strata import et_stratum, is_contact_rich
 from lftiming_ml.segmentation.config import SegmentationCorpusConfig
+from lftiming_ml.truth.files import open_masks, read_wells
+from lftiming_ml.truth.strata import well_strata
 
 
 @dataclass
@@ -52,21 +51,6 @@ def crop_with_padding(image: np.ndarray, y0: int, x0: int, size: int) -> np.ndar
     return np.pad(part, pad, mode="edge") if any(p for pair in pad for p in pair) else part.copy()
 
 
-def _well_strata(chip_dir: Path) -> pd.DataFrame:
-    """Per well: stratum (loaded E:T), contact_rich (cells touch in >= 25% of its frames)."""
-    wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet")
-    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet")
-    keys = ["field_id", "row", "col"]
-    first = wells.sort_values("frame").groupby(keys, as_index=False).first()
-    n_frames = wells.groupby(keys)["frame"].nunique().rename("n_frames")
-    touching = cells[cells["in_contact"]].groupby(keys)["frame"].nunique().rename("contact_frames")
-    out = first[keys + ["loaded_effectors", "loaded_targets"]].join(n_frames, on=keys).join(touching, on=keys)
-    out["contact_frames"] = out["contact_frames"].fillna(0).astype(int)
-    out["stratum"] = [et_stratum(e, t) for e, t in zip(out["loaded_effectors"], out["loaded_targets"])]
-    out["contact_rich"] = [is_contact_rich(c, n) for c, n in zip(out["contact_frames"], out["n_frames"])]
-    return out.set_index(keys)
-
-
 def load_chip_samples(chip_dir: Path | str, *, crop_size: int = 96, frames: Iterable[int] | None = None,
                       keep_empty: float = 1.0, seed: int = 0) -> list[SegmentationSample]:
     """All well-frame samples of a simulated chip (``frames`` None = every frame).
@@ -75,11 +59,11 @@ def load_chip_samples(chip_dir: Path | str, *, crop_size: int = 96, frames: Iter
     """
     chip_dir = Path(chip_dir)
     manifest = read_manifest(chip_dir)
-    wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet")
+    wells = read_wells(chip_dir)
     if frames is not None:
         wells = wells[wells["frame"].isin(list(frames))]
-    strata = _well_strata(chip_dir)
-    root = zarr.open_group(str(chip_dir / "gt" / "masks.zarr"), mode="r")
+    strata = well_strata(chip_dir)
+    root = open_masks(chip_dir)
     rng = np.random.default_rng(seed)
     samples: list[SegmentationSample] = []
     for field_id, fw in wells.groupby("field_id", sort=True):

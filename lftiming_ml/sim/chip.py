@@ -27,6 +27,7 @@ from lftiming_ml.sim.optics import bin_image, camera_counts, illumination_profil
 from lftiming_ml.sim.state import WellHistory
 from lftiming_ml.sim.truth import FieldTruth, WellFrameMasks, write_truth
 from lftiming_ml.sim.walls import wall_opd_um, well_interiors_um
+from lftiming_ml.chip.reader import GT_DIR
 
 CHANNELS = (
     Channel(name="phase", role=ChannelRole.phase),
@@ -241,6 +242,6 @@ def simulate_chip(out_dir: Path | str, config: SimConfig, *, overwrite: bool = F
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
                 truths = list(pool.map(_simulate_field, [config] * config.n_fields, range(config.n_fields),
                                        [tmp] * config.n_fields))
-        write_truth(tmp / "gt", truths, config)
+        write_truth(tmp / GT_DIR, truths, config)
         write_manifest(tmp, manifest)
     return out_dir

@@ -17,6 +17,7 @@ from lftiming_ml.chip import read_stack, validate_chip  # noqa: E402
 from lftiming_ml.chip.manifest import ChannelRole  # noqa: E402
 from lftiming_ml.io import atomic_file  # noqa: E402
 from lftiming_ml.viz import stretch  # noqa: E402
+from lftiming_ml.truth.files import read_cells, read_wells
 
 
 def pick_wells(cells: pd.DataFrame, wells: pd.DataFrame, field_id: str, n: int = 6) -> list[tuple[int, int]]:
@@ -35,8 +36,8 @@ def chip_montage(chip_dir: Path, out: Path, *, field_index: int = 0) -> Path:
     """Write the montage PNG of field ``field_index`` of a simulated chip; returns ``out``."""
     manifest, _ = validate_chip(chip_dir)
     field = manifest.fields[field_index].field_id
-    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet")
-    wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet")
+    cells = read_cells(chip_dir)
+    wells = read_wells(chip_dir)
     phase = read_stack(chip_dir, manifest, field, ChannelRole.phase)
     fluo = {role: read_stack(chip_dir, manifest, field, role)
             for role in (ChannelRole.target_dye, ChannelRole.effector_dye, ChannelRole.death_marker)

@@ -30,6 +30,7 @@ from scipy.ndimage import binary_dilation
 
 from lftiming_ml.sim.config import SimConfig
 from lftiming_ml.sim.state import CELL_TYPE_NAMES, EFFECTOR, TARGET, WellHistory
+from lftiming_ml.truth.files import CELLS, CONTACTS, MASKS, TRUTH_JSON, WELLS
 
 _NEIGHBOURHOOD = np.ones((3, 3), bool)
 
@@ -140,13 +141,13 @@ def write_truth(gt_dir: Path, fields: list[FieldTruth], config: SimConfig) -> No
     cells = pd.DataFrame([r for f in fields for r in f.cells])
     if len(cells):
         cells.insert(5, "time_min", cells["frame"] * minutes)
-    cells.to_parquet(gt_dir / "cells.parquet", index=False)
+    cells.to_parquet(gt_dir / CELLS, index=False)
     contact_cols = ["field_id", "row", "col", "frame", "cell_a", "cell_b", "type_a", "type_b", "overlap_px"]
     pd.DataFrame([r for f in fields for r in f.contacts], columns=contact_cols).to_parquet(
-        gt_dir / "contacts.parquet", index=False)
-    pd.DataFrame([r for f in fields for r in f.wells]).to_parquet(gt_dir / "wells.parquet", index=False)
+        gt_dir / CONTACTS, index=False)
+    pd.DataFrame([r for f in fields for r in f.wells]).to_parquet(gt_dir / WELLS, index=False)
 
-    root = zarr.open_group(str(gt_dir / "masks.zarr"), mode="w", zarr_format=3)
+    root = zarr.open_group(str(gt_dir / MASKS), mode="w", zarr_format=3)
     for f in fields:
         fg = root.require_group(f.field_id)
         for (r, c), amodal in sorted(f.masks.items()):
@@ -158,7 +159,7 @@ def write_truth(gt_dir: Path, fields: list[FieldTruth], config: SimConfig) -> No
             visible = np.stack([visible_masks(amodal[t], f.depths[(r, c)][t]) for t in range(amodal.shape[0])])
             for name, arr in (("amodal", amodal), ("visible", visible)):
                 g.create_array(name, data=arr, chunks=arr.shape)
-    (gt_dir / "truth.json").write_text(json.dumps({
+    (gt_dir / TRUTH_JSON).write_text(json.dumps({
         "config": json.loads(config.model_dump_json()),
         "fields": {f.field_id: {"drift_px": np.asarray(f.drift_px).round(4).tolist(),
                                 "focus_um": np.asarray(f.focus_um).round(4).tolist()} for f in fields},

@@ -9,8 +9,10 @@ The three steps of the paper, one module each, and the entry point that chains t
 - ``refine``: step 3, the Eq. 8 smoothness + fidelity refinement (CVXPY/OSQP) with the
   well walls as box constraints.
 - ``tracker``: ``track_well``, detections of one well in, ``WellTracks`` out.
-- ``inputs``: detections and truth of a simulated well from its ground truth (evaluation
-  side only: benchmarks and tests).
+- ``chip``: every segmented well of a chip's store -> tracks, track masks and the table.
+
+Detections and truth of a simulated well from its ground truth are
+``lftiming_ml.evaluation.tracker_inputs``; scoring is ``lftiming_ml.evaluation.tracking``.
 
 Coordinates are (y, x) in px of the well crop throughout; frames are integer indices.
 """

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
@@ -64,13 +65,7 @@ def detections_from_instances(instances: np.ndarray) -> list[WellFrameDetections
 
 def shift_mask(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """``mask (bool[H, W])`` translated by whole pixels (dy, dx); what leaves the crop is lost."""
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    if abs(dy) < h and abs(dx) < w:
-        out[yd, xd] = mask[ys, xs]
-    return out
+    return ndimage.shift(np.asarray(mask, bool), (dy, dx), order=0, mode="constant", cval=False, prefilter=False)
 
 
 def track_masks(tracks: WellTracks, detections: list[WellFrameDetections], shape: tuple[int, int]) -> np.ndarray:

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 from lftiming_ml.chip import read_manifest, read_stack
 from lftiming_ml.chip.manifest import MANIFEST_NAME
-from lftiming_ml.chip.reader import GT_DIR
+from lftiming_ml.truth.files import read_wells
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.wells.detector import EMPTY, OCCUPIED, field_to_model_boxes, prepare_field
@@ -65,7 +64,7 @@ def load_field_samples(chip_dir: Path | str, frames: Sequence[int]) -> list[Fiel
     """Every field of a simulated chip at ``frames`` (clipped to the movie, duplicates dropped)."""
     chip_dir = Path(chip_dir)
     manifest = read_manifest(chip_dir)
-    wells = pd.read_parquet(chip_dir / GT_DIR / "wells.parquet")
+    wells = read_wells(chip_dir)
     use = sorted({min(max(int(f), 0), manifest.n_frames - 1) for f in frames})
     samples = []
     for fov in manifest.fields:

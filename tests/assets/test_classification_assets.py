@@ -23,7 +23,7 @@ from lftiming_assets.resources import build_resources
 from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierProfile
 from lftiming_ml.classification.data import corpus_chip_specs
-from lftiming_ml.classification.evaluation import evaluate_classification
+from lftiming_ml.evaluation.classification import evaluate_classification
 from lftiming_ml.classification.model import build_classifier
 from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COLUMNS, as_classifier, \
     load_classifier, train_and_register

@@ -15,12 +15,13 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.resources import build_resources
 from lftiming_assets.wells.assets import well_grid, well_movies
-from lftiming_ml.evaluate import evaluate_chip
+from lftiming_ml.evaluation.chip import evaluate_chip
 from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.store.movies import list_well_movies
 from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
+from lftiming_ml.store.layout import DataLayout
 
 
 @pytest.fixture
@@ -47,5 +48,5 @@ def test_wells_pipeline_materializes_and_scores(data_dir: Path, monkeypatch: pyt
         n, version = con.sql("SELECT count(*), max(detector_version) FROM well_grid WHERE frame = 0").fetchall()[0]
     assert (n, version) == (9, 1)
     assert len(list_well_movies(data_dir / "zarr" / "wl-s21.zarr")) == 9
-    report = evaluate_chip(chip, data_dir / "tables")
+    report = evaluate_chip(DataLayout(data_dir).chip("wl-s21"))
     assert report["wells"]["recall"] == 1.0 and report["wells"]["mean_centre_error"] < 0.5

@@ -11,7 +11,7 @@ import pytest
 
 from lftiming_ml.classification.config import ClassifierProfile
 from lftiming_ml.classification.data import label_error_rates, load_chip_tracks
-from lftiming_ml.classification.evaluation import score_apoptosis, score_celltypes
+from lftiming_ml.evaluation.classification import score_apoptosis, score_celltypes
 from lftiming_ml.sim.chip import simulate_chip
 from tests.conftest import small_sim_config
 

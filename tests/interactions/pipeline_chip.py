@@ -3,7 +3,7 @@
 Simulated raw chip -> well grid (the truth's boxes as the detector) -> well movies in the
 chip's Zarr store; then, standing in for the tracker and the classifiers, the truth written
 in the pipeline's layout: per cropped well the true amodal masks moved into the pipeline's
-crop (``tracking.truth_match.iter_truth_masks_in_crops``; ``tracks/masks``, slot k = track k
+crop (``truth.match.iter_truth_masks_in_crops``; ``tracks/masks``, slot k = track k
 = the k-th true cell of the well), and the ``cell_tracks``, ``cell_types`` and
 ``cell_deaths`` tables built from them.
 """
@@ -25,10 +25,11 @@ from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.store.tracks import write_well_track_masks
 from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS
-from lftiming_ml.tracking.truth_match import iter_truth_masks_in_crops, truth_cells_in_crops
+from lftiming_ml.truth.match import iter_truth_masks_in_crops, truth_cells_in_crops
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
 from tests.truth_detect import truth_detector
+from lftiming_ml.store.layout import ChipStore
 
 VERSIONS = {"cell_tracks": {"model_version": 3, "reid_version": 6}, "cell_types": {"model_version": 2},
             "cell_deaths": {"model_version": 5}}
@@ -45,6 +46,11 @@ class PipelineChip:
     tables_dir: Path
     store_path: Path
     track_cells: pd.DataFrame  # field_id, row, col, track_id, cell_id: the truth behind each track
+
+    @property
+    def store(self) -> ChipStore:
+        return ChipStore(self.chip_id, raw_dir=self.chip_dir, zarr_path=self.store_path, tables_dir=self.tables_dir,
+                         reports_root=self.tables_dir.parent / "reports")
 
 
 def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_frames: int = 36,

@@ -110,7 +110,7 @@ def test_empty_mask_is_not_a_contact_and_missing_masks_raise() -> None:
 
 @pytest.mark.slow
 def test_truth_inputs_reproduce_simulator_contacts(tmp_path) -> None:
-    from lftiming_ml.interactions.inputs import truth_contact_frames, truth_inputs
+    from lftiming_ml.evaluation.interaction_inputs import truth_contact_frames, truth_inputs
     from lftiming_ml.sim.chip import simulate_chip
     from lftiming_ml.sim.config import preset_config
 

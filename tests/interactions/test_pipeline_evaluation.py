@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lftiming_ml.interactions.evaluation import evaluate_contacts, evaluate_kinetics, truth_labels_for_tracks
-from lftiming_ml.interactions.inputs import truth_interactions
+from lftiming_ml.evaluation.interactions import evaluate_contacts, evaluate_kinetics, truth_labels_for_tracks
+from lftiming_ml.evaluation.interaction_inputs import truth_interactions
 from lftiming_ml.interactions.outcomes import CONTACT_TABLES, KILLING_TABLES, VERSION_COLUMNS, WELL_TABLES
 from lftiming_ml.interactions.pipeline_inputs import join_track_tables, model_versions, pipeline_inputs
 from lftiming_ml.store.tables import chip_table_path, write_chip_table

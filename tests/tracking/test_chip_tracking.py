@@ -56,7 +56,7 @@ def test_interpolated_frame_gets_the_nearest_mask_shifted_to_the_centroid() -> N
 
 
 def test_a_well_without_any_instance_tracks_to_nothing() -> None:
-    from lftiming_ml.tracking.inputs import detections_from_masks
+    from lftiming_ml.evaluation.tracker_inputs import detections_from_masks
 
     empty = np.zeros((4, 0, 48, 48), bool)
     dets = detections_from_instances(empty)

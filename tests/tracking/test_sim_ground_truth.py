@@ -12,7 +12,7 @@ from lftiming_ml.metrics import mota
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.tracking import WellFrameDetections, track_well
-from lftiming_ml.tracking.inputs import GroundTruthWell, drop_detections, iter_ground_truth_wells
+from lftiming_ml.evaluation.tracker_inputs import GroundTruthWell, drop_detections, iter_ground_truth_wells
 
 GATE_PX = 6.0
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
+from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from lftiming_ml.segmentation.data import _well_strata
-from lftiming_ml.tracking.chip import shift_mask
+from lftiming_ml.truth.strata import well_strata
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, well_movie_shape
+from lftiming_ml.truth.files import open_masks, read_cells, read_wells
 
 WELL_KEYS = ["field_id", "row", "col"]
 TRUTH_COLUMNS = [*WELL_KEYS, "gt_field_id", "gt_row", "gt_col", "cell_id", "frame", "y", "x", "cell_type",
@@ -35,7 +35,7 @@ MATCH_COLUMNS = [*WELL_KEYS, "track_id", "cell_id", "matched_frames", "track_fra
 def pair_wells(chip_dir: Path | str, wells: list[WellMovieInfo], *, max_well_offset_px: float = 20.0) -> dict:
     """Pipeline well (field_id, row, col) -> true well (field_id, row, col), by the nearest
     well centre at frame 0 in field px; wells without a true well within the offset are left out."""
-    truth = pd.read_parquet(Path(chip_dir) / "gt" / "wells.parquet")
+    truth = read_wells(chip_dir)
     first = truth[truth["frame"] == truth["frame"].min()]
     centres = np.stack([(first["y0"] + first["y1"]) / 2, (first["x0"] + first["x1"]) / 2], axis=1)
     keys = list(zip(first["field_id"], first["row"].astype(int), first["col"].astype(int)))
@@ -62,7 +62,7 @@ def truth_cells_in_crops(chip_dir: Path | str, store_path: Path | str) -> pd.Dat
     """
     wells = [i for i in list_well_movies(store_path) if i.cropped]
     pairs = pair_wells(chip_dir, wells)
-    cells = pd.read_parquet(Path(chip_dir) / "gt" / "cells.parquet")
+    cells = read_cells(chip_dir)
     death = cells.loc[~cells["alive"]].groupby(["field_id", "row", "col", "cell_id"])["frame"].min()
     parts = []
     for info in wells:
@@ -98,8 +98,8 @@ def truth_well_strata(chip_dir: Path | str, store_path: Path | str) -> pd.DataFr
     (``STRATA_COLUMNS``, one row per well)."""
     chip_dir = Path(chip_dir)
     pairs = pair_wells(chip_dir, [i for i in list_well_movies(store_path) if i.cropped])
-    strata = _well_strata(chip_dir)
-    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet")
+    strata = well_strata(chip_dir)
+    cells = read_cells(chip_dir)
     n_cells = cells.groupby(WELL_KEYS)["cell_id"].nunique()
     rows = []
     for key, gt_key in sorted(pairs.items()):
@@ -130,8 +130,8 @@ def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> I
     chip_dir = Path(chip_dir)
     wells = [i for i in list_well_movies(store_path) if i.cropped]
     pairs = pair_wells(chip_dir, wells)
-    gt_wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet").set_index([*WELL_KEYS, "frame"]).sort_index()
-    root = zarr.open_group(str(chip_dir / "gt" / "masks.zarr"), mode="r")
+    gt_wells = read_wells(chip_dir).set_index([*WELL_KEYS, "frame"]).sort_index()
+    root = open_masks(chip_dir)
     for info in wells:
         gt_key = pairs.get((info.field_id, info.row, info.col))
         if gt_key is None:
@@ -152,8 +152,8 @@ def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> I
                 dx = int(round(rec["crop_x0"] - info.crop_origins_px[t][1]))
                 canvas = np.zeros((ids.size, max(size, s), max(size, s)), bool)
                 canvas[:, :s, :s] = amodal[t]
-                for n in range(ids.size):
-                    out[t, n] = shift_mask(canvas[n], dy, dx)[:size, :size]
+                out[t] = ndimage.shift(canvas, (0, dy, dx), order=0, mode="constant", cval=False,
+                                       prefilter=False)[:, :size, :size]
         yield TruthWellMasks(info.field_id, info.row, info.col, ids, out)
 
 

@@ -1,8 +1,8 @@
 """Inputs of the interaction stage built from a simulated chip's ground truth (``gt/``).
 
-This is the evaluation side: it reads ``gt/`` so benchmarks and tests can feed the library
-true tracks, types, deaths and masks, and score it against true contacts. The inference
-path never imports it.
+This is the evaluation side: it reads ``gt/`` (through ``truth.files``) so benchmarks and
+tests can feed the library true tracks, types, deaths and masks, and score it against true
+contacts. The inference path never imports it.
 
 ``truth_inputs`` gives the ``tracks`` table of ``contacts.TRACK_COLUMNS``.
 """
@@ -17,21 +17,12 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from lftiming_ml.chip import read_manifest
 from lftiming_ml.interactions.config import ContactParams, KineticsParams
 from lftiming_ml.interactions.contacts import FRAME_COLUMNS, TRACK_COLUMNS, WellMasks, contact_events
 from lftiming_ml.interactions.kinetics import KineticsTables, chip_kinetics
+from lftiming_ml.interactions.timing import ChipTiming, chip_timing
+from lftiming_ml.truth.files import open_masks, read_cells, read_contacts, read_wells
 
-
-
-@dataclass(frozen=True)
-class ChipTiming:
-    """What the interaction stage needs from ``chip.json``."""
-
-    chip_id: str
-    pixel_size_um: float
-    frame_interval_min: float
-    n_frames: int
 
 
 class _ZarrWellMasks(Mapping):
@@ -56,12 +47,6 @@ class _ZarrWellMasks(Mapping):
         return len(self._keys)
 
 
-def chip_timing(chip_dir: Path | str) -> ChipTiming:
-    """Pixel size, frame interval and frame count from ``chip.json`` (validated)."""
-    m = read_manifest(chip_dir)
-    return ChipTiming(m.chip_id, m.pixel_size_um, m.frame_interval_min, m.n_frames)
-
-
 def truth_inputs(chip_dir: Path | str) -> tuple[pd.DataFrame, Mapping[tuple[str, int, int], WellMasks], ChipTiming]:
     """The library's inputs from a simulated chip's truth: ``(tracks, masks_by_well, timing)``.
 
@@ -72,9 +57,9 @@ def truth_inputs(chip_dir: Path | str) -> tuple[pd.DataFrame, Mapping[tuple[str,
     """
     chip_dir = Path(chip_dir)
     timing = chip_timing(chip_dir)
-    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet")
-    wells = pd.read_parquet(chip_dir / "gt" / "wells.parquet",
-                            columns=["field_id", "row", "col", "frame", "crop_y0", "crop_x0"])
+    cells = read_cells(chip_dir)
+    wells = read_wells(chip_dir,
+                       columns=["field_id", "row", "col", "frame", "crop_y0", "crop_x0"])
     t = cells.merge(wells, on=["field_id", "row", "col", "frame"], how="left", validate="many_to_one")
     death = t.loc[~t["alive"]].groupby(["field_id", "row", "col", "cell_id"])["frame"].min().rename("death_frame")
     t = t.merge(death, on=["field_id", "row", "col", "cell_id"], how="left")
@@ -85,7 +70,7 @@ def truth_inputs(chip_dir: Path | str) -> tuple[pd.DataFrame, Mapping[tuple[str,
         "area": t["area"].astype("int64"), "cell_type": t["type"], "alive": t["alive"].astype(bool),
         "death_frame": t["death_frame"].astype("Int64"),
     })[TRACK_COLUMNS].sort_values(["field_id", "row", "col", "track_id", "frame"], ignore_index=True)
-    root = zarr.open_group(str(chip_dir / "gt" / "masks.zarr"), mode="r")
+    root = open_masks(chip_dir)
     return tracks, _ZarrWellMasks(root, timing.n_frames), timing
 
 
@@ -98,7 +83,7 @@ def truth_contact_frames(chip_dir: Path | str, tracks: pd.DataFrame) -> pd.DataF
     ``conjugated_with`` (the biological conjugate) is not used: it is a different question.
     """
     chip_dir = Path(chip_dir)
-    gt = pd.read_parquet(chip_dir / "gt" / "contacts.parquet")
+    gt = read_contacts(chip_dir)
     et = gt[(gt["type_a"] != gt["type_b"])]
     eff_is_a = et["type_a"] == "effector"
     truth = pd.DataFrame({"field_id": et["field_id"], "row": et["row"].astype("int64"),

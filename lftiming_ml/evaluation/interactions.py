@@ -2,7 +2,7 @@
 and ``benchmarks/kinetics.py``).
 
 The pipeline's wells and track ids are not the truth's: each pipeline well is paired with a
-true well and each track with the true cell it follows (``tracking.truth_match``); the
+true well and each track with the true cell it follows (``truth.match``); the
 outcome tables are then rewritten in truth keys (true well, cell ids) and compared with
 ``inputs.truth_interactions`` restricted to the same wells. A track matched to no cell gets
 an id of its own (``-1 - track_id``) so its contacts count against it, never for it; two
@@ -23,15 +23,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from lftiming_ml.interactions.contacts import PAIR_KEYS, WELL_KEYS
-from lftiming_ml.interactions.inputs import chip_timing, truth_interactions
+from lftiming_ml.store.keys import PAIR_KEYS, WELL_KEYS
+from lftiming_ml.interactions.timing import chip_timing
+from lftiming_ml.evaluation.interaction_inputs import truth_interactions
 from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.outcomes import unstamp
 from lftiming_ml.metrics.interactions import FRAME_KEYS, compare_killing_frequency, score_contacts, score_kinetics
 from lftiming_ml.store.tables import chip_table_path
-from lftiming_ml.tracking.truth_match import cells_by_vote, match_tracks_per_frame, match_tracks_to_cells, \
+from lftiming_ml.truth.match import cells_by_vote, match_tracks_per_frame, match_tracks_to_cells, \
     pair_wells, truth_cells_in_crops
 from lftiming_ml.store.movies import list_well_movies
+from lftiming_ml.truth.files import CONTACTS, has_truth
 
 CONTACT_INPUTS = ("cell_tracks", "contacts")
 KINETICS_INPUTS = ("cell_tracks", "killing_kinetics", "well_outcomes", "target_outcomes")
@@ -93,7 +95,7 @@ def matched_outcomes(chip_dir: Path | str, tables_dir: Path | str, store_path: P
     """The chip's pipeline ``tables`` (those that exist) matched to its truth; None when the
     chip has no truth, no ``cell_tracks`` or none of the outcome tables asked for."""
     chip_dir, tables_dir = Path(chip_dir), Path(tables_dir)
-    if not (chip_dir / "gt" / "contacts.parquet").is_file():
+    if not has_truth(chip_dir, CONTACTS):
         return None
     chip_id = chip_timing(chip_dir).chip_id
     found = {t: _read(tables_dir, t, chip_id) for t in tables}

@@ -1,7 +1,7 @@
 """Segmentation of a processed chip vs its ground truth (the ``segmentation`` section of
 ``lftiming evaluate``).
 
-Per cropped pipeline well paired with a true well (``tracking.truth_match``) and per frame,
+Per cropped pipeline well paired with a true well (``truth.match``) and per frame,
 the instances the pipeline wrote (``masks/instances``, ``segmentation.serving``) are scored
 against the true amodal masks moved into the same crop with ``metrics.segmentation.
 frame_scores``; ``summarize_segmentation`` gives mIoU (matched instances, mean over frames,
@@ -21,7 +21,8 @@ import pandas as pd
 from lftiming_ml.metrics.segmentation import frame_scores, summarize_segmentation
 from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.store.tables import chip_table_path
-from lftiming_ml.tracking.truth_match import WELL_KEYS, iter_truth_masks_in_crops, truth_well_strata
+from lftiming_ml.truth.match import WELL_KEYS, iter_truth_masks_in_crops, truth_well_strata
+from lftiming_ml.truth.files import MASKS, has_truth, read_cells
 
 GROUP_KEYS = ("n_wells", "n_frames_with_cells", "miou_mean", "miou_sd", "miou_ci95", "ap50", "n_gt", "n_pred",
               "n_missed", "missed_rate", "n_extra", "extra_rate", "extra_per_frame")
@@ -67,7 +68,7 @@ def uncropped_truth(chip_dir: Path | str, store_path: Path | str) -> dict[str, i
     chip_dir = Path(chip_dir)
     paired = truth_well_strata(chip_dir, store_path)
     paired_keys = set(zip(paired["gt_field_id"], paired["gt_row"], paired["gt_col"]))
-    cells = pd.read_parquet(chip_dir / "gt" / "cells.parquet")
+    cells = read_cells(chip_dir)
     keys = list(zip(cells["field_id"], cells["row"].astype(int), cells["col"].astype(int)))
     lost = np.array([k not in paired_keys for k in keys], bool)
     return {"uncropped_true_wells": len({k for k, x in zip(keys, lost) if x}),
@@ -80,7 +81,7 @@ def evaluate_segmentation(chip_dir: Path, tables_dir: Path, store_path: Path) ->
     has no ``cell_masks`` output (table or store) or no true masks."""
     chip_dir, store_path = Path(chip_dir), Path(store_path)
     table = chip_table_path(Path(tables_dir), "cell_masks", chip_dir.name)
-    if not (table.is_file() and store_path.is_dir() and (chip_dir / "gt" / "masks.zarr").is_dir()):
+    if not (table.is_file() and store_path.is_dir() and has_truth(chip_dir, MASKS)):
         return None
     frames = score_chip_frames(chip_dir, store_path)
     if frames.empty:

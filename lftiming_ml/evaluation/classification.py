@@ -57,10 +57,10 @@ def score_apoptosis(frames: pd.DataFrame, tracks: pd.DataFrame, *, n_resamples: 
 def evaluate_classification(chip_dir: Path, tables_dir: Path, store_path: Path) -> dict | None:
     """The ``classification`` section of ``lftiming evaluate`` for one chip: the pipeline's
     ``cell_types`` and ``cell_deaths`` against the true cells their tracks match
-    (``tracking.truth_match``); unmatched tracks are left out and counted. None when the
+    (``truth.match``); unmatched tracks are left out and counted. None when the
     chip has neither table yet."""
     from lftiming_ml.store.tables import chip_table_path
-    from lftiming_ml.tracking.truth_match import match_tracks_to_cells, truth_cells_in_crops, truth_well_strata
+    from lftiming_ml.truth.match import match_tracks_to_cells, truth_cells_in_crops, truth_well_strata
 
     chip_dir, tables_dir = Path(chip_dir), Path(tables_dir)
     chip_id = chip_dir.name

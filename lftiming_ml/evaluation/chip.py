@@ -16,12 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from lftiming_ml.chip import read_manifest
-from lftiming_ml.classification.evaluation import evaluate_classification
-from lftiming_ml.interactions.evaluation import evaluate_contacts, evaluate_kinetics
+from lftiming_ml.evaluation.classification import evaluate_classification
+from lftiming_ml.evaluation.interactions import evaluate_contacts, evaluate_kinetics
+from lftiming_ml.evaluation.segmentation import evaluate_segmentation
+from lftiming_ml.evaluation.tracking import evaluate_tracking
 from lftiming_ml.metrics.wells import score_wells
-from lftiming_ml.segmentation.evaluation import evaluate_segmentation
+from lftiming_ml.store.layout import ChipStore
 from lftiming_ml.store.tables import chip_table_path
-from lftiming_ml.tracking.evaluation import evaluate_tracking
+from lftiming_ml.truth.files import WELLS, gt_path, has_truth, read_wells
 from lftiming_ml.wells.config import WellGridParams
 
 WELL_MATCH_UM = 13.0  # a predicted well matches a true one within a quarter of a well
@@ -29,11 +31,10 @@ WELL_MATCH_UM = 13.0  # a predicted well matches a true one within a quarter of 
 
 def _wells(chip_dir: Path, tables_dir: Path, store_path: Path) -> dict | None:
     pred_path = chip_table_path(tables_dir, "well_grid", chip_dir.name)
-    truth_path = chip_dir / "gt" / "wells.parquet"
-    if not (pred_path.is_file() and truth_path.is_file()):
+    if not (pred_path.is_file() and has_truth(chip_dir, WELLS)):
         return None
     manifest = read_manifest(chip_dir)
-    scores = score_wells(pd.read_parquet(pred_path), pd.read_parquet(truth_path),
+    scores = score_wells(pd.read_parquet(pred_path), read_wells(chip_dir),
                          match_px=WELL_MATCH_UM / manifest.pixel_size_um, um_per_px=manifest.pixel_size_um,
                          canonical_um_per_px=WellGridParams().canonical_um_per_px)
     return scores.as_dict()
@@ -52,19 +53,14 @@ SECTIONS: dict[str, Section] = {
 }
 
 
-def evaluate_chip(chip_dir: Path | str, tables_dir: Path | str, store_path: Path | str | None = None
-                  ) -> dict[str, dict | str]:
-    """Per section: the metrics, or ``"skipped: ..."`` when output or truth is missing.
-
-    ``store_path``: the chip's Zarr store; default ``<tables_dir>/../zarr/<chip_id>.zarr``
-    (the layout of the data folder)."""
-    chip_dir, tables_dir = Path(chip_dir), Path(tables_dir)
-    store_path = Path(store_path) if store_path is not None else tables_dir.parent / "zarr" / f"{chip_dir.name}.zarr"
-    if not (chip_dir / "gt").is_dir():
-        raise FileNotFoundError(f"{chip_dir / 'gt'}: chip has no ground truth to evaluate against")
+def evaluate_chip(store: ChipStore) -> dict[str, dict | str]:
+    """Per section: the metrics of chip ``store``, or ``"skipped: ..."`` when output or truth
+    is missing. Raises FileNotFoundError when the chip has no ground truth at all."""
+    if not has_truth(store.raw_dir):
+        raise FileNotFoundError(f"{gt_path(store.raw_dir)}: chip has no ground truth to evaluate against")
     out: dict[str, dict | str] = {}
     for name, section in SECTIONS.items():
-        result = section(chip_dir, tables_dir, store_path)
+        result = section(store.raw_dir, store.tables_dir, store.zarr_path)
         out[name] = result if result is not None else "skipped: no output yet for this chip"
     return out
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.reader import read_manifest, read_stack
 from lftiming_ml.tracking.chip import detections_from_instances
 from lftiming_ml.tracking.costs import Box
 from lftiming_ml.tracking.types import WellFrameDetections
+from lftiming_ml.truth.files import open_masks, read_cells, read_wells
 
 
 @dataclass(frozen=True)
@@ -94,14 +94,13 @@ def iter_ground_truth_wells(chip_dir: Path | str, *, occupied_only: bool = True,
                             with_phase: bool = False) -> Iterator[GroundTruthWell]:
     """Every well of a simulated chip (those loaded with a cell when ``occupied_only``),
     in (field_id, row, col) order; with its phase crops when ``with_phase``."""
-    gt = Path(chip_dir) / "gt"
     manifest = read_manifest(chip_dir) if with_phase else None
     stacks: dict[str, np.ndarray] = {}
-    wells = pd.read_parquet(gt / "wells.parquet")
-    cells = pd.read_parquet(gt / "cells.parquet")
+    wells = read_wells(chip_dir)
+    cells = read_cells(chip_dir)
     contact = cells[cells["in_contact"]].groupby(["field_id", "row", "col"])["frame"].nunique()
     types = cells.drop_duplicates(["field_id", "row", "col", "cell_id"]).set_index(["field_id", "row", "col", "cell_id"])["type"]
-    root = zarr.open_group(str(gt / "masks.zarr"), mode="r")
+    root = open_masks(chip_dir)
     for (fid, row, col), frames in wells.sort_values("frame").groupby(["field_id", "row", "col"], sort=True):
         first = frames.iloc[0]
         if occupied_only and not bool(first["occupied"]):

@@ -1,7 +1,7 @@
 """Tracks of a processed chip vs its ground truth (the ``tracking`` section of
 ``lftiming evaluate``, and the scoring of ``benchmarks/tracking_pipeline.py``).
 
-Per cropped pipeline well paired with a true well (``tracking.truth_match``), the
+Per cropped pipeline well paired with a true well (``truth.match``), the
 ``cell_tracks`` positions are scored against the true cell centroids moved into the same crop
 (``truth_cells_in_crops``) with paper Eq. 9 MOTA (``metrics.mota``, gate ``MOTA_GATE_PX``).
 Wells are grouped overall, per loaded E:T stratum and contact-rich; per group: mean MOTA with
@@ -23,8 +23,9 @@ from lftiming_ml.metrics import mota
 from lftiming_ml.metrics.stats import bootstrap_ci, wilson_ci
 from lftiming_ml.metrics.strata import STRATA
 from lftiming_ml.store.tables import chip_table_path
-from lftiming_ml.tracking.truth_match import WELL_KEYS, match_tracks_to_cells, truth_cells_in_crops, truth_well_strata
+from lftiming_ml.truth.match import WELL_KEYS, match_tracks_to_cells, truth_cells_in_crops, truth_well_strata
 from lftiming_ml.store.movies import list_well_movies
+from lftiming_ml.truth.files import CELLS, has_truth, read_cells
 
 MOTA_GATE_PX = 6.0
 """MOTA matching gate (crop px at 0.65 um/px): about half an effector diameter, as in
@@ -117,7 +118,7 @@ def score_births(chip_dir: Path | str, store_path: Path | str, tracks: pd.DataFr
     at most half of the daughters can be)."""
     chip_dir = Path(chip_dir)
     truth = truth_cells_in_crops(chip_dir, store_path)
-    parents = pd.read_parquet(chip_dir / "gt" / "cells.parquet", columns=["field_id", "row", "col", "cell_id",
+    parents = read_cells(chip_dir, columns=["field_id", "row", "col", "cell_id",
                                                                           "parent_id"])
     parents = parents.drop_duplicates(["field_id", "row", "col", "cell_id"]).rename(
         columns={"field_id": "gt_field_id", "row": "gt_row", "col": "gt_col"})
@@ -139,7 +140,7 @@ def evaluate_tracking(chip_dir: Path, tables_dir: Path, store_path: Path) -> dic
     None when the chip has no ``cell_tracks`` table or store."""
     chip_dir, store_path = Path(chip_dir), Path(store_path)
     table = chip_table_path(Path(tables_dir), "cell_tracks", chip_dir.name)
-    if not (table.is_file() and store_path.is_dir() and (chip_dir / "gt" / "cells.parquet").is_file()):
+    if not (table.is_file() and store_path.is_dir() and has_truth(chip_dir, CELLS)):
         return None
     tracks = pd.read_parquet(table)
     wells = score_chip_tracks(chip_dir, store_path, tracks)
