@@ -13,11 +13,11 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_assets.segmentation.assets import cell_masks
 from lftiming_ml.classification.config import ClassificationCorpusConfig
+from lftiming_ml.reid.config import MODEL_NAME as REID_MODEL_NAME
+from lftiming_ml.reid.serving import load_reid, train_and_register
 from lftiming_ml.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks
 from lftiming_ml.tracking.config import TrackerParams
-from lftiming_ml.tracking.reid import MODEL_NAME as REID_MODEL_NAME
-from lftiming_ml.tracking.reid import load_reid, train_and_register
 
 TRACK_CHECKS = [
     dg.AssetCheckSpec("tracks_complete", asset="cell_tracks", description=(
@@ -28,7 +28,7 @@ TRACK_CHECKS = [
 
 
 class ReidConfig(dg.Config):
-    """What to train; the recipe is ``lftiming_ml.tracking.reid.PROFILES``."""
+    """What to train; the recipe is ``lftiming_ml.reid.config.PROFILES``."""
 
     profile: str = "cpu"
     n_chips: int = 4  # the classifiers' simulated corpus (shared cache); the last quarter validates

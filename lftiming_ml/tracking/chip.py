@@ -2,7 +2,7 @@
 
 Reads each cropped well's ``masks`` group (``lftiming_ml.segmentation.serving``), embeds
 each instance's appearance with the re-identification model when one is given
-(``reid.embed_detections`` on the movie's phase channel), runs ``track_well`` on the
+(``reid.serving.embed_detections`` on the movie's phase channel), runs ``track_well`` on the
 per-frame instances and writes, beside the movie and the masks::
 
     wells/<field_id>/r<row>c<col>/tracks/masks   bool[T, K, S, S], one slot per track id
@@ -27,9 +27,10 @@ import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
 
+from lftiming_ml.reid.model import ReidNet
+from lftiming_ml.reid.serving import embed_detections
 from lftiming_ml.segmentation.serving import open_well_masks
 from lftiming_ml.tracking.config import TrackerParams
-from lftiming_ml.tracking.reid import ReidNet, embed_detections
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.types import ABSENT, DETECTED, SOURCE_NAMES, WellFrameDetections, WellTracks
 from lftiming_ml.wells.movies import WellMovieInfo, list_well_movies, open_well_movie, replace_group, well_group_path

@@ -22,7 +22,8 @@ from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS, open_well_track_masks
-from lftiming_ml.tracking.reid import ReidNet, reid_profile
+from lftiming_ml.reid.config import reid_profile
+from lftiming_ml.reid.model import ReidNet
 from lftiming_ml.tracking.truth_match import match_tracks_to_cells, truth_cells_in_crops
 from lftiming_ml.wells.movies import list_well_movies
 from tests.conftest import small_sim_config

@@ -131,7 +131,7 @@ def test_offline_training_needs_neither_mlflow_nor_dagster() -> None:
                "        if name.split('.')[0] in ('mlflow', 'dagster', 'duckdb', 'lftiming_assets'):\n"
                "            raise ImportError('blocked ' + name)\n"
                "sys.meta_path.insert(0, Block())\n"
-               "import lftiming_ml.segmentation.offline, lftiming_ml.models.bundle, lftiming_ml.tracking.reid\n"
+               "import lftiming_ml.segmentation.offline, lftiming_ml.models.bundle\n"
                "print('imported')\n")
     out = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "imported" in out.stdout, out.stderr
