@@ -12,7 +12,7 @@ from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_assets.segmentation.assets import cell_masks
-from lftiming_ml.classification.config import ClassificationCorpusConfig
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
 from lftiming_ml.reid.config import MODEL_NAME as REID_MODEL_NAME
 from lftiming_ml.reid.serving import load_reid, train_and_register
 from lftiming_ml.tables import chip_table_path, write_chip_table
@@ -44,7 +44,7 @@ def reid_embedding(context: dg.AssetExecutionContext, config: ReidConfig, storag
     mlflow.configure(REID_MODEL_NAME)
     overrides = {"train_seconds": config.train_seconds} if config.train_seconds else {}
     info, history, seconds = train_and_register(
-        corpus=ClassificationCorpusConfig(n_chips=config.n_chips),
+        corpus=CLASSIFICATION_CORPUS.replace(n_chips=config.n_chips),
         corpus_root=storage.root / "training" / "classification" / "chips", tracking_uri=mlflow.tracking_uri,
         artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias, overrides=overrides,
         log_fn=lambda step, row: context.log.info(f"step {step}: loss {row['loss']:.3f}") if step % 200 == 0 else None)

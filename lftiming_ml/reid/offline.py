@@ -11,8 +11,9 @@ lab with a GPU elsewhere trains there and registers the result here::
     # back where MLflow is
     lftiming register /tmp/reid-bundle
 
-Training data: the classifiers' simulated corpus (truth tracks with amodal masks,
-``classification.data.load_chip_tracks`` cut at the profile's ``patch_size``), split by chip.
+Training data: the classifiers' simulated corpus (``CLASSIFICATION_CORPUS``: truth tracks with amodal
+masks, ``classification.data.load_chip_tracks`` cut at the profile's ``patch_size``), split by
+chip (``corpus.split_by_chip``).
 ``train_bundle`` is also what ``serving.train_and_register`` runs before it logs the bundle.
 """
 
@@ -27,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from lftiming_ml.classification.config import ClassificationCorpusConfig, classifier_profile
-from lftiming_ml.classification.data import load_chip_tracks, simulate_corpus, split_chips
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, classifier_profile
+from lftiming_ml.classification.data import load_chip_tracks
+from lftiming_ml.corpus import CorpusConfig, simulate_corpus, split_by_chip
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
 from lftiming_ml.models.training import device_description
 from lftiming_ml.reid.config import MODEL_NAME, PROFILES, registry_config, reid_profile
@@ -36,7 +38,7 @@ from lftiming_ml.reid.engine import LogFn, train_reid, verification_accuracy
 
 
 def train_bundle(
-    *, corpus: ClassificationCorpusConfig, corpus_root: Path, profile: str = "cpu",
+    *, corpus: CorpusConfig, corpus_root: Path, profile: str = "cpu",
     overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
     workers: int = 1, device: str | torch.device | None = "auto",
 ) -> TrainingBundle:
@@ -48,7 +50,7 @@ def train_bundle(
     prof = reid_profile(profile, **dict(overrides or {}))
     cut = classifier_profile("cpu").model_copy(update={"frame_step": 1, "patch_size": prof.patch_size,
                                                        "phase_gain": prof.phase_gain})
-    train_dirs, val_dirs = split_chips(simulate_corpus(corpus, corpus_root, workers=workers))
+    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root, workers=workers))
     train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=cut)]
     val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=cut)]
     start = time.perf_counter()
@@ -74,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train the re-identification embedding on simulated chips into a bundle "
                                             "folder (register it with `lftiming register <bundle>`).")
     p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
-    p.add_argument("--n-chips", type=int, default=ClassificationCorpusConfig().n_chips,
-                   help="simulated corpus chips (the last quarter validates)")
+    p.add_argument("--n-chips", type=int, default=CLASSIFICATION_CORPUS.n_chips,
+                   help="simulated corpus chips (the last fifth, rounded up, validates)")
     p.add_argument("--train-seconds", type=float, default=None, help="override the profile's training budget")
     p.add_argument("--workers", type=int, default=1, help="chips simulated at a time")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if step % 500 == 0:
             print(json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
 
-    bundle = train_bundle(corpus=ClassificationCorpusConfig(n_chips=args.n_chips), corpus_root=args.corpus_root,
+    bundle = train_bundle(corpus=CLASSIFICATION_CORPUS.replace(n_chips=args.n_chips), corpus_root=args.corpus_root,
                           profile=args.profile, overrides=overrides, log_fn=log, workers=args.workers,
                           device=args.device)
     write_bundle(args.out, bundle)

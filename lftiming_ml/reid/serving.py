@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lftiming_ml.classification.config import ClassificationCorpusConfig
 from lftiming_ml.classification.data import extract_patches, normalise_phase
+from lftiming_ml.corpus import CorpusConfig
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, register_bundle
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.reid.config import MODEL_NAME
@@ -21,7 +21,7 @@ from lftiming_ml.tracking.types import WellFrameDetections
 
 
 def train_and_register(
-    *, corpus: ClassificationCorpusConfig, corpus_root: Path, tracking_uri: str, artifact_location: str | None,
+    *, corpus: CorpusConfig, corpus_root: Path, tracking_uri: str, artifact_location: str | None,
     profile: str = "cpu", alias: str = "champion", overrides: Mapping[str, object] | None = None,
     log_fn: LogFn | None = None,
 ) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
