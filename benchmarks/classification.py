@@ -33,11 +33,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lftiming_ml.classification.config import ClassificationCorpusConfig, train_config
-from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, simulate_corpus
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, train_config
+from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks
 from lftiming_ml.classification.engine import chip_folds, cross_validate, predict_tracks, train_classifier
 from lftiming_ml.evaluation.classification import CONTACT_GROUP, score_apoptosis, score_celltypes
 from lftiming_ml.classification.serving import cell_types_table
+from lftiming_ml.corpus import simulate_corpus, split_by_chip
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.truth.files import WELLS, has_truth
@@ -153,12 +154,12 @@ def main() -> None:
                  f"folds and at least as many corpus chips as folds; --train-chips is {args.train_chips}")
     torch.set_num_threads(2)
 
-    corpus = ClassificationCorpusConfig(n_chips=args.train_chips)
+    corpus = CLASSIFICATION_CORPUS.replace(n_chips=args.train_chips)
     chips = simulate_corpus(corpus, ROOT / "data" / "training" / "classification" / "chips")
     profile = train_config("cpu", task="celltype").profile
-    n_val = max(1, len(chips) // 4)
-    train_tracks = [t for d in chips[:-n_val] for t in load_chip_tracks(d, profile=profile)]
-    val_tracks = [t for d in chips[-n_val:] for t in load_chip_tracks(d, profile=profile)]
+    train_dirs, val_dirs = split_by_chip(chips)
+    train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=profile)]
+    val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=profile)]
     tests = test_chips(args.test, args.cache)
     test_tracks = [t for d in tests for t in load_chip_tracks(d, profile=profile)]
     result: dict = {
@@ -166,7 +167,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
                    f"cuda={torch.cuda.is_available()}",
         "profile": profile.model_dump(mode="json"), "epochs": args.epochs,
-        "train_chips": [d.name for d in chips[:-n_val]], "val_chips": [d.name for d in chips[-n_val:]],
+        "train_chips": [d.name for d in train_dirs], "val_chips": [d.name for d in val_dirs],
         "test_chips": [d.name for d in tests],
         "n_tracks": {"train": len(train_tracks), "val": len(val_tracks), "test": len(test_tracks)},
         "label_error_vs_truth": {"corpus": label_error_rates([*train_tracks, *val_tracks]),

@@ -11,7 +11,7 @@
     # compare registered versions (e.g. the champion vs a GPU-trained bundle registered as candidate)
     .venv/bin/python benchmarks/segmentation.py --registered locsnet:champion locsnet:candidate
 
-Training corpus: ``SegmentationCorpusConfig`` defaults (10 one-field chips, seeds
+Training corpus: ``SEGMENTATION_CORPUS`` and ``CorpusSampling`` defaults (10 one-field chips, seeds
 20000-20009, standard/hard alternating, 12 frames, every 2nd frame, 96 px well crops),
 simulated into ``data/training/segmentation/chips`` when missing; validation chips are
 seeds 20010-20011 (frames 0, 6, 11). Both models get the same data, recipe and number of
@@ -35,10 +35,11 @@ import pandas as pd
 import torch
 from mlflow import MlflowClient
 
+from lftiming_ml.corpus import simulate_corpus
 from lftiming_ml.metrics.segmentation import summarize_segmentation
 from lftiming_ml.models.registry import load_by_alias
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, train_config
-from lftiming_ml.segmentation.data import load_chip_samples, load_corpus_samples, simulate_corpus
+from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, train_config
+from lftiming_ml.segmentation.data import load_chip_samples, load_corpus_samples
 from lftiming_ml.segmentation.engine import (
     evaluate,
     load_weights,
@@ -56,7 +57,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 CHIPS = ROOT / "data" / "training" / "segmentation" / "chips"
 MODELS = ROOT / "data" / "models" / "segmentation"
 HELD_OUT = (("standard", 301), ("hard", 302))
-VAL = SegmentationCorpusConfig(n_chips=2, first_seed=20_010)
+VAL = SEGMENTATION_CORPUS.replace(n_chips=2, first_seed=20_010)
 MIOU_TARGET_CPU = 0.85
 
 
@@ -68,7 +69,7 @@ def held_out_chip(preset: str, seed: int) -> Path:
 
 
 def train(kind: str, args: argparse.Namespace) -> dict:
-    corpus = SegmentationCorpusConfig()
+    corpus = SEGMENTATION_CORPUS
     train_samples = load_corpus_samples(corpus, simulate_corpus(corpus, CHIPS))
     val_samples = [s for d in simulate_corpus(VAL, CHIPS) for s in load_chip_samples(d, frames=(0, 6, 11))]
     config = train_config("cpu", kind=kind, epochs=args.epochs, time_budget_min=args.minutes)

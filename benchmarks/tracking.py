@@ -36,12 +36,12 @@ from laptrack import LapTrack
 from lftiming_ml.metrics import IdSwitch, mota
 from lftiming_ml.metrics.stats import bootstrap_ci
 from lftiming_ml.metrics.strata import STRATA, et_stratum, is_contact_rich
+from lftiming_ml.reid.serving import embed_detections, load_reid
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.tracking import TrackerParams, WellFrameDetections, track_well
 from lftiming_ml.tracking.costs import mask_elongation
 from lftiming_ml.evaluation.tracker_inputs import GroundTruthWell, drop_detections, iter_ground_truth_wells
-from lftiming_ml.tracking.reid import embed_detections, load_reid
 from lftiming_ml.truth.files import MASKS, has_truth
 
 RESULTS = Path(__file__).parent / "results"

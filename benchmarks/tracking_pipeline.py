@@ -38,13 +38,14 @@ import torch
 
 from lftiming_ml.chip import read_manifest
 from lftiming_ml.evaluation.segmentation import evaluate_segmentation
+from lftiming_ml.reid.model import ReidNet
+from lftiming_ml.reid.serving import load_reid
 from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter
 from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks, detections_from_instances, embed_well_detections
-from lftiming_ml.tracking.reid import ReidNet, load_reid
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.evaluation.tracking import MOTA_GATE_PX, score_births, score_chip_tracks, summarize_tracking
 from lftiming_ml.tracking.tracker import track_well

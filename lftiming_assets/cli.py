@@ -135,7 +135,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     from lftiming_ml.models.bundle import BundleError, read_bundle
     from lftiming_ml.models.registry import register_bundle
     from lftiming_ml.segmentation.offline import MODEL_NAMES
-    from lftiming_ml.tracking.reid import MODEL_NAME as REID_NAME
+    from lftiming_ml.reid.config import MODEL_NAME as REID_NAME
 
     offline = sorted([*MODEL_NAMES.values(), REID_NAME])  # the models with an offline trainer
 
@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("register", help="register a training bundle (a model trained elsewhere, e.g. by "
-                                        "`python -m lftiming_ml.segmentation.offline` or `python -m lftiming_ml.tracking.reid` on a GPU machine) in MLflow")
+                                        "`python -m lftiming_ml.segmentation.offline` or `python -m lftiming_ml.reid.offline` on a GPU machine) in MLflow")
     g.add_argument("bundle", type=Path, help="bundle folder (state_dict.pt + bundle.json)")
     g.add_argument("--alias", default="champion", help="alias the new version gets (default: champion)")
     g.set_defaults(func=cmd_register)

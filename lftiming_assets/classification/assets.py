@@ -12,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 from lftiming_assets.partitions import chips
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
-from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierTask, classifier_profile
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierTask, classifier_profile
 from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, load_classifier, \
     train_and_register
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
@@ -39,7 +39,7 @@ def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: Clas
     model_name = MODEL_NAMES[(task, "cnn_lstm")]
     mlflow.configure(model_name)
     info, history, seconds = train_and_register(
-        task=task, corpus=ClassificationCorpusConfig(n_chips=config.n_chips),
+        task=task, corpus=CLASSIFICATION_CORPUS.replace(n_chips=config.n_chips),
         corpus_root=storage.root / "training" / "classification" / "chips", tracking_uri=mlflow.tracking_uri,
         artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias, overrides=overrides,
         cv_folds=config.cv_folds,

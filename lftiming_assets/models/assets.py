@@ -4,7 +4,7 @@ import dagster as dg
 
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.resources import LftimingStorage, MLflowTracking
-from lftiming_ml.wells.detector_config import TrainingSetConfig, train_config
+from lftiming_ml.wells.detector_config import WELL_DETECTOR_CORPUS, train_config
 from lftiming_ml.wells.serving import MODEL_NAME, train_and_register
 
 
@@ -23,7 +23,7 @@ def well_detector(context: dg.AssetExecutionContext, config: WellDetectorConfig,
     """Faster R-CNN well detector (from scratch), registered as ``well_detector`` with an alias."""
     overrides = {"epochs": config.epochs} if config.epochs else {}
     train = train_config(config.profile, **overrides)
-    data = TrainingSetConfig(n_chips=config.n_chips)
+    data = WELL_DETECTOR_CORPUS.replace(n_chips=config.n_chips)
     mlflow.configure(MODEL_NAME)
     info, history, seconds = train_and_register(
         cache_dir=storage.root / "training" / "wells", tracking_uri=mlflow.tracking_uri,

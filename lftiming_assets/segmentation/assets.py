@@ -10,7 +10,7 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_assets.wells.assets import well_movies
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind
+from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, SegmenterKind
 from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter, train_and_register
 from lftiming_ml.store.tables import write_chip_table
 
@@ -33,7 +33,7 @@ def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: Segme
     model_name = MODEL_NAMES[kind]
     mlflow.configure(model_name)
     info, history, seconds = train_and_register(
-        kind=kind, corpus=SegmentationCorpusConfig(n_chips=config.n_chips),
+        kind=kind, corpus=SEGMENTATION_CORPUS.replace(n_chips=config.n_chips),
         corpus_root=storage.root / "training" / "segmentation" / "chips", tracking_uri=mlflow.tracking_uri,
         artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias,
         overrides=overrides,

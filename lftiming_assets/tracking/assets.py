@@ -12,12 +12,12 @@ from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
 from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
 from lftiming_assets.segmentation.assets import cell_masks
-from lftiming_ml.classification.config import ClassificationCorpusConfig
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
+from lftiming_ml.reid.config import MODEL_NAME as REID_MODEL_NAME
+from lftiming_ml.reid.serving import load_reid, train_and_register
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks
 from lftiming_ml.tracking.config import TrackerParams
-from lftiming_ml.tracking.reid import MODEL_NAME as REID_MODEL_NAME
-from lftiming_ml.tracking.reid import load_reid, train_and_register
 
 TRACK_CHECKS = [
     dg.AssetCheckSpec("tracks_complete", asset="cell_tracks", description=(
@@ -28,7 +28,7 @@ TRACK_CHECKS = [
 
 
 class ReidConfig(dg.Config):
-    """What to train; the recipe is ``lftiming_ml.tracking.reid.PROFILES``."""
+    """What to train; the recipe is ``lftiming_ml.reid.config.PROFILES``."""
 
     profile: str = "cpu"
     n_chips: int = 4  # the classifiers' simulated corpus (shared cache); the last quarter validates
@@ -44,7 +44,7 @@ def reid_embedding(context: dg.AssetExecutionContext, config: ReidConfig, storag
     mlflow.configure(REID_MODEL_NAME)
     overrides = {"train_seconds": config.train_seconds} if config.train_seconds else {}
     info, history, seconds = train_and_register(
-        corpus=ClassificationCorpusConfig(n_chips=config.n_chips),
+        corpus=CLASSIFICATION_CORPUS.replace(n_chips=config.n_chips),
         corpus_root=storage.root / "training" / "classification" / "chips", tracking_uri=mlflow.tracking_uri,
         artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias, overrides=overrides,
         log_fn=lambda step, row: context.log.info(f"step {step}: loss {row['loss']:.3f}") if step % 200 == 0 else None)

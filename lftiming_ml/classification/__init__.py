@@ -10,7 +10,7 @@ against truth is ``lftiming_ml.evaluation.classification``.
 """
 
 from lftiming_ml.classification.config import (
-    ClassificationCorpusConfig,
+    CLASSIFICATION_CORPUS,
     ClassifierProfile,
     ClassifierTrainConfig,
     LabellerParams,
@@ -21,7 +21,7 @@ from lftiming_ml.classification.engine import predict_tracks, train_classifier
 from lftiming_ml.classification.model import build_classifier
 
 __all__ = [
-    "ClassificationCorpusConfig",
+    "CLASSIFICATION_CORPUS",
     "ClassifierProfile",
     "ClassifierTrainConfig",
     "LabellerParams",

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lftiming_ml.corpus import CorpusConfig
+
 ClassifierTask = Literal["celltype", "apoptosis"]
 ClassifierKind = Literal["cnn_lstm", "frame_cnn"]
 ClassifierProfileName = Literal["cpu", "paper"]
@@ -87,16 +89,13 @@ class ClassifierTrainConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' picks cuda when available.")
 
 
-class ClassificationCorpusConfig(_Strict):
-    """Simulated chips whose tracks (truth tracks and masks, labels from fluorescence) train
-    the classifiers. Whole 72-frame movies: apoptosis needs the onset inside the movie."""
-
-    presets: tuple[Literal["easy", "standard", "hard"], ...] = Field(("standard", "hard"), description="Presets cycled over the chips.")
-    n_chips: int = Field(4, ge=1, description="Chips to simulate (chip i uses first_seed + i and presets[i % len]).")
-    first_seed: int = Field(TRAINING_SEED_START, ge=TRAINING_SEED_START, description="Seed of the first chip; seeds below 40 000 belong to other models or benchmarks.")
-    n_fields: int = Field(1, ge=1, description="Fields per chip (36 wells each).")
-    n_frames: int = Field(72, ge=2, description="Frames simulated per field.")
-    target_mitosis_prob: float | None = Field(0.25, ge=0, le=1, description="Overrides the preset's probability that a live target divides (3-6%): daughters are effector-sized and short-lived, a failure mode a corpus must show often enough (None = the preset's).")
+CLASSIFICATION_CORPUS = CorpusConfig(
+    chip_id="cls-{preset}-s{seed}{mitosis}", n_chips=4, first_seed=TRAINING_SEED_START, seed_floor=TRAINING_SEED_START,
+    n_fields=1, n_frames=72, target_mitosis_prob=0.25)
+"""Simulated chips whose tracks (truth tracks and masks, labels from fluorescence) train the
+classifiers and the re-identification embedding. Whole 72-frame movies: apoptosis needs the
+onset inside the movie. Targets divide with probability 0.25 instead of the presets' 3-6%:
+daughters are effector-sized and short-lived, a failure mode a corpus must show often enough."""
 
 
 PROFILES: dict[str, ClassifierProfile] = {

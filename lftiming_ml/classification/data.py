@@ -18,9 +18,7 @@ canonical crop px of the well movies), so patches look the same in both.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ import pandas as pd
 
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.reader import read_manifest, read_stack
-from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierProfile, LabellerParams
+from lftiming_ml.classification.config import ClassifierProfile, LabellerParams
 from lftiming_ml.classification.labels import UNLABELLED, frame_labels, label_well
 from lftiming_ml.truth.strata import well_strata
 from lftiming_ml.truth.files import open_masks, read_cells, read_wells
@@ -250,50 +248,6 @@ def label_error_rates(tracks: Sequence[TrackSequence]) -> dict[str, float]:
     }
 
 
-# --- simulated corpus -----------------------------------------------------------------------
-
-def corpus_chip_specs(corpus: ClassificationCorpusConfig) -> list[tuple[str, str, int]]:
-    """``(chip_id, preset, seed)`` of every chip of ``corpus``, chip i = first_seed + i (the id
-    names a mitosis override, e.g. ``cls-hard-s40001-m25``)."""
-    tag = "" if corpus.target_mitosis_prob is None else f"-m{round(100 * corpus.target_mitosis_prob)}"
-    return [(f"cls-{corpus.presets[i % len(corpus.presets)]}-s{corpus.first_seed + i}{tag}",
-             corpus.presets[i % len(corpus.presets)], corpus.first_seed + i) for i in range(corpus.n_chips)]
-
-
-def _simulate_corpus_chip(path: Path, preset: str, seed: int, n_fields: int, n_frames: int,
-                          mitosis_prob: float | None) -> None:
-    from lftiming_ml.sim.chip import simulate_chip
-    from lftiming_ml.sim.config import preset_config
-
-    config = preset_config(preset, seed=seed, n_fields=n_fields, n_frames=n_frames)
-    if mitosis_prob is not None:
-        config = config.model_copy(update={"biology": config.biology.model_copy(update={"mitosis_prob": mitosis_prob})})
-    simulate_chip(path, config, overwrite=True)
-
-
-def simulate_corpus(corpus: ClassificationCorpusConfig, root: Path | str, *, workers: int = 1) -> list[Path]:
-    """Simulate the corpus chips under ``root`` (kept: a chip already there is reused), up to
-    ``workers`` chips at a time in separate processes. Returns the chip folders in order."""
-    specs = [(Path(root) / chip_id, preset, seed) for chip_id, preset, seed in corpus_chip_specs(corpus)]
-    args = [(path, preset, seed, corpus.n_fields, corpus.n_frames, corpus.target_mitosis_prob)
-            for path, preset, seed in specs if not (path / "gt" / "wells.parquet").is_file()]
-    if workers <= 1 or len(args) <= 1:
-        for a in args:
-            _simulate_corpus_chip(*a)
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(args)), mp_context=get_context("spawn")) as pool:
-            list(pool.map(_simulate_corpus_chip, *zip(*args)))
-    return [path for path, _, _ in specs]
-
-
-def split_chips(chip_dirs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """(train, validation) chip folders: the last quarter of the chips (at least one) validates."""
-    if len(chip_dirs) < 2:
-        raise ValueError("a classifier needs at least 2 corpus chips (validation is split by chip)")
-    n_val = max(1, len(chip_dirs) // 4)
-    return list(chip_dirs[:-n_val]), list(chip_dirs[-n_val:])
-
-
 # --- inference tracks from the pipeline -----------------------------------------------------
 
 def well_track_sequences(phase: np.ndarray, track_masks: np.ndarray, tracks: pd.DataFrame, *,
@@ -319,6 +273,5 @@ def well_track_sequences(phase: np.ndarray, track_masks: np.ndarray, tracks: pd.
     return out
 
 
-__all__ = ["LINEAGE_START_REASONS", "MOTION_NAMES", "N_MOTION", "TrackSequence", "corpus_chip_specs", "extract_patches",
-           "label_error_rates", "load_chip_tracks", "motion_descriptors", "normalise_phase", "simulate_corpus", "split_chips",
-           "track_sequence", "well_track_sequences"]
+__all__ = ["LINEAGE_START_REASONS", "MOTION_NAMES", "N_MOTION", "TrackSequence", "extract_patches", "label_error_rates",
+           "load_chip_tracks", "motion_descriptors", "normalise_phase", "track_sequence", "well_track_sequences"]

@@ -17,18 +17,17 @@ import pandas as pd
 import torch
 
 from lftiming_ml.classification.config import (
-    ClassificationCorpusConfig,
     ClassifierKind,
     ClassifierProfile,
     ClassifierTask,
     train_config,
 )
-from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, simulate_corpus, \
-    split_chips, well_track_sequences
+from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, well_track_sequences
 from lftiming_ml.classification.engine import LogFn, TrackPrediction, classifier_from_registry, cross_validate, \
     predict_tracks, registry_config, train_classifier
 from lftiming_ml.classification.model import CellSequenceClassifier
 from lftiming_ml.classification.postprocess import lineage_cell_types
+from lftiming_ml.corpus import CorpusConfig, simulate_corpus, split_by_chip
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.store.movies import list_well_movies, open_well_phase
@@ -76,7 +75,7 @@ probability; apoptotic = frame >= death_frame; death_frame <NA> when the track n
 # --- train and register ---------------------------------------------------------------------
 
 def train_and_register(
-    *, task: ClassifierTask, corpus: ClassificationCorpusConfig, corpus_root: Path, tracking_uri: str,
+    *, task: ClassifierTask, corpus: CorpusConfig, corpus_root: Path, tracking_uri: str,
     artifact_location: str | None, kind: ClassifierKind = "cnn_lstm", profile: str = "cpu", alias: str = "champion",
     overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None, cv_folds: int = 0,
 ) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
@@ -92,7 +91,7 @@ def train_and_register(
     """
     model_name = MODEL_NAMES[(task, kind)]
     config = train_config(profile, task=task, kind=kind, **dict(overrides or {}))  # type: ignore[arg-type]
-    train_dirs, val_dirs = split_chips(simulate_corpus(corpus, corpus_root))
+    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root))
     train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=config.profile)]
     val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=config.profile)]
     label_errors = label_error_rates([*train_tracks, *val_tracks])
@@ -230,4 +229,4 @@ def chip_cell_deaths(store_path: Path | str, tracks: pd.DataFrame, classifier: C
 
 __all__ = ["CELL_DEATH_COLUMNS", "CELL_TYPE_COLUMNS", "MODEL_NAMES", "Classifier", "PredictFn", "as_classifier",
            "cell_deaths_table", "cell_types_table", "chip_cell_deaths", "chip_cell_types", "chip_track_sequences",
-           "load_classifier", "split_chips", "train_and_register"]
+           "load_classifier", "train_and_register"]

@@ -7,7 +7,8 @@ images), ``dataset`` (torch dataset), ``engine`` (training and evaluation,
 """
 
 from lftiming_ml.segmentation.config import (
-    SegmentationCorpusConfig,
+    SEGMENTATION_CORPUS,
+    CorpusSampling,
     SegmenterProfile,
     SegmenterTrainConfig,
     segmenter_profile,
@@ -19,7 +20,8 @@ from lftiming_ml.segmentation.model import build_segmenter
 
 __all__ = [
     "Instances",
-    "SegmentationCorpusConfig",
+    "SEGMENTATION_CORPUS",
+    "CorpusSampling",
     "SegmenterProfile",
     "SegmenterTrainConfig",
     "build_segmenter",

@@ -1,4 +1,4 @@
-"""LOCSNET / Mask R-CNN parameters: the model profile, the training recipe and the corpus.
+"""LOCSNET / Mask R-CNN parameters: the model profile, the training recipe, the corpus and its sampling.
 
 Sizes are px of the *well crop* (canonical 0.65 um/px, the simulator's and the well movies'
 pixel) unless a name says ``model`` (px of the network input, = crop px x ``input_scale``).
@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lftiming_ml.corpus import CorpusConfig
 
 SegmenterKind = Literal["locsnet", "mask_rcnn"]
 SegmenterProfileName = Literal["cpu", "paper"]
@@ -109,15 +111,15 @@ class SegmenterTrainConfig(_Strict):
                 "loss_overlap": self.w_mask * self.w_overlap, "loss_complement": self.w_mask * self.w_complement}
 
 
-class SegmentationCorpusConfig(_Strict):
-    """Simulated chips that make up a segmentation training corpus (the ``training_corpus``
-    asset; its size is what distinguishes LOCSNET v1/v2/v3 as in the paper)."""
+SEGMENTATION_CORPUS = CorpusConfig(chip_id="seg-{preset}-s{seed}", n_chips=10, first_seed=TRAINING_SEED_START,
+                                   seed_floor=TRAINING_SEED_START, n_fields=1, n_frames=12)
+"""The segmenters' simulated chips (the ``locsnet`` asset's corpus; its size, ``n_chips``, is
+what distinguishes LOCSNET v1/v2/v3 as in the paper)."""
 
-    presets: tuple[Literal["easy", "standard", "hard"], ...] = Field(("standard", "hard"), description="Presets cycled over the chips.")
-    n_chips: int = Field(10, ge=1, description="Chips to simulate (chip i uses first_seed + i and presets[i % len]).")
-    first_seed: int = Field(TRAINING_SEED_START, ge=TRAINING_SEED_START, description="Seed of the first chip; seeds below 20 000 belong to other models or benchmarks.")
-    n_fields: int = Field(1, ge=1, description="Fields per chip (36 wells each).")
-    n_frames: int = Field(12, ge=1, description="Frames simulated per field.")
+
+class CorpusSampling(_Strict):
+    """Which well-frames of the corpus chips become samples, and how they are cut."""
+
     frame_step: int = Field(2, ge=1, description="Use every frame_step-th frame as a sample (neighbouring 5-min frames are near duplicates).")
     crop_size: int = Field(96, ge=32, description="Side of the square sample crop (px) centred on each well's ground-truth box.")
     keep_empty: float = Field(1.0, ge=0, le=1, description="Fraction of cell-free well-frames kept (they teach 'no cell here').")

@@ -12,16 +12,15 @@ same framing as the per-well movies. ``meta`` carries what strata and reports ne
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.reader import read_manifest, read_stack
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig
+from lftiming_ml.corpus import CorpusConfig
+from lftiming_ml.segmentation.config import CorpusSampling
 from lftiming_ml.truth.files import open_masks, read_wells
 from lftiming_ml.truth.strata import well_strata
 
@@ -178,43 +177,12 @@ def load_annotated_sets(set_dirs: Sequence[Path | str], *, image_name: str = "ra
     return out
 
 
-# --- simulated corpus -----------------------------------------------------------------------
+# --- simulated corpus (``lftiming_ml.corpus`` simulates and splits it) ---------------------
 
-def corpus_chip_specs(corpus: SegmentationCorpusConfig) -> list[tuple[str, str, int]]:
-    """``(chip_id, preset, seed)`` of every chip of ``corpus``, chip i = first_seed + i."""
-    return [(f"seg-{corpus.presets[i % len(corpus.presets)]}-s{corpus.first_seed + i}",
-             corpus.presets[i % len(corpus.presets)], corpus.first_seed + i) for i in range(corpus.n_chips)]
-
-
-def _simulate_corpus_chip(path: Path, preset: str, seed: int, n_fields: int, n_frames: int,
-                          field_workers: int | None = None) -> None:
-    from lftiming_ml.sim.chip import simulate_chip
-    from lftiming_ml.sim.config import preset_config
-
-    simulate_chip(path, preset_config(preset, seed=seed, n_fields=n_fields, n_frames=n_frames), overwrite=True,
-                  workers=field_workers)
-
-
-def simulate_corpus(corpus: SegmentationCorpusConfig, root: Path | str, *, workers: int = 1) -> list[Path]:
-    """Simulate the corpus's chips under ``root`` (chips already there are reused: simulation
-    is deterministic by seed), up to ``workers`` chips at a time in separate processes.
-    Returns the chip folders in order (~5-10 s per 1-field chip on one core)."""
-    root = Path(root)
-    specs = [(root / chip_id, preset, seed) for chip_id, preset, seed in corpus_chip_specs(corpus)]
-    todo = [spec for spec in specs if not (spec[0] / "gt" / "wells.parquet").is_file()]
-    args = [(path, preset, seed, corpus.n_fields, corpus.n_frames) for path, preset, seed in todo]
-    if workers <= 1 or len(todo) <= 1:
-        for a in args:
-            _simulate_corpus_chip(*a)
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
-            list(pool.map(_simulate_corpus_chip, *zip(*args), [1] * len(args)))
-    return [path for path, _, _ in specs]
-
-
-def load_corpus_samples(corpus: SegmentationCorpusConfig, chip_dirs: Sequence[Path | str], *, seed: int = 0
-                        ) -> list[SegmentationSample]:
-    """Samples of ``chip_dirs`` at every ``corpus.frame_step``-th frame, ``corpus.crop_size`` crops."""
-    frames = range(0, corpus.n_frames, corpus.frame_step)
+def load_corpus_samples(corpus: CorpusConfig, chip_dirs: Sequence[Path | str], *,
+                        sampling: CorpusSampling = CorpusSampling(), seed: int = 0) -> list[SegmentationSample]:
+    """Samples of ``chip_dirs`` (chips of ``corpus``) at every ``sampling.frame_step``-th
+    frame, ``sampling.crop_size`` crops."""
+    frames = range(0, corpus.n_frames, sampling.frame_step)
     return [s for i, d in enumerate(chip_dirs) for s in load_chip_samples(
-        d, crop_size=corpus.crop_size, frames=frames, keep_empty=corpus.keep_empty, seed=seed + i)]
+        d, crop_size=sampling.crop_size, frames=frames, keep_empty=sampling.keep_empty, seed=seed + i)]

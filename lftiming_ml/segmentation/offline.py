@@ -28,10 +28,12 @@ from pathlib import Path
 import numpy as np
 from torchvision.models.detection import MaskRCNN
 
+from lftiming_ml.corpus import CorpusConfig, simulate_corpus, split_by_chip
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
 from lftiming_ml.models.training import device_description
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile, train_config
-from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples, simulate_corpus
+from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, SegmenterKind, SegmenterProfile, \
+    train_config
+from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples
 from lftiming_ml.segmentation.engine import LogFn, registry_config, train_segmenter
 from lftiming_ml.segmentation.infer import segment_crops
 from lftiming_ml.viz import instance_overlay_png
@@ -39,14 +41,6 @@ from lftiming_ml.viz import instance_overlay_png
 MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}
 OVERLAY_ARTIFACT = "previews/validation_overlay.png"
 """Run artifact of every training run: validation crops, true (green) vs predicted (magenta) contours."""
-
-
-def split_by_chip(chip_dirs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """(train, validation) chip folders: the last fifth of the chips (at least one) validates."""
-    if len(chip_dirs) < 2:
-        raise ValueError("a segmenter needs at least 2 corpus chips (validation is split by chip)")
-    n_val = max(1, len(chip_dirs) // 5)
-    return list(chip_dirs[:-n_val]), list(chip_dirs[-n_val:])
 
 
 def validation_overlay(model: MaskRCNN, profile: SegmenterProfile, samples: Sequence[SegmentationSample], *,
@@ -63,19 +57,21 @@ def validation_overlay(model: MaskRCNN, profile: SegmenterProfile, samples: Sequ
 
 
 def train_bundle(
-    *, kind: SegmenterKind, corpus: SegmentationCorpusConfig, corpus_root: Path, profile: str = "cpu",
+    *, kind: SegmenterKind, corpus: CorpusConfig, corpus_root: Path, profile: str = "cpu",
     overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None, workers: int = 1,
+    sampling: CorpusSampling = CorpusSampling(),
 ) -> TrainingBundle:
     """Simulate the corpus once (cached under ``corpus_root``, ``workers`` chips at a time),
-    split it by chip, train ``kind`` with the ``profile`` recipe (``overrides`` win) and
+    split it by chip (``corpus.split_by_chip``), cut its samples as ``sampling`` says,
+    train ``kind`` with the ``profile`` recipe (``overrides`` win) and
     return the run as a bundle: weights, the config that rebuilds the model, params (recipe,
     corpus, sizes, device), per-epoch history, final metrics with ``train_seconds``
     (simulation excluded) and the ``OVERLAY_ARTIFACT`` preview."""
     model_name = MODEL_NAMES[kind]
     config = train_config(profile, kind=kind, **dict(overrides or {}))
     train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root, workers=workers))
-    train_samples = load_corpus_samples(corpus, train_dirs, seed=config.seed)
-    val_samples = load_corpus_samples(corpus, val_dirs, seed=config.seed + len(train_dirs))
+    train_samples = load_corpus_samples(corpus, train_dirs, sampling=sampling, seed=config.seed)
+    val_samples = load_corpus_samples(corpus, val_dirs, sampling=sampling, seed=config.seed + len(train_dirs))
     start = time.perf_counter()
     model, history = train_segmenter(config, train_samples=train_samples, val_samples=val_samples, log_fn=log_fn)
     seconds = time.perf_counter() - start
@@ -85,6 +81,7 @@ def train_bundle(
         model_name=model_name, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
         config=registry_config(config),
         params={"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
+                "sampling": sampling.model_dump(mode="json"),
                 "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
                 "n_well_frames": len(train_samples) + len(val_samples),
                 "n_train_well_frames": len(train_samples), "n_val_well_frames": len(val_samples),
@@ -100,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(register it with `lftiming register <bundle>`).")
     p.add_argument("--kind", choices=sorted(MODEL_NAMES), default="locsnet")
     p.add_argument("--profile", choices=["cpu", "paper"], default="cpu")
-    p.add_argument("--n-chips", type=int, default=SegmentationCorpusConfig().n_chips,
-                   help="simulated corpus chips (the last fifth validates)")
+    p.add_argument("--n-chips", type=int, default=SEGMENTATION_CORPUS.n_chips,
+                   help="simulated corpus chips (the last fifth, rounded up, validates)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (a ceiling with --lr-schedule time)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
@@ -131,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"epoch": epoch, "elapsed_s": round(time.perf_counter() - started, 1),
                           **{k: round(row[k], 4) for k in keys if k in row}}), flush=True)
 
-    bundle = train_bundle(kind=args.kind, corpus=SegmentationCorpusConfig(n_chips=args.n_chips),
+    bundle = train_bundle(kind=args.kind, corpus=SEGMENTATION_CORPUS.replace(n_chips=args.n_chips),
                           corpus_root=args.corpus_root, profile=args.profile, overrides=overrides, log_fn=log,
                           workers=args.workers)
     write_bundle(args.out, bundle)

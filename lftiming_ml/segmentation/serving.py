@@ -16,9 +16,10 @@ import torch
 from skimage.measure import regionprops
 from torchvision.models.detection import MaskRCNN
 
+from lftiming_ml.corpus import CorpusConfig
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, register_bundle
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, SegmenterKind, SegmenterProfile
+from lftiming_ml.segmentation.config import CorpusSampling, SegmenterKind, SegmenterProfile
 from lftiming_ml.segmentation.engine import LogFn, segmenter_from_registry
 from lftiming_ml.segmentation.infer import Instances, segment_crops
 from lftiming_ml.segmentation.offline import MODEL_NAMES, OVERLAY_ARTIFACT, train_bundle
@@ -39,9 +40,10 @@ CELL_COLUMNS: dict[str, str] = {
 # --- train and register ---------------------------------------------------------------------
 
 def train_and_register(
-    *, kind: SegmenterKind, corpus: SegmentationCorpusConfig, corpus_root: Path, tracking_uri: str,
+    *, kind: SegmenterKind, corpus: CorpusConfig, corpus_root: Path, tracking_uri: str,
     artifact_location: str | None, profile: str = "cpu", alias: str = "champion",
     overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
+    sampling: CorpusSampling = CorpusSampling(),
 ) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
     """``offline.train_bundle`` (simulate the corpus, split by chip, train ``kind`` with the
     ``profile`` recipe), then log the run to MLflow (params incl. corpus size, per-epoch
@@ -51,7 +53,7 @@ def train_and_register(
     Returns the version, the per-epoch history and the training time (s, simulation excluded).
     """
     bundle = train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
-                          log_fn=log_fn)
+                          log_fn=log_fn, sampling=sampling)
     info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
     return info, bundle.history, bundle.metrics["train_seconds"]
 

@@ -1,4 +1,5 @@
-"""Training samples for the well detector, cut from simulated chips.
+"""Training samples for the well detector, cut from simulated chips (``lftiming_ml.corpus``
+simulates them: ``WELL_DETECTOR_CORPUS``).
 
 A sample is one phase frame of one field with the ground-truth well *interior* boxes of
 that frame (``gt/wells.parquet``: the inside of the PDMS rim, drift included) and an
@@ -19,12 +20,9 @@ import torch
 from torch.utils.data import Dataset
 
 from lftiming_ml.chip import read_manifest, read_stack
-from lftiming_ml.chip.manifest import MANIFEST_NAME
 from lftiming_ml.truth.files import read_wells
-from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import preset_config
 from lftiming_ml.wells.detector import EMPTY, OCCUPIED, field_to_model_boxes, prepare_field
-from lftiming_ml.wells.detector_config import TRAINING_SEED_START, DetectorProfile, TrainingSetConfig
+from lftiming_ml.wells.detector_config import DetectorProfile
 
 MIN_VISIBLE_FRACTION = 0.5  # a well cut by the field edge is a target only if this much of it is inside
 
@@ -145,36 +143,3 @@ class WellDetectionDataset(Dataset):
 def collate_detection(batch: list) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
     """Keep images and targets as lists (torchvision detection's input format)."""
     return [b[0] for b in batch], [b[1] for b in batch]
-
-
-# --- simulated chips ---------------------------------------------------------------------
-
-def simulated_chip_name(preset: str, seed: int, n_fields: int, n_frames: int) -> str:
-    """Cache key of a simulated chip: everything that determines it."""
-    return f"wells-{preset}-s{seed}-f{n_fields}-t{n_frames}"
-
-
-def simulate_chips(cache_dir: Path | str, *, presets: Sequence[str], seeds: Sequence[int], n_fields: int,
-                   n_frames: int, workers: int = 1) -> list[Path]:
-    """Simulate chip ``i`` with ``presets[i % len(presets)]`` and ``seeds[i]`` under ``cache_dir``,
-    reusing chips already there (written atomically, so a present folder is complete)."""
-    cache_dir = Path(cache_dir)
-    out = []
-    for i, seed in enumerate(seeds):
-        preset = presets[i % len(presets)]
-        chip = cache_dir / simulated_chip_name(preset, seed, n_fields, n_frames)
-        if not (chip / MANIFEST_NAME).is_file():
-            simulate_chip(chip, preset_config(preset, seed=seed, n_fields=n_fields, n_frames=n_frames),
-                          overwrite=True, workers=workers)
-        out.append(chip)
-    return out
-
-
-def build_training_set(cache_dir: Path | str, config: TrainingSetConfig, *, workers: int = 1) -> list[Path]:
-    """The detector's training chips (seeds ``first_seed ...``, all >= 10 000), simulated once into
-    ``cache_dir``. Seeds below 10 000 stay free for held-out benchmarks."""
-    seeds = range(config.first_seed, config.first_seed + config.n_chips)
-    if config.first_seed < TRAINING_SEED_START:
-        raise ValueError(f"training seeds must be >= {TRAINING_SEED_START}, got {config.first_seed}")
-    return simulate_chips(cache_dir, presets=config.presets, seeds=list(seeds), n_fields=config.n_fields,
-                          n_frames=config.n_frames, workers=workers)

@@ -1,4 +1,4 @@
-"""Well-detector parameters: the model profile, the training recipe and the training set.
+"""Well-detector parameters: the model profile, the training recipe and the training corpus.
 
 Sizes are px of the *model input* unless a name says ``field`` (px of the full-resolution
 field image). ``input_scale`` links the two: model px = field px x ``input_scale``.
@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from lftiming_ml.corpus import CorpusConfig
 
 DetectorProfileName = Literal["cpu", "paper"]
 TRAINING_SEED_START = 10_000  # simulated chips for training use seeds >= this; benchmarks use smaller ones
@@ -68,14 +70,11 @@ class DetectorTrainConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' picks cuda when available.")
 
 
-class TrainingSetConfig(_Strict):
-    """Simulated chips that make up the detector's training (and validation) set."""
-
-    presets: tuple[Literal["easy", "standard", "hard"], ...] = Field(("standard", "hard"), description="Presets cycled over the chips.")
-    n_chips: int = Field(10, ge=1, description="Chips to simulate.")
-    first_seed: int = Field(TRAINING_SEED_START, ge=TRAINING_SEED_START, description="Seed of the first chip; chip i uses first_seed + i. Seeds below 10 000 are reserved for held-out benchmarks.")
-    n_fields: int = Field(2, ge=1, description="Fields per chip.")
-    n_frames: int = Field(12, ge=1, description="Frames simulated per field (only ``frames`` of them are used; more frames = more drift and defocus).")
+WELL_DETECTOR_CORPUS = CorpusConfig(
+    chip_id="wells-{preset}-s{seed}-f{n_fields}-t{n_frames}", n_chips=10, first_seed=TRAINING_SEED_START,
+    seed_floor=TRAINING_SEED_START, n_fields=2, n_frames=12)
+"""The detector's simulated chips (training and validation): 2 fields of 12 frames each; only
+``DetectorTrainConfig.frames`` of them are samples, the later ones for drift and defocus."""
 
 
 PROFILES: dict[str, DetectorProfile] = {

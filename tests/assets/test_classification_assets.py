@@ -21,12 +21,12 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.resources import build_resources
 from lftiming_assets.wells.assets import well_grid, well_movies
-from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierProfile
-from lftiming_ml.classification.data import corpus_chip_specs
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierProfile
 from lftiming_ml.evaluation.classification import evaluate_classification
 from lftiming_ml.classification.model import build_classifier
 from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COLUMNS, as_classifier, \
     load_classifier, train_and_register
+from lftiming_ml.corpus import corpus_chips
 from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
@@ -113,8 +113,8 @@ def test_cell_types_and_deaths(data_dir: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_train_and_register_then_load(tmp_path: Path) -> None:
-    corpus = ClassificationCorpusConfig(presets=("standard",), n_chips=2, n_frames=4, target_mitosis_prob=None)
-    for chip_id, preset, seed in corpus_chip_specs(corpus):  # small fields, cached where train_and_register looks
+    corpus = CLASSIFICATION_CORPUS.replace(presets=("standard",), n_chips=2, n_frames=4, target_mitosis_prob=None)
+    for chip_id, preset, seed in corpus_chips(corpus):  # small fields, cached where train_and_register looks
         simulate_chip(tmp_path / "corpus" / chip_id, small_sim_config(preset, seed=seed, n_frames=4))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     info, history, _ = train_and_register(

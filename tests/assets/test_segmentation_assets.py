@@ -22,7 +22,7 @@ from lftiming_assets.resources import build_resources
 from lftiming_assets.segmentation.assets import cell_masks, locsnet
 from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.models.registry import ModelVersionInfo
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, segmenter_profile
+from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, segmenter_profile
 from lftiming_ml.segmentation.model import build_segmenter
 from lftiming_ml.segmentation.serving import (
     CELL_COLUMNS,
@@ -103,12 +103,12 @@ def test_cell_masks_writes_masks_and_table(data_dir: Path, monkeypatch: pytest.M
 
 
 def test_train_and_register_then_load(tmp_path: Path) -> None:
-    corpus = SegmentationCorpusConfig(presets=("standard",), n_chips=2, n_frames=2, frame_step=2, keep_empty=0.0)
+    corpus = SEGMENTATION_CORPUS.replace(presets=("standard",), n_chips=2, n_frames=2)
     light = segmenter_profile("cpu").model_copy(update={"max_detections": 4})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     info, history, _ = train_and_register(
-        kind="locsnet", corpus=corpus, corpus_root=tmp_path / "corpus", tracking_uri=uri,
-        artifact_location=(tmp_path / "artifacts").as_uri(),
+        kind="locsnet", corpus=corpus, sampling=CorpusSampling(keep_empty=0.0), corpus_root=tmp_path / "corpus",
+        tracking_uri=uri, artifact_location=(tmp_path / "artifacts").as_uri(),
         overrides={"profile": light, "epochs": 1, "batch_size": 4, "warmup_steps": 0, "time_budget_min": 0.02,
                    "eval_batch_size": 16})
     assert (info.name, info.version, info.alias) == ("locsnet", 1, "champion")

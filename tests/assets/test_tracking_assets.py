@@ -20,12 +20,13 @@ from lftiming_assets.tracking.assets import cell_tracks
 from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
+from lftiming_ml.reid.config import reid_profile
+from lftiming_ml.reid.model import ReidNet
+from lftiming_ml.store.movies import list_well_movies
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.store.tracks import open_well_track_masks
 from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS
-from lftiming_ml.tracking.reid import ReidNet, reid_profile
 from lftiming_ml.truth.match import match_tracks_to_cells, truth_cells_in_crops
-from lftiming_ml.store.movies import list_well_movies
 from tests.conftest import small_sim_config
 from tests.truth_detect import truth_detector
 from tests.truth_pipeline import write_truth_cell_masks

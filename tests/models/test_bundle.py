@@ -19,7 +19,7 @@ from lftiming_ml.models.bundle import (BUNDLE_JSON, BUNDLE_WEIGHTS, BundleError,
                                        read_bundle, write_bundle)
 from lftiming_ml.models.registry import load_by_alias, register_bundle
 from lftiming_ml.models.training import warmup_cosine
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, segmenter_profile, train_config
+from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, segmenter_profile, train_config
 from lftiming_ml.segmentation.engine import segmenter_from_registry
 from lftiming_ml.segmentation.infer import segment_crops
 from lftiming_ml.segmentation.offline import OVERLAY_ARTIFACT, train_bundle
@@ -131,7 +131,7 @@ def test_offline_training_needs_neither_mlflow_nor_dagster() -> None:
                "        if name.split('.')[0] in ('mlflow', 'dagster', 'duckdb', 'lftiming_assets'):\n"
                "            raise ImportError('blocked ' + name)\n"
                "sys.meta_path.insert(0, Block())\n"
-               "import lftiming_ml.segmentation.offline, lftiming_ml.models.bundle, lftiming_ml.tracking.reid\n"
+               "import lftiming_ml.segmentation.offline, lftiming_ml.models.bundle\n"
                "print('imported')\n")
     out = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "imported" in out.stdout, out.stderr
@@ -146,9 +146,10 @@ def test_time_schedule_needs_a_budget_and_decays_with_the_clock() -> None:
 
 
 def test_offline_bundle_registers_the_model_it_trained(tmp_path: Path) -> None:
-    corpus = SegmentationCorpusConfig(presets=("standard",), n_chips=2, n_frames=2, frame_step=2, keep_empty=0.0)
+    corpus = SEGMENTATION_CORPUS.replace(presets=("standard",), n_chips=2, n_frames=2)
     light = segmenter_profile("cpu").model_copy(update={"max_detections": 4})
-    bundle = train_bundle(kind="locsnet", corpus=corpus, corpus_root=tmp_path / "corpus", workers=2, overrides={
+    bundle = train_bundle(kind="locsnet", corpus=corpus, sampling=CorpusSampling(keep_empty=0.0),
+                          corpus_root=tmp_path / "corpus", workers=2, overrides={
         "profile": light, "epochs": 50, "batch_size": 4, "warmup_steps": 0, "time_budget_min": 0.03,
         "lr_schedule": "time", "loader_workers": 1, "eval_batch_size": 16})
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["seg-standard-s20000", "seg-standard-s20001"]

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from lftiming_ml.models.registry import log_and_register
-from lftiming_ml.segmentation.config import SegmentationCorpusConfig, segmenter_profile
+from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, segmenter_profile
 from lftiming_ml.segmentation.serving import OVERLAY_ARTIFACT, train_and_register
 from lftiming_ml.viz import PREDICTED_COLOUR, TRUE_COLOUR, instance_overlay_png
 
@@ -59,12 +59,12 @@ def test_log_and_register_logs_a_file_artifact(tmp_path: Path) -> None:
 
 
 def test_segmenter_training_run_logs_validation_overlay(tmp_path: Path) -> None:
-    corpus = SegmentationCorpusConfig(presets=("standard",), n_chips=2, n_frames=2, frame_step=2, keep_empty=0.0)
+    corpus = SEGMENTATION_CORPUS.replace(presets=("standard",), n_chips=2, n_frames=2)
     light = segmenter_profile("cpu").model_copy(update={"max_detections": 4})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     info, _, _ = train_and_register(
-        kind="locsnet", corpus=corpus, corpus_root=tmp_path / "corpus", tracking_uri=uri,
-        artifact_location=(tmp_path / "artifacts").as_uri(),
+        kind="locsnet", corpus=corpus, sampling=CorpusSampling(keep_empty=0.0), corpus_root=tmp_path / "corpus",
+        tracking_uri=uri, artifact_location=(tmp_path / "artifacts").as_uri(),
         overrides={"profile": light, "epochs": 1, "batch_size": 4, "warmup_steps": 0, "time_budget_min": 0.02,
                    "eval_batch_size": 16})
     client = MlflowClient(tracking_uri=uri)

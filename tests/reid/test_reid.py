@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from lftiming_ml.classification.config import ClassificationCorpusConfig, ClassifierProfile
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierProfile
 from lftiming_ml.classification.data import load_chip_tracks
 from lftiming_ml.models.bundle import read_bundle, write_bundle
 from lftiming_ml.models.registry import log_and_register, register_bundle
+from lftiming_ml.reid.config import MODEL_NAME, registry_config, reid_profile
+from lftiming_ml.reid.engine import embed_tracks, train_reid, verification_accuracy
+from lftiming_ml.reid.losses import supervised_contrastive_loss
+from lftiming_ml.reid.model import ReidNet, reid_from_registry, stack_inputs
+from lftiming_ml.reid.offline import train_bundle
+from lftiming_ml.reid.serving import embed_detections, load_reid
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.tracking import WellFrameDetections
-from lftiming_ml.tracking.reid import (
-    MODEL_NAME,
-    ReidNet,
-    embed_detections,
-    embed_tracks,
-    load_reid,
-    registry_config,
-    reid_profile,
-    stack_inputs,
-    supervised_contrastive_loss,
-    train_bundle,
-    train_reid,
-    verification_accuracy,
-)
 from tests.conftest import small_sim_config
 
 PATCH = 24
@@ -111,7 +105,7 @@ def test_embed_detections_fills_unit_vectors_per_detection() -> None:
 
 
 def test_bundle_trained_without_mlflow_registers_the_same_network(tmp_path: Path) -> None:
-    corpus = ClassificationCorpusConfig(presets=("standard",), n_chips=2, n_frames=8)
+    corpus = CLASSIFICATION_CORPUS.replace(presets=("standard",), n_chips=2, n_frames=8)
     light = {"channels": (8, 16), "embedding_dim": 8, "wells_per_batch": 4, "max_steps": 6}
     bundle = train_bundle(corpus=corpus, corpus_root=tmp_path / "corpus", overrides=light, workers=2, device="cpu")
     assert len(list((tmp_path / "corpus").iterdir())) == 2  # simulated in two processes
@@ -123,3 +117,45 @@ def test_bundle_trained_without_mlflow_registers_the_same_network(tmp_path: Path
     loaded, info = load_reid(tracking_uri=uri)
     assert info.version == 1 and loaded.profile.channels == (8, 16)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in bundle.state_dict.items())
+
+
+def test_offline_training_needs_neither_mlflow_nor_dagster_nor_the_tracker() -> None:
+    """A GPU machine trains with ``python -m lftiming_ml.reid.offline``: nothing it imports may
+    need MLflow, Dagster, DuckDB or the tracker's solvers (CVXPY/OSQP)."""
+    blocker = ("import sys\n"
+               "class Block:\n"
+               "    def find_spec(self, name, path, target=None):\n"
+               "        if name.split('.')[0] in ('mlflow', 'dagster', 'duckdb', 'lftiming_assets', 'cvxpy', 'osqp'):\n"
+               "            raise ImportError('blocked ' + name)\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "import lftiming_ml.reid.offline, lftiming_ml.reid.config, lftiming_ml.reid.model\n"
+               "print('imported')\n")
+    out = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "imported" in out.stdout, out.stderr
+    blocked_serving = blocker.replace("import lftiming_ml.reid.offline,", "import lftiming_ml.reid.serving,")
+    out = subprocess.run([sys.executable, "-c", blocked_serving], capture_output=True, text=True, check=False)
+    assert out.returncode != 0 and "blocked mlflow" in out.stderr  # the block bites: serving registers in MLflow
+
+
+def test_offline_cli_help() -> None:
+    out = subprocess.run([sys.executable, "-m", "lftiming_ml.reid.offline", "--help"], capture_output=True, text=True,
+                         check=False, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert "python -m lftiming_ml.reid.offline" in out.stdout and "--corpus-root" in out.stdout
+
+
+def test_versions_registered_before_the_package_split_still_load() -> None:
+    """The config ``lftiming_ml.tracking.reid`` registered with version 3 (the ``paper``
+    profile), as stored; its weights' names are the network's."""
+    stored = {"kind": "reid_embedding", "profile": {
+        "name": "paper", "patch_size": 48, "phase_gain": 4.0, "channels": [64, 128, 192, 256], "embedding_dim": 64,
+        "mask_weight": 1.0, "outside_weight": 0.0, "mask_dilation_px": 2, "train_seconds": 1800.0, "max_steps": 40000,
+        "wells_per_batch": 48, "views_per_cell": 4, "frame_window": 6, "jitter_px": 2, "mask_jitter": True,
+        "negatives": "batch", "temperature": 0.1, "lr": 0.002, "weight_decay": 0.0001, "seed": 0}}
+    assert registry_config(reid_profile("paper")) == stored
+    weights = {k: torch.randn_like(v) if v.is_floating_point() else v
+               for k, v in ReidNet(reid_profile("paper")).state_dict().items()}
+    net = reid_from_registry(weights, stored)
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in weights.items())
+    with pytest.raises(ValueError, match="not a 'reid_embedding'"):
+        reid_from_registry(weights, {**stored, "kind": "locsnet"})

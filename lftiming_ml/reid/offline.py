@@ -1,0 +1,110 @@
+"""Train the re-identification embedding into a training bundle, with neither MLflow nor
+Dagster: for a GPU machine.
+
+The ``reid_embedding`` asset (``lftiming train reid_embedding``) trains where MLflow is. A
+lab with a GPU elsewhere trains there and registers the result here::
+
+    # on the GPU machine (torch, torchvision, scipy, scikit-image, pandas, pyarrow, tifffile,
+    # zarr and pydantic are all it needs)
+    python -m lftiming_ml.reid.offline --profile paper --n-chips 12 --train-seconds 270 \
+        --workers 14 --device cuda --corpus-root /tmp/corpus --out /tmp/reid-bundle
+    # back where MLflow is
+    lftiming register /tmp/reid-bundle
+
+Training data: the classifiers' simulated corpus (``CLASSIFICATION_CORPUS``: truth tracks with amodal
+masks, ``classification.data.load_chip_tracks`` cut at the profile's ``patch_size``), split by
+chip (``corpus.split_by_chip``).
+``train_bundle`` is also what ``serving.train_and_register`` runs before it logs the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, classifier_profile
+from lftiming_ml.classification.data import load_chip_tracks
+from lftiming_ml.corpus import CorpusConfig, simulate_corpus, split_by_chip
+from lftiming_ml.models.bundle import TrainingBundle, write_bundle
+from lftiming_ml.models.training import device_description
+from lftiming_ml.reid.config import MODEL_NAME, PROFILES, registry_config, reid_profile
+from lftiming_ml.reid.engine import LogFn, train_reid, verification_accuracy
+
+
+def train_bundle(
+    *, corpus: CorpusConfig, corpus_root: Path, profile: str = "cpu",
+    overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
+    workers: int = 1, device: str | torch.device | None = "auto",
+) -> TrainingBundle:
+    """Train the embedding on the classifiers' simulated corpus (simulated once, cached under
+    ``corpus_root``, ``workers`` chips at a time; truth tracks, split by chip), score
+    ``verification_accuracy`` on the validation chips and return the run as a training
+    bundle (``models.bundle``; needs no MLflow): the final history row and the metrics
+    carry the validation scores, ``train_seconds`` excludes the data."""
+    prof = reid_profile(profile, **dict(overrides or {}))
+    cut = classifier_profile("cpu").model_copy(update={"frame_step": 1, "patch_size": prof.patch_size,
+                                                       "phase_gain": prof.phase_gain})
+    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root, workers=workers))
+    train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=cut)]
+    val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=cut)]
+    start = time.perf_counter()
+    net, history = train_reid(prof, train_tracks, device=device, log_fn=log_fn)
+    seconds = time.perf_counter() - start
+    dev = next(net.parameters()).device
+    metrics = {f"val_{k}": v for k, v in verification_accuracy(net, val_tracks, device=dev).items()}
+    metrics.update({f"val_effector_{k}": v for k, v in verification_accuracy(
+        net, [t for t in val_tracks if t.true_type == "effector"], device=dev).items()})
+    history[-1].update(metrics)  # the final row carries the validation scores, as the classifiers' epochs do
+    metrics.update(train_seconds=seconds, train_steps=history[-1]["step"], final_loss=history[-1]["loss"])
+    return TrainingBundle(
+        model_name=MODEL_NAME, state_dict={k: v.detach().cpu() for k, v in net.state_dict().items()},
+        config=registry_config(prof),
+        params={"profile": prof.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
+                "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs), "n_train_tracks": len(train_tracks),
+                "n_val_tracks": len(val_tracks), "train_device": device_description(dev)},
+        metrics=metrics, history=history, run_name=f"{MODEL_NAME}-{prof.name}-{corpus.n_chips}chips")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lftiming_ml.reid.offline",
+                                description="Train the re-identification embedding on simulated chips into a bundle "
+                                            "folder (register it with `lftiming register <bundle>`).")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    p.add_argument("--n-chips", type=int, default=CLASSIFICATION_CORPUS.n_chips,
+                   help="simulated corpus chips (the last fifth, rounded up, validates)")
+    p.add_argument("--train-seconds", type=float, default=None, help="override the profile's training budget")
+    p.add_argument("--workers", type=int, default=1, help="chips simulated at a time")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--corpus-root", type=Path, required=True, help="where corpus chips are simulated (reused if there)")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to write (must not exist)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.out.exists():
+        sys.exit(f"{args.out}: exists; choose a new bundle folder")
+    overrides = {} if args.train_seconds is None else {"train_seconds": args.train_seconds}
+
+    def log(step: int, row: dict[str, float]) -> None:
+        if step % 500 == 0:
+            print(json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
+
+    bundle = train_bundle(corpus=CLASSIFICATION_CORPUS.replace(n_chips=args.n_chips), corpus_root=args.corpus_root,
+                          profile=args.profile, overrides=overrides, log_fn=log, workers=args.workers,
+                          device=args.device)
+    write_bundle(args.out, bundle)
+    m = bundle.metrics
+    print(f"wrote {args.out} ({bundle.params['train_device']}, {m['train_seconds']:.0f} s, {m['train_steps']:.0f} steps, "
+          f"val_effector_verification {m.get('val_effector_verification', float('nan')):.4f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
