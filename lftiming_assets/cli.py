@@ -100,32 +100,35 @@ def materialize_models(selection: list[str], run_config: dict | None = None) -> 
 
 def has_champion(model_name: str) -> bool:
     from lftiming_assets.resources import build_resources
-    from lftiming_ml.models.registry import ModelNotRegisteredError, resolve_alias
+    from lftiming_ml.models.registry import ModelNotRegisteredError
 
     try:
-        resolve_alias(tracking_uri=build_resources()["mlflow"].tracking_uri, model_name=model_name)
+        build_resources()["registry"].resolve(model_name)
         return True
     except ModelNotRegisteredError:
         return False
 
 
+def train_run_config(model: str, *, profile: str = "cpu", n_chips: int | None = None, epochs: int | None = None,
+                     time_budget_min: float | None = None) -> dict:
+    """Run config of the ``train_models`` job for one model asset (``TrainModelConfig``)."""
+    config: dict[str, object] = {"profile": profile}
+    for key, value in (("n_chips", n_chips), ("epochs", epochs), ("time_budget_min", time_budget_min)):
+        if value:
+            config[key] = value
+    return {"ops": {model: {"config": config}}}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _dagster_env(project_home())
-    config: dict[str, object] = {"profile": args.profile}
-    if args.n_chips:
-        config["n_chips"] = args.n_chips
-    if args.epochs:
-        if args.model == "reid_embedding":
-            sys.exit("lftiming train: reid_embedding trains for a time budget (--time-budget-min), not epochs")
-        config["epochs"] = args.epochs
-    if args.time_budget_min:
-        if args.model == "well_detector":
-            sys.exit("lftiming train: --time-budget-min applies to the segmenters and classifiers, not well_detector")
-        if args.model == "reid_embedding":
-            config["train_seconds"] = args.time_budget_min * 60
-        else:
-            config["time_budget_min"] = args.time_budget_min
-    ok = materialize_models([args.model], {"ops": {args.model: {"config": config}}})
+    if args.epochs and args.model == "reid_embedding":
+        sys.exit("lftiming train: reid_embedding trains for a time budget (--time-budget-min), not epochs")
+    if args.time_budget_min and args.model == "well_detector":
+        sys.exit("lftiming train: --time-budget-min applies to the segmenters, classifiers and reid_embedding, "
+                 "not well_detector")
+    run_config = train_run_config(args.model, profile=args.profile, n_chips=args.n_chips, epochs=args.epochs,
+                                  time_budget_min=args.time_budget_min)
+    ok = materialize_models([args.model], run_config)
     print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
     return 0 if ok else 1
 
@@ -193,9 +196,9 @@ DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("celltype_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
     ("apoptosis_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
 ]
-"""Models the demo trains when they have no champion yet: (asset, run config, cost on 2 cores).
-``lftiming train <model>`` trains the full profile later; the pipeline uses whichever
-version holds the ``champion`` alias."""
+"""Models the demo trains when they have no champion yet: (asset, ``train_run_config``
+keywords, cost on 2 cores). ``lftiming train <model>`` trains the full profile later; the
+pipeline uses whichever version holds the ``champion`` alias."""
 
 
 OUTCOME_QUERY = """
@@ -230,7 +233,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if has_champion(model):
             continue
         print(f"training {model} ({cost}; first run only)...")
-        run_config = {"ops": {model: {"config": config}}} if config else None
+        run_config = train_run_config(model, **config) if config else None
         if not materialize_models([model], run_config):
             print(f"{model} training FAILED")
             return 1

@@ -1,19 +1,35 @@
-"""Typed resources: where data lives, the Zarr stores, DuckDB and MLflow.
+"""Typed resources: where data lives, the Zarr stores, the chip tables (Parquet + DuckDB
+views), MLflow for training and the model registry for inference.
 
 Every location defaults under the project's ``data/`` folder and can be moved with an
 environment variable (``LFTIMING_DATA``, ``LFTIMING_DUCKDB``, ``MLFLOW_TRACKING_URI``).
+Assets read and write tables only through ``ChipTables`` and load models only through
+``ModelRegistry``, so tests hand them fakes or temporary folders.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from lftiming_ml.chip.manifest import check_safe_id
-from lftiming_ml.store.tables import register_views
+from lftiming_ml.classification.config import ClassifierTask
+from lftiming_ml.classification.serving import MODEL_NAMES as CLASSIFIER_NAMES
+from lftiming_ml.classification.serving import Classifier, load_classifier
+from lftiming_ml.models.registry import ModelVersionInfo, resolve_alias
+from lftiming_ml.segmentation.config import SegmenterKind
+from lftiming_ml.segmentation.serving import MODEL_NAMES as SEGMENTER_NAMES
+from lftiming_ml.segmentation.serving import SegmentFn, load_segmenter
+from lftiming_ml.store.tables import chip_table_path, register_views, write_chip_table
+from lftiming_ml.reid.model import ReidNet
+from lftiming_ml.reid.serving import load_reid
+from lftiming_ml.wells.grid import DetectFn
+from lftiming_ml.wells.serving import load_detector
 
 
 def default_data_dir() -> str:
@@ -32,10 +48,6 @@ class LftimingStorage(dg.ConfigurableResource):
     @property
     def raw_dir(self) -> Path:
         return self.root / "raw"
-
-    @property
-    def tables_dir(self) -> Path:
-        return self.root / "tables"
 
     def chip_dir(self, chip_id: str) -> Path:
         return self.raw_dir / check_safe_id(chip_id, "chip id")
@@ -89,26 +101,80 @@ class MLflowTracking(dg.ConfigurableResource):
         return exp_id
 
 
-def refresh_views(duckdb_resource: DuckDBResource, storage: LftimingStorage) -> list[str]:
-    """Expose every per-chip Parquet table as a DuckDB view; returns the view names."""
-    Path(duckdb_resource.database).parent.mkdir(parents=True, exist_ok=True)
-    with duckdb_resource.get_connection() as con:
-        return register_views(con, storage.tables_dir)
+class ChipTables(dg.ConfigurableResource):
+    """Per-chip Parquet tables under ``tables_dir`` (one file per table and chip) and the
+    DuckDB views that read every chip's file of a table. ``write`` replaces a chip's rows of
+    one or more tables, then refreshes the views once."""
+
+    tables_dir: str
+    duckdb: DuckDBResource
+
+    def path(self, table: str, chip_id: str) -> Path:
+        """Where ``table``'s rows of ``chip_id`` live."""
+        return chip_table_path(self.tables_dir, table, chip_id)
+
+    def read(self, table: str, chip_id: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The chip's rows of ``table`` (FileNotFoundError naming the file if not written yet)."""
+        return pd.read_parquet(self.path(table, chip_id), columns=columns)
+
+    def write(self, chip_id: str, tables: Mapping[str, pd.DataFrame]) -> list[str]:
+        """Write each table's rows of ``chip_id`` (atomically, every row carrying ``chip_id``),
+        then refresh the views once; returns the view names."""
+        for name, df in tables.items():
+            write_chip_table(self.tables_dir, name, chip_id, df)
+        return self.refresh_views()
+
+    def refresh_views(self) -> list[str]:
+        """Expose every table folder holding Parquet files as a DuckDB view; returns the names."""
+        Path(self.duckdb.database).parent.mkdir(parents=True, exist_ok=True)
+        with self.duckdb.get_connection() as con:
+            return register_views(con, self.tables_dir)
+
+
+class ModelRegistry(dg.ConfigurableResource):
+    """Registered models (MLflow) for inference. Each loader resolves ``alias`` (the version
+    the pipeline uses, ``champion`` by default), builds the model once and returns it ready
+    to run with the ``ModelVersionInfo`` it loaded."""
+
+    tracking_uri: str
+    alias: str = "champion"
+
+    def resolve(self, model_name: str) -> ModelVersionInfo:
+        """The version ``alias`` points at (``ModelNotRegisteredError`` if none)."""
+        return resolve_alias(tracking_uri=self.tracking_uri, model_name=model_name, alias=self.alias)
+
+    def well_detector(self) -> tuple[DetectFn, ModelVersionInfo]:
+        """Reference frames -> well detections (``well_detector``)."""
+        return load_detector(tracking_uri=self.tracking_uri, alias=self.alias)
+
+    def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[SegmentFn, ModelVersionInfo]:
+        """Phase crops -> amodal instances (``locsnet`` or ``mask_rcnn_baseline``)."""
+        return load_segmenter(tracking_uri=self.tracking_uri, model_name=SEGMENTER_NAMES[kind], alias=self.alias)
+
+    def reid(self) -> tuple[ReidNet, ModelVersionInfo]:
+        """The tracker's re-identification embedding (``reid_embedding``)."""
+        return load_reid(tracking_uri=self.tracking_uri, alias=self.alias)
+
+    def classifier(self, task: ClassifierTask) -> tuple[Classifier, ModelVersionInfo]:
+        """The CNN-LSTM of ``task`` (``celltype_classifier`` or ``apoptosis_classifier``)."""
+        return load_classifier(tracking_uri=self.tracking_uri, model_name=CLASSIFIER_NAMES[(task, "cnn_lstm")],
+                               alias=self.alias)
 
 
 def build_resources(data_dir: str | None = None) -> dict[str, object]:
     """The resources wired into ``Definitions`` (or into tests, with a temporary ``data_dir``)."""
     data = Path(data_dir or default_data_dir())
     mlflow_dir = data / "mlflow"
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}")
+    duckdb = DuckDBResource(database=os.environ.get("LFTIMING_DUCKDB", str(data / "lftiming.duckdb")))
     return {
         "storage": LftimingStorage(data_dir=str(data)),
         "zarr_store": ZarrStore(root=str(data / "zarr")),
-        "duckdb": DuckDBResource(database=os.environ.get("LFTIMING_DUCKDB", str(data / "lftiming.duckdb"))),
-        "mlflow": MLflowTracking(
-            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}"),
-            artifact_root=str(mlflow_dir / "artifacts"),
-        ),
+        "duckdb": duckdb,
+        "tables": ChipTables(tables_dir=str(data / "tables"), duckdb=duckdb),
+        "mlflow": MLflowTracking(tracking_uri=tracking_uri, artifact_root=str(mlflow_dir / "artifacts")),
+        "registry": ModelRegistry(tracking_uri=tracking_uri),
     }
 
 
-__all__ = ["LftimingStorage", "ZarrStore", "MLflowTracking", "build_resources", "refresh_views"]
+__all__ = ["ChipTables", "LftimingStorage", "MLflowTracking", "ModelRegistry", "ZarrStore", "build_resources"]

@@ -6,82 +6,63 @@ import time
 
 import dagster as dg
 import numpy as np
-import pandas as pd
-from dagster_duckdb import DuckDBResource
 
-from lftiming_assets.partitions import chips
+from lftiming_assets.config import params_metadata
+from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
-from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
-from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierTask, classifier_profile
-from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, load_classifier, \
-    train_and_register
-from lftiming_ml.store.tables import chip_table_path, write_chip_table
+from lftiming_assets.partitions import chips
+from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierTask, train_config
+from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, train_and_register
 
 
-class ClassifierConfig(dg.Config):
-    """What to train; the full recipe is ``lftiming_ml.classification.config``."""
-
-    profile: str = "cpu"
-    n_chips: int = 4  # simulated 72-frame chips; the last quarter validates
-    epochs: int | None = None
-    backbone: str | None = None  # resnet18 | resnet34 | resnet50 (default: the profile's)
-    time_budget_min: float | None = None
-    cv_folds: int = 0  # >= 2: k-fold cross-validation grouped by chip first, logged to the same MLflow run
-    alias: str = "champion"
-
-
-def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: ClassifierConfig,
+def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: TrainModelConfig,
            storage: LftimingStorage, mlflow: MLflowTracking) -> dg.MaterializeResult:
-    overrides: dict[str, object] = {k: v for k, v in {"epochs": config.epochs,
-                                                      "time_budget_min": config.time_budget_min}.items() if v}
-    if config.backbone:
-        overrides["profile"] = classifier_profile(config.profile).model_copy(update={"backbone": config.backbone})
-    model_name = MODEL_NAMES[(task, "cnn_lstm")]
-    mlflow.configure(model_name)
+    """Recipe ``lftiming_ml.classification.config.ClassifierTrainConfig`` of ``config.profile``
+    (the backbone is ``overrides: {profile: {backbone: resnet34}}``); ``cv_folds`` applies."""
+    recipe, overrides = config.recipe(train_config(config.profile, task=task), cross_validates=True)
+    corpus = config.corpus(CLASSIFICATION_CORPUS)
+    mlflow.configure(MODEL_NAMES[(task, "cnn_lstm")])
     info, history, seconds = train_and_register(
-        task=task, corpus=CLASSIFICATION_CORPUS.replace(n_chips=config.n_chips),
-        corpus_root=storage.root / "training" / "classification" / "chips", tracking_uri=mlflow.tracking_uri,
-        artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias, overrides=overrides,
-        cv_folds=config.cv_folds,
+        task=task, corpus=corpus, corpus_root=storage.root / "training" / "classification" / "chips",
+        tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
+        alias=config.alias, overrides=overrides, cv_folds=config.cv_folds,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
                                                    f"val AUROC {row.get('val_auroc', float('nan')):.3f}"))
-    return registered_model_result(info, history, seconds, profile=config.profile, n_chips=config.n_chips)
+    return registered_model_result(info, history, seconds, profile=config.profile, n_chips=corpus.n_chips,
+                                   params=params_metadata(recipe))
 
 
 @dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
-def celltype_classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, storage: LftimingStorage,
+def celltype_classifier(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
                         mlflow: MLflowTracking) -> dg.MaterializeResult:
     """CNN-LSTM effector vs target per track, registered as ``celltype_classifier``."""
     return _train(context, "celltype", config, storage, mlflow)
 
 
 @dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
-def apoptosis_classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, storage: LftimingStorage,
+def apoptosis_classifier(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
                          mlflow: MLflowTracking) -> dg.MaterializeResult:
     """CNN-LSTM apoptotic probability per frame (monotonicity-penalised), registered as ``apoptosis_classifier``."""
     return _train(context, "apoptosis", config, storage, mlflow)
 
 
-def _read_tracks(storage: LftimingStorage, chip_id: str) -> pd.DataFrame:
-    return pd.read_parquet(chip_table_path(storage.tables_dir, "cell_tracks", chip_id),
-                           columns=["field_id", "row", "col", "track_id", "frame", "y", "x", "start_reason",
-                                    "parent"])
+TRACK_COLUMNS = ["field_id", "row", "col", "track_id", "frame", "y", "x", "start_reason", "parent"]
 
 
 @dg.asset(partitions_def=chips, group_name="classification", deps=["cell_tracks", celltype_classifier],
           kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("every_track_typed", asset="cell_types", description=(
               "Every track of cell_tracks has exactly one type and a probability in [0, 1]."))])
-def cell_types(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
-               mlflow: MLflowTracking, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def cell_types(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
+               tables: ChipTables) -> dg.MaterializeResult:
     """Effector or target per track (champion ``celltype_classifier``, phase channel only)."""
     chip_id = context.partition_key
-    tracks = _read_tracks(storage, chip_id)
-    classifier, info = load_classifier(tracking_uri=mlflow.tracking_uri, model_name=MODEL_NAMES[("celltype", "cnn_lstm")])
+    tracks = tables.read("cell_tracks", chip_id, columns=TRACK_COLUMNS)
+    classifier, info = registry.classifier("celltype")
     start = time.perf_counter()
     table = chip_cell_types(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version)
     seconds = time.perf_counter() - start
-    write_chip_table(storage.tables_dir, "cell_types", chip_id, table)
-    refresh_views(duckdb, storage)
+    tables.write(chip_id, {"cell_types": table})
     n_tracks = tracks.groupby(["field_id", "row", "col", "track_id"]).ngroups
     keys = table[["field_id", "row", "col", "track_id"]]
     typed = len(table) == n_tracks and not keys.duplicated().any() and table["p_effector"].between(0, 1).all()
@@ -96,19 +77,17 @@ def cell_types(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr
 @dg.asset(partitions_def=chips, group_name="classification", deps=["cell_tracks", apoptosis_classifier],
           kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("deaths_irreversible", asset="cell_deaths", description=(
               "Per track: p_apoptotic never decreases, death_frame is constant and apoptotic == frame >= death_frame."))])
-def cell_deaths(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
-                mlflow: MLflowTracking, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def cell_deaths(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
+                tables: ChipTables) -> dg.MaterializeResult:
     """Per track and frame: monotone apoptotic probability and the death frame (champion
     ``apoptosis_classifier``, phase channel only)."""
     chip_id = context.partition_key
-    tracks = _read_tracks(storage, chip_id)
-    classifier, info = load_classifier(tracking_uri=mlflow.tracking_uri,
-                                       model_name=MODEL_NAMES[("apoptosis", "cnn_lstm")])
+    tracks = tables.read("cell_tracks", chip_id, columns=TRACK_COLUMNS)
+    classifier, info = registry.classifier("apoptosis")
     start = time.perf_counter()
     table = chip_cell_deaths(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version)
     seconds = time.perf_counter() - start
-    write_chip_table(storage.tables_dir, "cell_deaths", chip_id, table)
-    refresh_views(duckdb, storage)
+    tables.write(chip_id, {"cell_deaths": table})
     per_track = table.sort_values("frame").groupby(["field_id", "row", "col", "track_id"])
     bad = [key for key, g in per_track if (np.diff(g["p_apoptotic"].to_numpy()) < -1e-9).any()
            or g["death_frame"].nunique(dropna=False) > 1

@@ -4,16 +4,14 @@ import base64
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from lftiming_assets.partitions import chips
-from lftiming_assets.resources import LftimingStorage, refresh_views
+from lftiming_assets.resources import ChipTables, LftimingStorage
 from lftiming_ml.chip import read_stack, validate_chip
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.chip.quality import unstable_frames
-from lftiming_ml.chip.reader import GT_DIR
-from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.viz import png_bytes, stretch
+from lftiming_ml.chip.reader import GT_DIR
 
 
 @dg.asset(
@@ -23,7 +21,7 @@ from lftiming_ml.viz import png_bytes, stretch
     check_specs=[dg.AssetCheckSpec("frames_stable", asset="raw_chip",
                                    description="No phase frame's mean intensity is off by >50% from its stack's median (blank or shutter-failure frames).")],
 )
-def raw_chip(context: dg.AssetExecutionContext, storage: LftimingStorage, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def raw_chip(context: dg.AssetExecutionContext, storage: LftimingStorage, tables: ChipTables) -> dg.MaterializeResult:
     """Validate ``data/raw/<chip>/`` strictly and add the chip to the ``chips`` table."""
     chip_id = context.partition_key
     chip_dir = storage.chip_dir(chip_id)
@@ -41,8 +39,7 @@ def raw_chip(context: dg.AssetExecutionContext, storage: LftimingStorage, duckdb
         "channels": ",".join(f"{c.name}:{c.role.value}" for c in manifest.channels),
         "condition": manifest.condition, "has_ground_truth": (chip_dir / GT_DIR).is_dir(),
     }])
-    write_chip_table(storage.tables_dir, "chips", chip_id, row)
-    refresh_views(duckdb, storage)
+    tables.write(chip_id, {"chips": row})
 
     bad = unstable_frames([s for s in stacks if s.role == ChannelRole.phase])
     return dg.MaterializeResult(

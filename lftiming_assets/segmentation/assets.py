@@ -4,53 +4,44 @@ and ``cell_masks`` (per well, per frame amodal instance masks + the per-cell tab
 import time
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from lftiming_assets.partitions import chips
+from lftiming_assets.config import params_metadata
+from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
-from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
+from lftiming_assets.partitions import chips
+from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.wells.assets import well_movies
-from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, SegmenterKind
-from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, load_segmenter, train_and_register
-from lftiming_ml.store.tables import write_chip_table
+from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, SegmenterKind, train_config
+from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, train_and_register
 
 MAX_EMPTY_FRACTION = 0.05
 
 
-class SegmenterConfig(dg.Config):
-    """What to train; the full recipe is ``lftiming_ml.segmentation.config``."""
-
-    profile: str = "cpu"
-    n_chips: int = 10  # corpus size: LOCSNET v1/v2/... are trained on growing corpora
-    time_budget_min: float | None = None
-    epochs: int | None = None
-    alias: str = "champion"
-
-
-def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: SegmenterConfig,
+def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: TrainModelConfig,
            storage: LftimingStorage, mlflow: MLflowTracking) -> dg.MaterializeResult:
-    overrides = {k: v for k, v in {"epochs": config.epochs, "time_budget_min": config.time_budget_min}.items() if v}
-    model_name = MODEL_NAMES[kind]
-    mlflow.configure(model_name)
+    """Recipe ``lftiming_ml.segmentation.config.SegmenterTrainConfig`` of ``config.profile``."""
+    recipe, overrides = config.recipe(train_config(config.profile, kind=kind))
+    corpus = config.corpus(SEGMENTATION_CORPUS)
+    mlflow.configure(MODEL_NAMES[kind])
     info, history, seconds = train_and_register(
-        kind=kind, corpus=SEGMENTATION_CORPUS.replace(n_chips=config.n_chips),
-        corpus_root=storage.root / "training" / "segmentation" / "chips", tracking_uri=mlflow.tracking_uri,
-        artifact_location=mlflow.artifact_location(), profile=config.profile, alias=config.alias,
-        overrides=overrides,
+        kind=kind, corpus=corpus, corpus_root=storage.root / "training" / "segmentation" / "chips",
+        tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
+        alias=config.alias, overrides=overrides,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
                                                    f"val mIoU {row.get('val_miou', float('nan')):.3f}"))
-    return registered_model_result(info, history, seconds, profile=config.profile, n_chips=config.n_chips)
+    return registered_model_result(info, history, seconds, profile=config.profile, n_chips=corpus.n_chips,
+                                   params=params_metadata(recipe))
 
 
 @dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
-def locsnet(context: dg.AssetExecutionContext, config: SegmenterConfig, storage: LftimingStorage,
+def locsnet(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
             mlflow: MLflowTracking) -> dg.MaterializeResult:
     """LOCSNET (Mask R-CNN + fused overlap/complement heads), registered as ``locsnet``."""
     return _train(context, "locsnet", config, storage, mlflow)
 
 
 @dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
-def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: SegmenterConfig, storage: LftimingStorage,
+def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
                        mlflow: MLflowTracking) -> dg.MaterializeResult:
     """Plain Mask R-CNN from the same builder, registered as ``mask_rcnn_baseline``."""
     return _train(context, "mask_rcnn", config, storage, mlflow)
@@ -59,18 +50,17 @@ def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: SegmenterConfi
 @dg.asset(partitions_def=chips, group_name="segmentation", deps=[well_movies, locsnet], kinds={"pytorch", "zarr"},
           check_specs=[dg.AssetCheckSpec("no_empty_occupied_wells", asset="cell_masks", description=(
               f"Fewer than {MAX_EMPTY_FRACTION:.0%} of the occupied wells' frames have no cell instance."))])
-def cell_masks(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore,
-               mlflow: MLflowTracking, duckdb: DuckDBResource) -> dg.MaterializeResult:
+def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
+               tables: ChipTables) -> dg.MaterializeResult:
     """Amodal instance masks per well and frame (champion ``locsnet``) and the per-cell table."""
     chip_id = context.partition_key
-    segment, info = load_segmenter(tracking_uri=mlflow.tracking_uri, model_name=MODEL_NAMES["locsnet"])
+    segment, info = registry.segmenter("locsnet")
     model = f"{info.name} v{info.version} ({info.alias})"
     start = time.perf_counter()
     cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
     seconds = time.perf_counter() - start
     cells["model_version"] = info.version
-    write_chip_table(storage.tables_dir, "cell_masks", chip_id, cells)
-    refresh_views(duckdb, storage)
+    tables.write(chip_id, {"cell_masks": cells})
     well_frames = sum(w.n_frames for w in wells)
     empty = sum(w.empty_frames for w in wells)
     empty_fraction = empty / well_frames if well_frames else 0.0

@@ -4,20 +4,21 @@ import base64
 import time
 
 import dagster as dg
-import pandas as pd
-from dagster_duckdb import DuckDBResource
 
+from lftiming_assets.config import params_config, params_metadata
 from lftiming_assets.models.assets import well_detector
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
-from lftiming_assets.resources import LftimingStorage, MLflowTracking, ZarrStore, refresh_views
+from lftiming_assets.resources import ChipTables, LftimingStorage, ModelRegistry, ZarrStore
 from lftiming_ml.chip import read_manifest, read_stack
 from lftiming_ml.chip.manifest import ChannelRole
-from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.viz import draw_boxes, png_bytes, stretch
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
-from lftiming_ml.wells.serving import load_detector
+
+WellGridConfig = params_config(WellGridParams, doc=(
+    "Lattice fit and drift (used by well_grid) and crop resampling (used by well_movies) of every field: "
+    "``lftiming_ml.wells.config.WellGridParams``. Give both assets the same values."))
 
 GRID_CHECKS = [
     dg.AssetCheckSpec("full_lattice", asset="well_grid", description="Every field yields its full block of wells."),
@@ -28,19 +29,19 @@ GRID_CHECKS = [
 
 @dg.asset(partitions_def=chips, group_name="wells", deps=[raw_chip, well_detector], kinds={"pytorch", "parquet"},
           check_specs=GRID_CHECKS)
-def well_grid(context: dg.AssetExecutionContext, storage: LftimingStorage, mlflow: MLflowTracking,
-              duckdb: DuckDBResource) -> dg.MaterializeResult:
+def well_grid(context: dg.AssetExecutionContext, config: WellGridConfig, storage: LftimingStorage,
+              registry: ModelRegistry, tables: ChipTables) -> dg.MaterializeResult:
     """Detect wells on the reference frame, fit the lattice, follow the stage drift."""
     chip_id = context.partition_key
+    params = config.to_params()
     chip_dir = storage.chip_dir(chip_id)
     manifest = read_manifest(chip_dir)
-    detect, info = load_detector(tracking_uri=mlflow.tracking_uri)
+    detect, info = registry.well_detector()
     start = time.perf_counter()
-    grid, problems = chip_well_grid(chip_dir, manifest, detect, params=WellGridParams())
+    grid, problems = chip_well_grid(chip_dir, manifest, detect, params=params)
     seconds = time.perf_counter() - start
     grid["detector_version"] = info.version
-    write_chip_table(storage.tables_dir, "well_grid", chip_id, grid)
-    refresh_views(duckdb, storage)
+    tables.write(chip_id, {"well_grid": grid})
 
     expected = manifest.layout.wells_per_block ** 2
     per_field = grid[grid.frame == 0].groupby("field_id").size().reindex([f.field_id for f in manifest.fields], fill_value=0)
@@ -55,6 +56,7 @@ def well_grid(context: dg.AssetExecutionContext, storage: LftimingStorage, mlflo
             "wells": int(len(grid[grid.frame == 0])), "occupied": int(grid[grid.frame == 0].occupied.sum()),
             "detector": f"well_detector v{info.version} ({info.alias})", "seconds": round(seconds, 1),
             "max_abs_drift_px": float(grid[["drift_dy", "drift_dx"]].abs().max().max()),
+            "params": params_metadata(params),
             "preview": dg.MetadataValue.md(f"![wells (orange: occupied, blue: empty)](data:image/png;base64,{base64.b64encode(preview).decode()})"),
         },
         check_results=[
@@ -68,19 +70,22 @@ def well_grid(context: dg.AssetExecutionContext, storage: LftimingStorage, mlflo
 
 
 @dg.asset(partitions_def=chips, group_name="wells", deps=[well_grid], kinds={"zarr"})
-def well_movies(context: dg.AssetExecutionContext, storage: LftimingStorage, zarr_store: ZarrStore) -> dg.MaterializeResult:
+def well_movies(context: dg.AssetExecutionContext, config: WellGridConfig, storage: LftimingStorage,
+                zarr_store: ZarrStore, tables: ChipTables) -> dg.MaterializeResult:
     """Per-well T x C x H x W crops at the canonical resolution, one OME-NGFF group per well."""
     chip_id = context.partition_key
+    params = config.to_params()
     chip_dir = storage.chip_dir(chip_id)
     manifest = read_manifest(chip_dir)
-    grid = pd.read_parquet(chip_table_path(storage.tables_dir, "well_grid", chip_id))
+    grid = tables.read("well_grid", chip_id)
     store = zarr_store.chip_store_path(chip_id)
     start = time.perf_counter()
-    infos = chip_well_movies(chip_dir, manifest, grid, store, params=WellGridParams())
+    infos = chip_well_movies(chip_dir, manifest, grid, store, params=params)
     cropped = [i for i in infos if i.cropped]
     example = f"{store}/wells/{cropped[0].field_id}/r{cropped[0].row}c{cropped[0].col}" if cropped else str(store)
     return dg.MaterializeResult(metadata={
         "store": dg.MetadataValue.path(str(store)), "wells_recorded": len(infos), "wells_cropped": len(cropped),
         "seconds": round(time.perf_counter() - start, 1),
         "open_in_napari": dg.MetadataValue.md(f"`napari --plugin napari-ome-zarr {example}`"),
+        "params": params_metadata(params),
     })

@@ -1,6 +1,7 @@
-"""cell_types / cell_deaths end to end on a small simulated chip (wells from the truth's boxes,
-one disk-shaped cell per well as the tracker's input, untrained classifiers through the real
-Classifier path), and train_and_register -> load_classifier in a temporary MLflow store."""
+"""cell_types / cell_deaths end to end on a small simulated chip (a fake registry: wells from
+the truth's boxes, untrained classifiers through the real Classifier path; one disk-shaped
+cell per well as the tracker's input), and train_and_register -> load_classifier in a
+temporary MLflow store."""
 
 from __future__ import annotations
 
@@ -11,34 +12,29 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-import lftiming_assets.classification.assets as cls_assets
-import lftiming_assets.wells.assets as wells_assets
 from lftiming_assets.classification.assets import apoptosis_classifier, cell_deaths, cell_types, celltype_classifier
 from lftiming_assets.models.assets import well_detector
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.resources import build_resources
 from lftiming_assets.wells.assets import well_grid, well_movies
-from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierProfile
-from lftiming_ml.evaluation.classification import evaluate_classification
-from lftiming_ml.classification.model import build_classifier
-from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COLUMNS, as_classifier, \
-    load_classifier, train_and_register
+from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
 from lftiming_ml.corpus import corpus_chips
-from lftiming_ml.models.registry import ModelVersionInfo
+from lftiming_ml.evaluation.classification import evaluate_classification
+from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COLUMNS, load_classifier, \
+    train_and_register
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks
 from lftiming_ml.store.masks import write_well_masks
 from lftiming_ml.store.movies import list_well_movies
+from tests.assets.fakes import TINY_CLASSIFIER as TINY
+from tests.assets.fakes import FakeRegistry
 from tests.conftest import small_sim_config
-from tests.truth_detect import truth_detector
 
 CHIP = "cls-s23"
 N_FRAMES = 4
-TINY = ClassifierProfile(patch_size=16, input_size=16, frame_step=2, clip_frames=4, embed_dim=8, hidden_dim=8)
 
 
 @pytest.fixture
@@ -46,13 +42,6 @@ def data_dir(tmp_path: Path) -> Path:
     cfg = small_sim_config(seed=23, n_frames=N_FRAMES)
     simulate_chip(tmp_path / "raw" / CHIP, cfg)
     return tmp_path
-
-
-def untrained(*, model_name: str, **_: object):
-    torch.manual_seed(0)
-    task = "celltype" if model_name.startswith("celltype") else "apoptosis"
-    classifier = as_classifier(build_classifier(profile=TINY, kind="cnn_lstm"), task=task, device="cpu")
-    return classifier, ModelVersionInfo(model_name, 7, "run", "champion")
 
 
 def one_cell_per_well(store: Path) -> pd.DataFrame:
@@ -68,18 +57,16 @@ def one_cell_per_well(store: Path) -> pd.DataFrame:
     return table
 
 
-def test_cell_types_and_deaths(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wells_assets, "load_detector",
-                        lambda **_: (truth_detector(data_dir / "raw" / CHIP),
-                                     ModelVersionInfo("well_detector", 1, "run", "champion")))
-    monkeypatch.setattr(cls_assets, "load_classifier", untrained)
+def test_cell_types_and_deaths(data_dir: Path) -> None:
+    registry = FakeRegistry(chip_dir=str(data_dir / "raw" / CHIP),
+                            versions={"celltype_classifier": 7, "apoptosis_classifier": 7})
     tables = data_dir / "tables"
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(chips.name, [CHIP])
         defs = dg.Definitions(
             assets=[raw_chip, well_grid, well_movies, well_detector, celltype_classifier, apoptosis_classifier,
                     cell_types, cell_deaths],
-            resources=build_resources(str(data_dir)),
+            resources={**build_resources(str(data_dir)), "registry": registry},
             jobs=[dg.define_asset_job("wells", selection=["raw_chip", "well_grid", "well_movies"]),
                   dg.define_asset_job("classify", selection=["cell_types", "cell_deaths"])])
         assert defs.resolve_job_def("wells").execute_in_process(partition_key=CHIP, instance=instance).success

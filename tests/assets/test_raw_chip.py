@@ -34,7 +34,7 @@ def test_definitions_load() -> None:
 def _materialize(data_dir: Path, chip_id: str) -> dg.MaterializeResult:
     resources = build_resources(str(data_dir))
     context = dg.build_asset_context(partition_key=chip_id)
-    return raw_chip(context, storage=resources["storage"], duckdb=resources["duckdb"])
+    return raw_chip(context, storage=resources["storage"], tables=resources["tables"])
 
 
 def test_raw_chip_records_metadata_and_one_row_per_chip(data_dir: Path, tiny_chip) -> None:

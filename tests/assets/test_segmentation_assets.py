@@ -1,5 +1,5 @@
-"""cell_masks end to end on a small simulated chip (well detector = the truth's boxes, the
-segmenter = an untrained cpu-profile LOCSNET through the real SegmentFn path), and
+"""cell_masks end to end on a small simulated chip (a fake registry: well detector = the
+truth's boxes, segmenter = an untrained cpu-profile LOCSNET through the real SegmentFn path), and
 train_and_register -> load_segmenter on a tiny corpus in a temporary MLflow store."""
 
 from __future__ import annotations
@@ -11,31 +11,21 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-import lftiming_assets.segmentation.assets as seg_assets
-import lftiming_assets.wells.assets as wells_assets
 from lftiming_assets.models.assets import well_detector
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.resources import build_resources
 from lftiming_assets.segmentation.assets import cell_masks, locsnet
 from lftiming_assets.wells.assets import well_grid, well_movies
-from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, segmenter_profile
-from lftiming_ml.segmentation.model import build_segmenter
-from lftiming_ml.segmentation.serving import (
-    CELL_COLUMNS,
-    load_segmenter,
-    segment_fn,
-    train_and_register,
-)
-from lftiming_ml.sim.chip import simulate_chip
+from lftiming_ml.segmentation.serving import CELL_COLUMNS, load_segmenter, train_and_register
 from lftiming_ml.store.masks import open_well_masks
-from lftiming_ml.store.movies import list_well_movies
+from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.store.tables import chip_table_path
+from lftiming_ml.store.movies import list_well_movies
+from tests.assets.fakes import FakeRegistry
 from tests.conftest import small_sim_config
-from tests.truth_detect import truth_detector
 
 CHIP = "sg-s21"
 N_FRAMES = 3
@@ -48,26 +38,14 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def untrained_segmenter(**_: object):
-    """An untrained cpu LOCSNET with thresholds low enough that it returns instances."""
-    torch.manual_seed(0)
-    profile = segmenter_profile("cpu").model_copy(update={"score_thresh": 0.0, "mask_thresh": 0.05,
-                                                          "max_detections": 4})
-    model = build_segmenter(kind="locsnet", profile=profile)
-    return segment_fn(model, profile, device="cpu", batch_size=16), ModelVersionInfo("locsnet", 3, "run", "champion")
-
-
-def test_cell_masks_writes_masks_and_table(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wells_assets, "load_detector",
-                        lambda **_: (truth_detector(data_dir / "raw" / CHIP),
-                                     ModelVersionInfo("well_detector", 1, "run", "champion")))
-    monkeypatch.setattr(seg_assets, "load_segmenter", untrained_segmenter)
+def test_cell_masks_writes_masks_and_table(data_dir: Path) -> None:
     tables = data_dir / "tables"
+    registry = FakeRegistry(chip_dir=str(data_dir / "raw" / CHIP), versions={"locsnet": 3})
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(chips.name, [CHIP])
         defs = dg.Definitions(
             assets=[raw_chip, well_grid, well_movies, well_detector, locsnet, cell_masks],
-            resources=build_resources(str(data_dir)),
+            resources={**build_resources(str(data_dir)), "registry": registry},
             jobs=[dg.define_asset_job("all", selection=["raw_chip", "well_grid", "well_movies", "cell_masks"]),
                   dg.define_asset_job("masks", selection=["cell_masks"])])
         first = defs.resolve_job_def("all").execute_in_process(partition_key=CHIP, instance=instance)

@@ -1,5 +1,6 @@
 """cell_tracks end to end on a small simulated chip: wells from the true boxes, cell masks
-from the true amodal masks, then the real tracker through the asset."""
+from the true amodal masks, then the real tracker through the asset (a fake registry's
+re-ID embedding); its TrackerParams run config: defaults recorded, a bad value refused."""
 
 from __future__ import annotations
 
@@ -8,27 +9,23 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pydantic
 import pytest
-import torch
 
-import lftiming_assets.tracking.assets as tracking_assets
-import lftiming_assets.wells.assets as wells_assets
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.resources import build_resources
 from lftiming_assets.tracking.assets import cell_tracks
 from lftiming_assets.wells.assets import well_grid, well_movies
-from lftiming_ml.models.registry import ModelVersionInfo
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.reid.config import reid_profile
-from lftiming_ml.reid.model import ReidNet
-from lftiming_ml.store.movies import list_well_movies
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.store.tracks import open_well_track_masks
 from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS
+from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.truth.match import match_tracks_to_cells, truth_cells_in_crops
+from lftiming_ml.store.movies import list_well_movies
+from tests.assets.fakes import FakeRegistry
 from tests.conftest import small_sim_config
-from tests.truth_detect import truth_detector
 from tests.truth_pipeline import write_truth_cell_masks
 
 CHIP = "tr-s23"
@@ -42,25 +39,13 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def uninformative_reid() -> ReidNet:
-    """An embedding that maps every patch to the same unit vector: the appearance term is 0."""
-    net = ReidNet(reid_profile("cpu", channels=(4,), embedding_dim=4))
-    with torch.no_grad():
-        net.head.weight.zero_()
-        net.head.bias.fill_(1.0)
-    return net.eval()
-
-
-def test_cell_tracks_from_true_masks(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cell_tracks_from_true_masks(data_dir: Path) -> None:
     chip_dir = data_dir / "raw" / CHIP
-    monkeypatch.setattr(wells_assets, "load_detector",
-                        lambda **_: (truth_detector(chip_dir), ModelVersionInfo("well_detector", 1, "run", "champion")))
-    monkeypatch.setattr(tracking_assets, "load_reid",
-                        lambda **_: (uninformative_reid(), ModelVersionInfo("reid_embedding", 7, "run", "champion")))
     store = data_dir / "zarr" / f"{CHIP}.zarr"
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(chips.name, [CHIP])
-        resources = build_resources(str(data_dir))
+        resources = {**build_resources(str(data_dir)),
+                     "registry": FakeRegistry(chip_dir=str(chip_dir), versions={"reid_embedding": 7})}
         assert dg.materialize([raw_chip, well_grid, well_movies], partition_key=CHIP, instance=instance,
                               resources=resources, selection=["raw_chip", "well_grid", "well_movies"]).success
         write_chip_table(data_dir / "tables", "cell_masks", CHIP, write_truth_cell_masks(chip_dir, store, model_version=4))
@@ -73,7 +58,9 @@ def test_cell_tracks_from_true_masks(data_dir: Path, monkeypatch: pytest.MonkeyP
     assert {k: str(v) for k, v in tracks.dtypes.items()} == {**TRACK_TABLE_COLUMNS, "model_version": "int64",
                                                               "reid_version": "int64"}
     assert (tracks.model_version == 4).all() and (tracks.reid_version == 7).all() and len(tracks) > 0
-    assert result.asset_materializations_for_node("cell_tracks")[0].metadata["reid_version"].value == 7
+    metadata = result.asset_materializations_for_node("cell_tracks")[0].metadata
+    assert metadata["reid_version"].value == 7
+    assert TrackerParams.model_validate(metadata["params"].value) == TrackerParams()  # no run config: the defaults
 
     truth = truth_cells_in_crops(chip_dir, store)
     matches = match_tracks_to_cells(tracks, truth)
@@ -89,3 +76,32 @@ def test_cell_tracks_from_true_masks(data_dir: Path, monkeypatch: pytest.MonkeyP
         assert masks.shape == (N_FRAMES, k, 96, 96)
         per_row = masks[well.frame.to_numpy(), well.track_id.to_numpy()].sum(axis=(1, 2))
         np.testing.assert_array_equal(per_row, well.area.to_numpy())
+
+
+def test_tracker_params_come_from_run_config(data_dir: Path) -> None:
+    """A run-config value reaches the tracker and the metadata; a bad one fails naming the field."""
+    chip_dir = data_dir / "raw" / CHIP
+    store = data_dir / "zarr" / f"{CHIP}.zarr"
+    resources = {**build_resources(str(data_dir)), "registry": FakeRegistry(chip_dir=str(chip_dir))}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(chips.name, [CHIP])
+        assert dg.materialize([raw_chip, well_grid, well_movies], partition_key=CHIP, instance=instance,
+                              resources=resources).success
+        write_chip_table(data_dir / "tables", "cell_masks", CHIP, write_truth_cell_masks(chip_dir, store))
+        run = {"ops": {"cell_tracks": {"config": {"beam_width": 1, "wall_prediction": "clip", "refine": False}}}}
+        result = dg.materialize([cell_tracks], partition_key=CHIP, instance=instance, resources=resources,
+                                run_config=run)
+        assert result.success
+        recorded = result.asset_materializations_for_node("cell_tracks")[0].metadata["params"].value
+        assert TrackerParams.model_validate(recorded) == TrackerParams(beam_width=1, wall_prediction="clip",
+                                                                      refine=False)
+
+        with pytest.raises(pydantic.ValidationError, match=r"beam_width\n.*greater than or equal to 1"):
+            dg.materialize([cell_tracks], partition_key=CHIP, instance=instance, resources=resources,
+                           run_config={"ops": {"cell_tracks": {"config": {"beam_width": 0}}}})
+        with pytest.raises(dg.DagsterInvalidConfigError, match='unexpected config entry "beam_widht"'):
+            dg.materialize([cell_tracks], partition_key=CHIP, instance=instance, resources=resources,
+                           run_config={"ops": {"cell_tracks": {"config": {"beam_widht": 2}}}})
+        with pytest.raises(dg.DagsterInvalidConfigError, match="wall_prediction"):
+            dg.materialize([cell_tracks], partition_key=CHIP, instance=instance, resources=resources,
+                           run_config={"ops": {"cell_tracks": {"config": {"wall_prediction": "bounce"}}}})
