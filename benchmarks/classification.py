@@ -34,11 +34,13 @@ import pandas as pd
 import torch
 
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, train_config
-from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks
+from lftiming_ml.classification.data import label_error_rates, load_chip_tracks
+from lftiming_ml.classification.sequences import TrackSequence
 from lftiming_ml.classification.engine import chip_folds, cross_validate, predict_tracks, train_classifier
 from lftiming_ml.evaluation.classification import CONTACT_GROUP, score_apoptosis, score_celltypes
 from lftiming_ml.classification.serving import cell_types_table
-from lftiming_ml.corpus import simulate_corpus, split_by_chip
+from lftiming_ml.corpus import split_by_chip
+from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.truth.files import WELLS, has_truth

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from mlflow import MlflowClient
 
-from lftiming_ml.corpus import simulate_corpus
+from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.metrics.segmentation import summarize_segmentation
 from lftiming_ml.models.registry import load_by_alias
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, train_config

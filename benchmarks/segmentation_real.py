@@ -93,7 +93,8 @@ def main() -> None:
     from lftiming_ml.metrics.segmentation import summarize_segmentation
     from lftiming_ml.metrics.stats import bootstrap_ci
     from lftiming_ml.segmentation.config import segmenter_profile, train_config
-    from lftiming_ml.segmentation.engine import registry_config, score_predictions, train_segmenter
+    from lftiming_ml.segmentation.engine import score_predictions, train_segmenter
+    from lftiming_ml.segmentation.model import registry_config
     from lftiming_ml.segmentation.infer import segment_crops
 
     torch.set_num_threads(2)

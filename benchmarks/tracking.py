@@ -36,7 +36,8 @@ from laptrack import LapTrack
 from lftiming_ml.metrics import IdSwitch, mota
 from lftiming_ml.metrics.stats import bootstrap_ci
 from lftiming_ml.metrics.strata import STRATA, et_stratum, is_contact_rich
-from lftiming_ml.reid.serving import embed_detections, load_reid
+from lftiming_ml.reid.serving import load_reid
+from lftiming_ml.tracking.appearance import embed_detections
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.tracking import TrackerParams, WellFrameDetections, track_well

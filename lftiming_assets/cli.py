@@ -137,7 +137,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     from lftiming_assets.resources import build_resources
     from lftiming_ml.models.bundle import BundleError, read_bundle
     from lftiming_ml.models.registry import register_bundle
-    from lftiming_ml.segmentation.offline import MODEL_NAMES
+    from lftiming_ml.segmentation.config import MODEL_NAMES
     from lftiming_ml.reid.config import MODEL_NAME as REID_NAME
 
     offline = sorted([*MODEL_NAMES.values(), REID_NAME])  # the models with an offline trainer

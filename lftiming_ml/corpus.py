@@ -1,4 +1,6 @@
-"""Simulated training corpora: which chips, simulating the missing ones, and the one split.
+"""Simulated training corpora: which chips, and the one split (simulating them is
+``lftiming_ml.sim.corpus.simulate_corpus``; this module stays free of the simulator, so the
+models' configs can name their corpus).
 
 Every model trained here learns from chips of the simulator (``lftiming_ml.sim``) whose
 ground truth (``gt/``) gives the labels. A ``CorpusConfig`` names the chips; each model
@@ -15,7 +17,7 @@ Seeds below 10 000 belong to held-out benchmarks; each model's ``seed_floor`` ke
 chips out of the others' ranges too.
 
 - ``corpus_chips``: chip i is ``presets[i % len(presets)]`` with seed ``first_seed + i``.
-- ``simulate_corpus``: simulates the chips missing under a root, optionally ``workers`` at a
+- ``sim.corpus.simulate_corpus``: simulates the chips missing under a root, optionally ``workers`` at a
   time in spawned processes; a chip folder already there is reused (simulation is
   deterministic by seed and a chip is written atomically, so a folder present is complete).
 - ``split_by_chip``: the one train/validation rule. Never by frame or well: the frames of a
@@ -40,9 +42,6 @@ classifiers and re-ID 4 and 12); what changes:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
-from pathlib import Path
 from string import Formatter
 from typing import Literal, NamedTuple, TypeVar
 
@@ -112,38 +111,6 @@ def corpus_chips(corpus: CorpusConfig) -> list[CorpusChip]:
                                      mitosis=mitosis)
         out.append(CorpusChip(name, preset, seed))
     return out
-
-
-def _simulate_chip(path: Path, preset: str, seed: int, n_fields: int, n_frames: int, mitosis_prob: float | None,
-                   field_workers: int | None) -> None:
-    from lftiming_ml.sim.chip import simulate_chip  # here, not at the top: the model configs import this module
-    from lftiming_ml.sim.config import preset_config
-
-    config = preset_config(preset, seed=seed, n_fields=n_fields, n_frames=n_frames)
-    if mitosis_prob is not None:
-        config = config.model_copy(update={"biology": config.biology.model_copy(update={"mitosis_prob": mitosis_prob})})
-    simulate_chip(path, config, overwrite=True, workers=field_workers)
-
-
-def simulate_corpus(corpus: CorpusConfig, root: Path | str, *, workers: int = 1) -> list[Path]:
-    """The chip folders of ``corpus`` under ``root``, in ``corpus_chips`` order, simulating
-    those not there yet (a folder with ``gt/wells.parquet`` is reused).
-
-    ``workers`` > 1 simulates up to that many chips at a time in spawned processes, one
-    field at a time each; otherwise chips are simulated one after the other, each with its
-    fields in parallel (``simulate_chip``'s default). The chips do not depend on ``workers``.
-    """
-    root = Path(root)
-    chips = [(root / c.chip_id, c.preset, c.seed) for c in corpus_chips(corpus)]
-    todo = [(path, preset, seed, corpus.n_fields, corpus.n_frames, corpus.target_mitosis_prob)
-            for path, preset, seed in chips if not (path / "gt" / "wells.parquet").is_file()]
-    if workers <= 1 or len(todo) <= 1:
-        for args in todo:
-            _simulate_chip(*args, field_workers=None)
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
-            list(pool.map(_simulate_chip, *zip(*todo), [1] * len(todo)))
-    return [path for path, _, _ in chips]
 
 
 def n_validation_chips(n_chips: int) -> int:

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-import lftiming_ml.corpus as corpus_module
+import lftiming_ml.sim.corpus as corpus_module
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
-from lftiming_ml.corpus import CorpusConfig, corpus_chips, n_validation_chips, simulate_corpus, split_by_chip
+from lftiming_ml.corpus import CorpusConfig, corpus_chips, n_validation_chips, split_by_chip
+from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS
 from lftiming_ml.wells.detector_config import WELL_DETECTOR_CORPUS
 

@@ -13,7 +13,8 @@ from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
 from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierTask, train_config
-from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types, train_and_register
+from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types
+from lftiming_ml.classification.training import train_and_register
 
 
 def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: TrainModelConfig,

@@ -7,7 +7,8 @@ from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.resources import LftimingStorage, MLflowTracking
 from lftiming_ml.wells.detector_config import WELL_DETECTOR_CORPUS, train_config
-from lftiming_ml.wells.serving import MODEL_NAME, train_and_register
+from lftiming_ml.wells.detector_config import MODEL_NAME
+from lftiming_ml.wells.training import train_and_register
 
 
 @dg.asset(group_name="models", kinds={"pytorch", "mlflow"})

@@ -12,7 +12,8 @@ from lftiming_assets.partitions import chips
 from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.wells.assets import well_movies
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, SegmenterKind, train_config
-from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks, train_and_register
+from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks
+from lftiming_ml.segmentation.training import train_and_register
 
 MAX_EMPTY_FRACTION = 0.05
 

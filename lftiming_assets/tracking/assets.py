@@ -17,7 +17,7 @@ from lftiming_ml.tracking.chip import chip_cell_tracks
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.reid.config import MODEL_NAME as REID_MODEL_NAME
 from lftiming_ml.reid.config import reid_profile
-from lftiming_ml.reid.serving import train_and_register
+from lftiming_ml.reid.training import train_and_register
 
 TRACK_CHECKS = [
     dg.AssetCheckSpec("tracks_complete", asset="cell_tracks", description=(

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lftiming_ml.classification.config import ClassifierKind, ClassifierProfile, ClassifierTask, ClassifierTrainConfig
-from lftiming_ml.classification.data import TrackSequence
+from lftiming_ml.classification.sequences import TrackSequence
 from lftiming_ml.classification.labels import UNLABELLED
 from lftiming_ml.classification.losses import apoptosis_loss, smoothed_bce
 from lftiming_ml.classification.model import CellSequenceClassifier, build_classifier

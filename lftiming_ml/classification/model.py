@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lftiming_ml.classification.config import ClassifierKind, ClassifierProfile
-from lftiming_ml.classification.data import N_MOTION
+from lftiming_ml.classification.sequences import N_MOTION
 
 TRUNK_FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 

@@ -1,5 +1,6 @@
-"""The registered classifiers: train-and-register, load-by-alias, and chip inference that
-turns a chip's tracks into the ``cell_types`` and ``cell_deaths`` tables.
+"""The registered classifiers at inference: load-by-alias, and chip inference that turns a
+chip's tracks into the ``cell_types`` and ``cell_deaths`` tables (training and registering
+a version is ``training``).
 
 Inference reads, per cropped well of the chip's Zarr store, ONLY the phase channel of the
 movie, the tracker's track masks (``tracks/masks``) and the chip's ``cell_tracks`` rows.
@@ -7,8 +8,7 @@ movie, the tracker's track masks (``tracks/masks``) and the chip's ``cell_tracks
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,19 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lftiming_ml.classification.config import (
-    ClassifierKind,
-    ClassifierProfile,
-    ClassifierTask,
-    train_config,
-)
-from lftiming_ml.classification.data import TrackSequence, label_error_rates, load_chip_tracks, well_track_sequences
-from lftiming_ml.classification.engine import LogFn, TrackPrediction, classifier_from_registry, cross_validate, \
-    predict_tracks, registry_config, train_classifier
+from lftiming_ml.classification.config import ClassifierProfile, ClassifierTask
+from lftiming_ml.classification.engine import TrackPrediction, classifier_from_registry, predict_tracks
 from lftiming_ml.classification.model import CellSequenceClassifier
 from lftiming_ml.classification.postprocess import lineage_cell_types
-from lftiming_ml.corpus import CorpusConfig, simulate_corpus, split_by_chip
-from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, log_and_register
+from lftiming_ml.classification.sequences import TrackSequence, well_track_sequences
+from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.store.movies import list_well_movies, open_well_phase
 from lftiming_ml.store.tracks import open_well_track_masks
@@ -70,56 +63,6 @@ CELL_DEATH_COLUMNS: dict[str, str] = {
 }
 """``cell_deaths``: one row per track per frame it exists; p_apoptotic the monotone
 probability; apoptotic = frame >= death_frame; death_frame <NA> when the track never dies."""
-
-
-# --- train and register ---------------------------------------------------------------------
-
-def train_and_register(
-    *, task: ClassifierTask, corpus: CorpusConfig, corpus_root: Path, tracking_uri: str,
-    artifact_location: str | None, kind: ClassifierKind = "cnn_lstm", profile: str = "cpu", alias: str = "champion",
-    overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None, cv_folds: int = 0,
-) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
-    """Simulate the corpus once (cached under ``corpus_root``), label its tracks from
-    fluorescence, split by chip, train ``task`` / ``kind`` with the ``profile`` recipe
-    (``overrides`` win), log the run (params, per-epoch history, validation metrics against
-    the fluorescence labels, the label error rate against the simulator's truth), register
-    a version of ``MODEL_NAMES[(task, kind)]`` and point ``alias`` at it. With ``cv_folds``
-    >= 2, first a ``cv_folds``-fold cross-validation grouped by chip over all corpus chips
-    (``engine.cross_validate``), logged as ``cv_fold<k>_val_*`` and ``cv_val_*_mean/_sd``.
-
-    Returns the version, the per-epoch history and the training time (s, data excluded).
-    """
-    model_name = MODEL_NAMES[(task, kind)]
-    config = train_config(profile, task=task, kind=kind, **dict(overrides or {}))  # type: ignore[arg-type]
-    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root))
-    train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=config.profile)]
-    val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=config.profile)]
-    label_errors = label_error_rates([*train_tracks, *val_tracks])
-    cv: dict[str, float] = {}
-    if cv_folds:
-        folds = cross_validate(config, [*train_tracks, *val_tracks], n_folds=cv_folds)
-        for row in folds:
-            cv.update({f"cv_fold{int(row['fold'])}_{k}": v for k, v in row.items() if k.startswith("val_")})
-        for key in ("val_accuracy", "val_auroc"):
-            values = np.array([row[key] for row in folds], float)
-            cv[f"cv_{key}_mean"], cv[f"cv_{key}_sd"] = float(np.nanmean(values)), float(np.nanstd(values))
-    start = time.perf_counter()
-    model, history = train_classifier(config, train_tracks=train_tracks, val_tracks=val_tracks, log_fn=log_fn)
-    seconds = time.perf_counter() - start
-    final = {k: float(v) for k, v in history[-1].items()}
-    final["train_seconds"] = seconds
-    final.update({f"label_{k}": v for k, v in label_errors.items()})
-    final.update(cv)
-    info = log_and_register(
-        tracking_uri=tracking_uri, experiment=model_name, model_name=model_name,
-        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-        config=registry_config(config),
-        params={"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
-                "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
-                "n_train_tracks": len(train_tracks), "n_val_tracks": len(val_tracks), "cv_folds": cv_folds},
-        metrics=final, history=history, alias=alias, artifact_location=artifact_location,
-        run_name=f"{model_name}-{config.profile.name}-{config.profile.backbone}-{corpus.n_chips}chips")
-    return info, history, seconds
 
 
 # --- inference ------------------------------------------------------------------------------
@@ -229,4 +172,4 @@ def chip_cell_deaths(store_path: Path | str, tracks: pd.DataFrame, classifier: C
 
 __all__ = ["CELL_DEATH_COLUMNS", "CELL_TYPE_COLUMNS", "MODEL_NAMES", "Classifier", "PredictFn", "as_classifier",
            "cell_deaths_table", "cell_types_table", "chip_cell_deaths", "chip_cell_types", "chip_track_sequences",
-           "load_classifier", "train_and_register"]
+           "load_classifier"]

@@ -12,8 +12,8 @@ e_track the normalised mean embedding of the track's last detections.
 ``config`` (``ReidProfile``, the ``cpu`` and ``paper`` profiles, the registry config),
 ``model`` (``ReidNet``, input stacking, rebuilding from the registry), ``losses`` (the
 supervised contrastive loss, a pure function), ``engine`` (``train_reid``,
-``verification_accuracy``), ``serving`` (``embed_detections`` for the pipeline,
-``load_reid``, ``train_and_register``), ``offline`` (``train_bundle`` and
+``verification_accuracy``), ``serving`` (``load_reid``; the pipeline's detections are
+embedded by ``tracking.appearance``), ``training`` (``train_and_register``), ``offline`` (``train_bundle`` and
 ``python -m lftiming_ml.reid.offline``: training without MLflow or Dagster, for a GPU machine).
 
 What it buys, measured (README "Benchmarks"): the cpu profile (300 s on 2 cores) verifies

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.ndimage import binary_dilation, binary_erosion
 
-from lftiming_ml.classification.data import TrackSequence
+from lftiming_ml.classification.sequences import TrackSequence
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.reid.config import ReidProfile
 from lftiming_ml.reid.losses import supervised_contrastive_loss

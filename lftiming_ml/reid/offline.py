@@ -14,7 +14,7 @@ lab with a GPU elsewhere trains there and registers the result here::
 Training data: the classifiers' simulated corpus (``CLASSIFICATION_CORPUS``: truth tracks with amodal
 masks, ``classification.data.load_chip_tracks`` cut at the profile's ``patch_size``), split by
 chip (``corpus.split_by_chip``).
-``train_bundle`` is also what ``serving.train_and_register`` runs before it logs the bundle.
+``train_bundle`` is also what ``training.train_and_register`` runs before it logs the bundle.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ import torch
 
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, classifier_profile
 from lftiming_ml.classification.data import load_chip_tracks
-from lftiming_ml.corpus import CorpusConfig, simulate_corpus, split_by_chip
+from lftiming_ml.corpus import CorpusConfig, split_by_chip
+from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
 from lftiming_ml.models.training import device_description
 from lftiming_ml.reid.config import MODEL_NAME, PROFILES, registry_config, reid_profile

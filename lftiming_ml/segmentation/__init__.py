@@ -1,34 +1,13 @@
 """Cell instance segmentation: LOCSNET (paper section 2.2) and its Mask R-CNN baseline.
 
-``config`` (profiles and recipes), ``model`` (``build_segmenter``), ``losses`` and
-``postprocess`` (pure functions), ``data`` (samples from simulated chips and annotated
-images), ``dataset`` (torch dataset), ``engine`` (training and evaluation,
-``train_segmenter``), ``infer`` (``segment_crops``).
+Inference: ``config`` (profiles, recipes, model names), ``model`` (``build_segmenter``,
+rebuilding a registered model), ``postprocess`` (pure functions), ``infer``
+(``segment_crops``), ``serving`` (load-by-alias, ``chip_cell_masks``).
+Training: ``losses``, ``data`` (samples from simulated chips and annotated images, read
+through ``lftiming_ml.truth``), ``dataset`` (torch dataset), ``engine`` (``train_segmenter``,
+validation), ``offline`` (a training bundle, ``python -m lftiming_ml.segmentation.offline``),
+``training`` (train and register in MLflow).
+
+Import from the modules; this package imports none of them, so loading the inference
+modules never loads the training side.
 """
-
-from lftiming_ml.segmentation.config import (
-    SEGMENTATION_CORPUS,
-    CorpusSampling,
-    SegmenterProfile,
-    SegmenterTrainConfig,
-    segmenter_profile,
-    train_config,
-)
-from lftiming_ml.segmentation.engine import evaluate, segmenter_from_registry, train_segmenter
-from lftiming_ml.segmentation.infer import Instances, segment_crops
-from lftiming_ml.segmentation.model import build_segmenter
-
-__all__ = [
-    "Instances",
-    "SEGMENTATION_CORPUS",
-    "CorpusSampling",
-    "SegmenterProfile",
-    "SegmenterTrainConfig",
-    "build_segmenter",
-    "evaluate",
-    "segment_crops",
-    "segmenter_from_registry",
-    "segmenter_profile",
-    "train_config",
-    "train_segmenter",
-]

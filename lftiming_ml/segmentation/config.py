@@ -21,6 +21,12 @@ SegmenterProfileName = Literal["cpu", "paper"]
 TRAINING_SEED_START = 20_000  # simulated chips for segmentation training; seeds < 1000 are benchmarks'
 
 
+MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}
+"""Registered MLflow model name of each segmenter kind."""
+OVERLAY_ARTIFACT = "previews/validation_overlay.png"
+"""The validation overlay a training run logs."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

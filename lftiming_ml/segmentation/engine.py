@@ -143,22 +143,6 @@ def train_segmenter(
     return model, history
 
 
-def registry_config(config: SegmenterTrainConfig) -> dict[str, object]:
-    """What ``models.registry.log_and_register`` stores as ``config.json``: enough to rebuild the model."""
-    return {"model": config.kind, "kind": config.kind, "num_classes": config.num_classes,
-            "profile": config.profile.model_dump(mode="json"),
-            "train": config.model_dump(mode="json", exclude={"profile"})}
-
-
-def segmenter_from_registry(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]
-                            ) -> tuple[MaskRCNN, SegmenterProfile]:
-    """Rebuild a saved/registered segmenter (``load_by_alias`` output) in eval mode on the CPU."""
-    profile = SegmenterProfile.model_validate(config["profile"])
-    model = build_segmenter(kind=config["kind"], profile=profile, num_classes=int(config.get("num_classes", 2)))
-    model.load_state_dict(dict(state_dict))
-    return model.eval(), profile
-
-
 def save_weights(model: MaskRCNN, path) -> None:
     """``torch.save`` of the plain ``state_dict`` (CPU tensors), loadable with ``weights_only=True``."""
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
@@ -169,5 +153,4 @@ def load_weights(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-__all__ = ["evaluate", "flat_metrics", "load_weights", "registry_config", "save_weights", "score_predictions",
-           "segmenter_from_registry", "train_segmenter"]
+__all__ = ["evaluate", "flat_metrics", "load_weights", "save_weights", "score_predictions", "train_segmenter"]

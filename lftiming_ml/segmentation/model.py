@@ -26,6 +26,7 @@ output per image: ``boxes (float[n, 4], (x0, y0, x1, y1) continuous model px)``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 import torch
@@ -40,7 +41,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
-from lftiming_ml.segmentation.config import SegmenterKind, SegmenterProfile
+from lftiming_ml.segmentation.config import SegmenterKind, SegmenterProfile, SegmenterTrainConfig
 from lftiming_ml.segmentation.losses import head_mask_loss, overlap_complement_targets
 
 FUSION_LAYER = 3  # the paper fuses the extra heads' third-conv-layer features
@@ -194,3 +195,19 @@ def build_segmenter(*, kind: SegmenterKind, profile: SegmenterProfile, num_class
         FusedMaskHeads(ch, profile.mask_head_layers, num_classes, fused=kind == "locsnet"))
     model.transform = _PreparedInputTransform(1, 1, [0.0, 0.0, 0.0], [1.0, 1.0, 1.0])  # sizes unused
     return model
+def registry_config(config: SegmenterTrainConfig) -> dict[str, object]:
+    """What ``models.registry.log_and_register`` stores as ``config.json``: enough to rebuild the model."""
+    return {"model": config.kind, "kind": config.kind, "num_classes": config.num_classes,
+            "profile": config.profile.model_dump(mode="json"),
+            "train": config.model_dump(mode="json", exclude={"profile"})}
+
+
+def segmenter_from_registry(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]
+                            ) -> tuple[MaskRCNN, SegmenterProfile]:
+    """Rebuild a saved/registered segmenter (``load_by_alias`` output) in eval mode on the CPU."""
+    profile = SegmenterProfile.model_validate(config["profile"])
+    model = build_segmenter(kind=config["kind"], profile=profile, num_classes=int(config.get("num_classes", 2)))
+    model.load_state_dict(dict(state_dict))
+    return model.eval(), profile
+
+

@@ -11,7 +11,7 @@ elsewhere trains there and registers the result here::
     # back where MLflow is
     lftiming register /tmp/locsnet-bundle
 
-``train_bundle`` is also what ``serving.train_and_register`` runs before it logs the bundle,
+``train_bundle`` is also what ``training.train_and_register`` runs before it logs the bundle,
 so a bundle holds exactly what a local training run registers (params, per-epoch history,
 final metrics, the validation overlay), plus the device it trained on.
 """
@@ -28,18 +28,18 @@ from pathlib import Path
 import numpy as np
 from torchvision.models.detection import MaskRCNN
 
-from lftiming_ml.corpus import CorpusConfig, simulate_corpus, split_by_chip
+from lftiming_ml.corpus import CorpusConfig, split_by_chip
+from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
 from lftiming_ml.models.training import device_description
-from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, SegmenterKind, SegmenterProfile, \
-    train_config
+from lftiming_ml.segmentation.config import (MODEL_NAMES, OVERLAY_ARTIFACT, SEGMENTATION_CORPUS, CorpusSampling,
+                                             SegmenterKind, SegmenterProfile, train_config)
 from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples
-from lftiming_ml.segmentation.engine import LogFn, registry_config, train_segmenter
+from lftiming_ml.segmentation.engine import LogFn, train_segmenter
 from lftiming_ml.segmentation.infer import segment_crops
+from lftiming_ml.segmentation.model import registry_config
 from lftiming_ml.viz import instance_overlay_png
 
-MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_baseline"}
-OVERLAY_ARTIFACT = "previews/validation_overlay.png"
 """Run artifact of every training run: validation crops, true (green) vs predicted (magenta) contours."""
 
 

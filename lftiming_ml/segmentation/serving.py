@@ -1,5 +1,5 @@
-"""The registered segmenters (LOCSNET and its Mask R-CNN baseline): train-and-register,
-load-by-alias for inference, and ``chip_cell_masks`` (every cropped well movie of a chip ->
+"""The registered segmenters (LOCSNET and its Mask R-CNN baseline) at inference:
+load-by-alias and ``chip_cell_masks`` (every cropped well movie of a chip ->
 amodal instance masks in its Zarr store + a per-cell table). The masks' layout is
 ``lftiming_ml.store.masks``.
 """
@@ -16,13 +16,11 @@ import torch
 from skimage.measure import regionprops
 from torchvision.models.detection import MaskRCNN
 
-from lftiming_ml.corpus import CorpusConfig
+from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias
 from lftiming_ml.models.training import pick_device
-from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias, register_bundle
-from lftiming_ml.segmentation.config import CorpusSampling, SegmenterKind, SegmenterProfile
-from lftiming_ml.segmentation.engine import LogFn, segmenter_from_registry
+from lftiming_ml.segmentation.config import MODEL_NAMES, SegmenterProfile
 from lftiming_ml.segmentation.infer import Instances, segment_crops
-from lftiming_ml.segmentation.offline import MODEL_NAMES, OVERLAY_ARTIFACT, train_bundle
+from lftiming_ml.segmentation.model import segmenter_from_registry
 from lftiming_ml.store.masks import write_well_masks
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
 
@@ -35,27 +33,6 @@ CELL_COLUMNS: dict[str, str] = {
     "bbox_x0": "int32", "bbox_y1": "int32", "bbox_x1": "int32", "eccentricity": "float32", "score": "float32",
 }
 """Columns of the per-cell table: (y, x) centroid and the bbox (end exclusive) in crop px."""
-
-
-# --- train and register ---------------------------------------------------------------------
-
-def train_and_register(
-    *, kind: SegmenterKind, corpus: CorpusConfig, corpus_root: Path, tracking_uri: str,
-    artifact_location: str | None, profile: str = "cpu", alias: str = "champion",
-    overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
-    sampling: CorpusSampling = CorpusSampling(),
-) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
-    """``offline.train_bundle`` (simulate the corpus, split by chip, train ``kind`` with the
-    ``profile`` recipe), then log the run to MLflow (params incl. corpus size, per-epoch
-    history, validation mIoU overall and per stratum, the ``OVERLAY_ARTIFACT`` preview),
-    register a version of ``MODEL_NAMES[kind]`` and point ``alias`` at it.
-
-    Returns the version, the per-epoch history and the training time (s, simulation excluded).
-    """
-    bundle = train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
-                          log_fn=log_fn, sampling=sampling)
-    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
-    return info, bundle.history, bundle.metrics["train_seconds"]
 
 
 # --- inference ------------------------------------------------------------------------------
@@ -152,5 +129,4 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
     return cells, written
 
 
-__all__ = ["CELL_COLUMNS", "MODEL_NAMES", "OVERLAY_ARTIFACT", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter",
-           "segment_fn", "train_and_register"]
+__all__ = ["CELL_COLUMNS", "MODEL_NAMES", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter", "segment_fn"]

@@ -9,6 +9,7 @@ The three steps of the paper, one module each, and the entry point that chains t
 - ``refine``: step 3, the Eq. 8 smoothness + fidelity refinement (CVXPY/OSQP) with the
   well walls as box constraints.
 - ``tracker``: ``track_well``, detections of one well in, ``WellTracks`` out.
+- ``appearance``: re-identification embeddings of the detections (Eq. 7's appearance term).
 - ``chip``: every segmented well of a chip's store -> tracks, track masks and the table.
 
 Detections and truth of a simulated well from its ground truth are

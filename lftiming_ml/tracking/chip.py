@@ -2,7 +2,7 @@
 
 Reads each cropped well's ``masks`` group (``lftiming_ml.store.masks``), embeds each
 instance's appearance with the re-identification model when one is given
-(``reid.serving.embed_detections`` on the movie's phase channel, the only channel read), runs
+(``appearance.embed_detections`` on the movie's phase channel, the only channel read), runs
 ``track_well`` on the per-frame instances and writes the well's track masks
 (``lftiming_ml.store.tracks``): slot ``k`` is track ``k`` (track ids are 0..K-1 per well).
 At a detected frame it holds the linked instance's amodal mask; at an interpolated frame
@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import ndimage
 
 from lftiming_ml.reid.model import ReidNet
-from lftiming_ml.reid.serving import embed_detections
+from lftiming_ml.tracking.appearance import embed_detections
 from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
 from lftiming_ml.store.tracks import write_well_track_masks

@@ -26,7 +26,7 @@ class WellFrameDetections:
     areas (float[n]): mask areas in px^2.
     masks (bool[n, H, W] or None): instance masks in the same crop (may overlap: amodal).
     cell_types (int[n] or None): effector/target labels when known (not used for linking).
-    embeddings (float[n, D] or None): unit appearance vectors (``reid.serving.embed_detections``);
+    embeddings (float[n, D] or None): unit appearance vectors (``tracking.appearance.embed_detections``);
         when every frame with detections has them, Eq. 7 gets the appearance term.
     """
 

@@ -10,7 +10,7 @@ at (i, j), the ground-truth convention); inside the network they are torchvision
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,7 +27,7 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import boxes as box_ops
 
-from lftiming_ml.wells.detector_config import DetectorProfile
+from lftiming_ml.wells.detector_config import DetectorProfile, DetectorTrainConfig
 
 EMPTY, OCCUPIED = 1, 2
 CLASS_NAMES = ("background", "empty_well", "occupied_well")
@@ -259,3 +259,18 @@ def detect_wells(
 ) -> WellDetections:
     """Wells in one phase frame ``image (uint16[H, W])``; boxes ``(y0, x0, y1, x1)`` in its field px."""
     return detect_wells_batch(model, [image], profile=profile, device=device)[0]
+
+
+def registry_config(config: DetectorTrainConfig) -> dict[str, object]:
+    """What ``log_and_register`` stores as ``config.json``: enough to rebuild the model."""
+    return {"model": "well_detector", "profile": config.profile.model_dump(mode="json"),
+            "train": config.model_dump(mode="json", exclude={"profile"})}
+
+
+def detector_from_registry(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]
+                           ) -> tuple[FasterRCNN, DetectorProfile]:
+    """Rebuild a registered detector (``load_by_alias`` output) in eval mode on the CPU."""
+    profile = DetectorProfile.model_validate(config["profile"])
+    model = build_well_detector(profile=profile)
+    model.load_state_dict(dict(state_dict))
+    return model.eval(), profile

@@ -19,6 +19,9 @@ DetectorProfileName = Literal["cpu", "paper"]
 TRAINING_SEED_START = 10_000  # simulated chips for training use seeds >= this; benchmarks use smaller ones
 
 
+MODEL_NAME = "well_detector"
+"""Registered MLflow model name of the well detector."""
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

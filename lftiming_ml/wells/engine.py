@@ -8,7 +8,7 @@ so the evaluation command can reuse them on the pipeline's output.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -84,16 +84,3 @@ def train_detector(
     return model, history
 
 
-def registry_config(config: DetectorTrainConfig) -> dict[str, object]:
-    """What ``log_and_register`` stores as ``config.json``: enough to rebuild the model."""
-    return {"model": "well_detector", "profile": config.profile.model_dump(mode="json"),
-            "train": config.model_dump(mode="json", exclude={"profile"})}
-
-
-def detector_from_registry(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]
-                           ) -> tuple[FasterRCNN, DetectorProfile]:
-    """Rebuild a registered detector (``load_by_alias`` output) in eval mode on the CPU."""
-    profile = DetectorProfile.model_validate(config["profile"])
-    model = build_well_detector(profile=profile)
-    model.load_state_dict(dict(state_dict))
-    return model.eval(), profile

@@ -22,7 +22,7 @@ from lftiming_ml.reid.config import MODEL_NAME as REID_NAME
 from lftiming_ml.reid.config import reid_profile
 from lftiming_ml.reid.model import ReidNet
 from lftiming_ml.wells.grid import DetectFn
-from lftiming_ml.wells.serving import MODEL_NAME as DETECTOR_NAME
+from lftiming_ml.wells.detector_config import MODEL_NAME as DETECTOR_NAME
 from tests.truth_detect import truth_detector
 
 TINY_CLASSIFIER = ClassifierProfile(patch_size=16, input_size=16, frame_step=2, clip_frames=4, embed_dim=8,

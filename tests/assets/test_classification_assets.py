@@ -22,8 +22,8 @@ from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
 from lftiming_ml.corpus import corpus_chips
 from lftiming_ml.evaluation.classification import evaluate_classification
-from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COLUMNS, load_classifier, \
-    train_and_register
+from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COLUMNS, load_classifier
+from lftiming_ml.classification.training import train_and_register
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.store.tables import chip_table_path, write_chip_table
 from lftiming_ml.tracking.chip import chip_cell_tracks

@@ -19,7 +19,8 @@ from lftiming_assets.resources import build_resources
 from lftiming_assets.segmentation.assets import cell_masks, locsnet
 from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, segmenter_profile
-from lftiming_ml.segmentation.serving import CELL_COLUMNS, load_segmenter, train_and_register
+from lftiming_ml.segmentation.serving import CELL_COLUMNS, load_segmenter
+from lftiming_ml.segmentation.training import train_and_register
 from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.store.tables import chip_table_path

@@ -21,6 +21,7 @@ from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.store.movies import list_well_movies
 from tests.assets.fakes import FakeRegistry
 from tests.conftest import small_sim_config
+from lftiming_ml.store.layout import DataLayout
 
 
 @pytest.fixture
@@ -48,5 +49,5 @@ def test_wells_pipeline_materializes_and_scores(data_dir: Path) -> None:
         n, version = con.sql("SELECT count(*), max(detector_version) FROM well_grid WHERE frame = 0").fetchall()[0]
     assert (n, version) == (9, 1)
     assert len(list_well_movies(data_dir / "zarr" / "wl-s21.zarr")) == 9
-    report = evaluate_chip(chip, data_dir / "tables")
+    report = evaluate_chip(DataLayout(data_dir).chip("wl-s21"))
     assert report["wells"]["recall"] == 1.0 and report["wells"]["mean_centre_error"] < 0.5

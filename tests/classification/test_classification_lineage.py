@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lftiming_ml.classification.config import ClassifierProfile
-from lftiming_ml.classification.data import TrackSequence, well_track_sequences
+from lftiming_ml.classification.sequences import TrackSequence, well_track_sequences
 from lftiming_ml.classification.engine import TrackPrediction
 from lftiming_ml.classification.postprocess import LOGIT_CLIP, lineage_cell_types, lineage_ids, pool_lineages
 from lftiming_ml.classification.serving import CELL_TYPE_COLUMNS, cell_types_table

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lftiming_ml.classification.config import ClassifierProfile, classifier_profile, train_config
-from lftiming_ml.classification.data import TrackSequence, extract_patches, motion_descriptors, well_track_sequences
+from lftiming_ml.classification.sequences import TrackSequence, extract_patches, motion_descriptors, well_track_sequences
 from lftiming_ml.classification.engine import classifier_from_registry, predict_tracks, registry_config, \
     train_classifier
 from lftiming_ml.classification.model import build_classifier

@@ -20,9 +20,10 @@ from lftiming_ml.models.bundle import (BUNDLE_JSON, BUNDLE_WEIGHTS, BundleError,
 from lftiming_ml.models.registry import load_by_alias, register_bundle
 from lftiming_ml.models.training import warmup_cosine
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, segmenter_profile, train_config
-from lftiming_ml.segmentation.engine import segmenter_from_registry
+from lftiming_ml.segmentation.model import segmenter_from_registry
 from lftiming_ml.segmentation.infer import segment_crops
-from lftiming_ml.segmentation.offline import OVERLAY_ARTIFACT, train_bundle
+from lftiming_ml.segmentation.config import OVERLAY_ARTIFACT
+from lftiming_ml.segmentation.offline import train_bundle
 
 
 def _bundle(**changes: object) -> TrainingBundle:

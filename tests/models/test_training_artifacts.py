@@ -13,7 +13,8 @@ from PIL import Image
 
 from lftiming_ml.models.registry import log_and_register
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, CorpusSampling, segmenter_profile
-from lftiming_ml.segmentation.serving import OVERLAY_ARTIFACT, train_and_register
+from lftiming_ml.segmentation.config import OVERLAY_ARTIFACT
+from lftiming_ml.segmentation.training import train_and_register
 from lftiming_ml.viz import PREDICTED_COLOUR, TRUE_COLOUR, instance_overlay_png
 
 

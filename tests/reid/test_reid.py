@@ -19,7 +19,8 @@ from lftiming_ml.reid.engine import embed_tracks, train_reid, verification_accur
 from lftiming_ml.reid.losses import supervised_contrastive_loss
 from lftiming_ml.reid.model import ReidNet, reid_from_registry, stack_inputs
 from lftiming_ml.reid.offline import train_bundle
-from lftiming_ml.reid.serving import embed_detections, load_reid
+from lftiming_ml.reid.serving import load_reid
+from lftiming_ml.tracking.appearance import embed_detections
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.tracking import WellFrameDetections
 from tests.conftest import small_sim_config

@@ -1,0 +1,35 @@
+"""Train a segmenter on the simulated corpus and register it in MLflow (``train_and_register``;
+the ``locsnet`` / ``mask_rcnn_baseline`` model assets and ``lftiming train`` call it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from lftiming_ml.corpus import CorpusConfig
+from lftiming_ml.models.registry import ModelVersionInfo, register_bundle
+from lftiming_ml.segmentation.config import CorpusSampling, SegmenterKind
+from lftiming_ml.segmentation.engine import LogFn
+from lftiming_ml.segmentation.offline import train_bundle
+
+
+def train_and_register(
+    *, kind: SegmenterKind, corpus: CorpusConfig, corpus_root: Path, tracking_uri: str,
+    artifact_location: str | None, profile: str = "cpu", alias: str = "champion",
+    overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
+    sampling: CorpusSampling = CorpusSampling(),
+) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
+    """``offline.train_bundle`` (simulate the corpus, split by chip, train ``kind`` with the
+    ``profile`` recipe), then log the run to MLflow (params incl. corpus size, per-epoch
+    history, validation mIoU overall and per stratum, the ``OVERLAY_ARTIFACT`` preview),
+    register a version of ``MODEL_NAMES[kind]`` and point ``alias`` at it.
+
+    Returns the version, the per-epoch history and the training time (s, simulation excluded).
+    """
+    bundle = train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
+                          log_fn=log_fn, sampling=sampling)
+    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    return info, bundle.history, bundle.metrics["train_seconds"]
+
+
+__all__ = ["train_and_register"]
