@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from lftiming_ml.chip import ChipValidationError
+from lftiming_ml.chip.reader import GT_DIR
+from lftiming_ml.store.layout import DataLayout
 
 DEMO_CHIP = "demo-standard-s0"
 
@@ -78,7 +80,7 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline") -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     home = project_home()
     _dagster_env(home)
-    chip_dir = Path(os.environ["LFTIMING_DATA"]) / "raw" / args.chip
+    chip_dir = DataLayout(Path(os.environ["LFTIMING_DATA"])).chip(args.chip).raw_dir
     if not (chip_dir / "chip.json").is_file():
         sys.exit(f"lftiming: no chip {args.chip!r}: {chip_dir / 'chip.json'} not found")
     ok = run_chip(args.chip, args.job)
@@ -180,7 +182,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from lftiming_ml.evaluation.chip import evaluate_chip, format_report
-    from lftiming_ml.store.layout import DataLayout
 
     home = project_home()
     data = Path(os.environ.get("LFTIMING_DATA", home / "data"))
@@ -211,11 +212,11 @@ def print_outcomes(data: Path, chip_id: str) -> None:
     """The chip's killing frequency by E:T group (SQL on the outcome tables) and its plots."""
     from lftiming_ml.sql import format_result, run_query
 
-    database = Path(os.environ.get("LFTIMING_DUCKDB", data / "lftiming.duckdb"))
+    database = Path(os.environ.get("LFTIMING_DUCKDB", DataLayout(data).duckdb_path))
     print(f"\nkilling frequency by E:T group ({chip_id}; share of wells with a kill, Wilson 95% CI):")
     print(format_result(run_query(database, OUTCOME_QUERY, {"chip": chip_id})))
     print("plots:")
-    for png in sorted((data / "reports" / chip_id).glob("*.png")):
+    for png in sorted(DataLayout(data).chip(chip_id).reports_dir.glob("*.png")):
         print(f"  {png}")
 
 
@@ -223,7 +224,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     home = project_home()
     _dagster_env(home)
     data = Path(os.environ["LFTIMING_DATA"])
-    chip_dir = data / "raw" / DEMO_CHIP
+    chip_dir = DataLayout(data).chip(DEMO_CHIP).raw_dir
     if not (chip_dir / "chip.json").is_file():
         cmd_simulate(argparse.Namespace(out=str(chip_dir), seed=0, fields=None, frames=None,
                                         preset="standard", overwrite=False))
@@ -242,13 +243,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"pipeline on {DEMO_CHIP}: {'materialized' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
     if ok:
         print_outcomes(data, DEMO_CHIP)
+    layout = DataLayout(data)
+    store = layout.chip(DEMO_CHIP)
     print(f"""
 outputs
-  raw chip        {chip_dir}
-  ground truth    {chip_dir / 'gt'}
-  tables          {data / 'tables'}   (SQL: {data / 'lftiming.duckdb'})
-  well movies     {data / 'zarr' / (DEMO_CHIP + '.zarr')}   (napari --plugin napari-ome-zarr <store>/wells/f000/r0c1)
-  reports         {data / 'reports' / DEMO_CHIP}
+  raw chip        {store.raw_dir}
+  ground truth    {store.raw_dir / GT_DIR}
+  tables          {layout.tables_dir}   (SQL: {layout.duckdb_path})
+  well movies     {store.zarr_path}   (napari --plugin napari-ome-zarr <store>/wells/f000/r0c1)
+  reports         {store.reports_dir}
 Scores vs ground truth: .venv/bin/lftiming evaluate --chip {DEMO_CHIP}
 Dagster UI: make ui   then open http://127.0.0.1:3000 (chips appear as partitions)""")
     return 0 if ok else 1
@@ -267,7 +270,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     home = project_home()
     data = Path(os.environ.get("LFTIMING_DATA", home / "data"))
-    database = Path(args.db or os.environ.get("LFTIMING_DUCKDB", data / "lftiming.duckdb"))
+    database = Path(args.db or os.environ.get("LFTIMING_DUCKDB", DataLayout(data).duckdb_path))
     result = run_query(database, args.query, parse_params(args.param))
     print(format_result(result, "csv" if args.csv else "json" if args.json else "table"))
     return 0

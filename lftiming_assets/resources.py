@@ -17,7 +17,6 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from lftiming_ml.chip.manifest import check_safe_id
 from lftiming_ml.classification.config import ClassifierTask
 from lftiming_ml.classification.serving import MODEL_NAMES as CLASSIFIER_NAMES
 from lftiming_ml.classification.serving import Classifier, load_classifier
@@ -25,9 +24,10 @@ from lftiming_ml.models.registry import ModelVersionInfo, resolve_alias
 from lftiming_ml.segmentation.config import SegmenterKind
 from lftiming_ml.segmentation.serving import MODEL_NAMES as SEGMENTER_NAMES
 from lftiming_ml.segmentation.serving import SegmentFn, load_segmenter
-from lftiming_ml.store.tables import chip_table_path, register_views, write_chip_table
 from lftiming_ml.reid.model import ReidNet
 from lftiming_ml.reid.serving import load_reid
+from lftiming_ml.store.layout import DataLayout, zarr_store_path
+from lftiming_ml.store.tables import chip_table_path, read_chip_table, register_views, write_chip_table
 from lftiming_ml.wells.grid import DetectFn
 from lftiming_ml.wells.serving import load_detector
 
@@ -37,23 +37,32 @@ def default_data_dir() -> str:
 
 
 class LftimingStorage(dg.ConfigurableResource):
-    """The data folder: ``raw/`` chips in, ``tables/``, ``zarr/`` and ``reports/`` out."""
+    """The data folder (``lftiming_ml.store.layout.DataLayout``): ``raw/`` chips in,
+    ``tables/``, ``zarr/``, ``reports/`` out, ``training/`` corpora."""
 
     data_dir: str
 
     @property
+    def layout(self) -> DataLayout:
+        return DataLayout(Path(self.data_dir))
+
+    @property
     def root(self) -> Path:
-        return Path(self.data_dir)
+        return self.layout.root
 
     @property
     def raw_dir(self) -> Path:
-        return self.root / "raw"
+        return self.layout.raw_dir
 
     def chip_dir(self, chip_id: str) -> Path:
-        return self.raw_dir / check_safe_id(chip_id, "chip id")
+        return self.layout.chip(chip_id).raw_dir
+
+    def training_dir(self, family: str) -> Path:
+        """The cached simulated corpus of a model family (``wells``, ``segmentation``, ``classification``)."""
+        return self.layout.training_dir(family)
 
     def reports_dir(self, chip_id: str) -> Path:
-        path = self.root / "reports" / check_safe_id(chip_id, "chip id")
+        path = self.layout.chip(chip_id).reports_dir
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -64,15 +73,7 @@ class ZarrStore(dg.ConfigurableResource):
     root: str
 
     def chip_store_path(self, chip_id: str) -> Path:
-        return Path(self.root) / f"{check_safe_id(chip_id, 'chip id')}.zarr"
-
-    def open_chip(self, chip_id: str, mode: str = "a"):
-        """The chip's root ``zarr.Group`` (created on first write)."""
-        import zarr
-
-        path = self.chip_store_path(chip_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return zarr.open_group(str(path), mode=mode, zarr_format=3)
+        return zarr_store_path(self.root, chip_id)
 
 
 class MLflowTracking(dg.ConfigurableResource):
@@ -115,7 +116,7 @@ class ChipTables(dg.ConfigurableResource):
 
     def read(self, table: str, chip_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The chip's rows of ``table`` (FileNotFoundError naming the file if not written yet)."""
-        return pd.read_parquet(self.path(table, chip_id), columns=columns)
+        return read_chip_table(self.tables_dir, table, chip_id, columns)
 
     def write(self, chip_id: str, tables: Mapping[str, pd.DataFrame]) -> list[str]:
         """Write each table's rows of ``chip_id`` (atomically, every row carrying ``chip_id``),
@@ -163,16 +164,15 @@ class ModelRegistry(dg.ConfigurableResource):
 
 def build_resources(data_dir: str | None = None) -> dict[str, object]:
     """The resources wired into ``Definitions`` (or into tests, with a temporary ``data_dir``)."""
-    data = Path(data_dir or default_data_dir())
-    mlflow_dir = data / "mlflow"
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}")
-    duckdb = DuckDBResource(database=os.environ.get("LFTIMING_DUCKDB", str(data / "lftiming.duckdb")))
+    layout = DataLayout(Path(data_dir or default_data_dir()))
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{(layout.mlflow_dir / 'mlflow.db').resolve()}")
+    duckdb = DuckDBResource(database=os.environ.get("LFTIMING_DUCKDB", str(layout.duckdb_path)))
     return {
-        "storage": LftimingStorage(data_dir=str(data)),
-        "zarr_store": ZarrStore(root=str(data / "zarr")),
+        "storage": LftimingStorage(data_dir=str(layout.root)),
+        "zarr_store": ZarrStore(root=str(layout.zarr_dir)),
         "duckdb": duckdb,
-        "tables": ChipTables(tables_dir=str(data / "tables"), duckdb=duckdb),
-        "mlflow": MLflowTracking(tracking_uri=tracking_uri, artifact_root=str(mlflow_dir / "artifacts")),
+        "tables": ChipTables(tables_dir=str(layout.tables_dir), duckdb=duckdb),
+        "mlflow": MLflowTracking(tracking_uri=tracking_uri, artifact_root=str(layout.mlflow_dir / "artifacts")),
         "registry": ModelRegistry(tracking_uri=tracking_uri),
     }
 

@@ -25,7 +25,7 @@ def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: Trai
     corpus = config.corpus(CLASSIFICATION_CORPUS)
     mlflow.configure(MODEL_NAMES[(task, "cnn_lstm")])
     info, history, seconds = train_and_register(
-        task=task, corpus=corpus, corpus_root=storage.root / "training" / "classification" / "chips",
+        task=task, corpus=corpus, corpus_root=storage.training_dir("classification") / "chips",
         tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
         alias=config.alias, overrides=overrides, cv_folds=config.cv_folds,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "

@@ -20,7 +20,7 @@ def well_detector(context: dg.AssetExecutionContext, config: TrainModelConfig, s
     data = config.corpus(WELL_DETECTOR_CORPUS)
     mlflow.configure(MODEL_NAME)
     info, history, seconds = train_and_register(
-        cache_dir=storage.root / "training" / "wells", tracking_uri=mlflow.tracking_uri,
+        cache_dir=storage.training_dir("wells"), tracking_uri=mlflow.tracking_uri,
         artifact_location=mlflow.artifact_location(), train=train, data=data, alias=config.alias,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}"))
     return registered_model_result(info, history, seconds, profile=config.profile, n_chips=data.n_chips,

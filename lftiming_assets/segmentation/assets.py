@@ -25,7 +25,7 @@ def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: Train
     corpus = config.corpus(SEGMENTATION_CORPUS)
     mlflow.configure(MODEL_NAMES[kind])
     info, history, seconds = train_and_register(
-        kind=kind, corpus=corpus, corpus_root=storage.root / "training" / "segmentation" / "chips",
+        kind=kind, corpus=corpus, corpus_root=storage.training_dir("segmentation") / "chips",
         tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
         alias=config.alias, overrides=overrides,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "

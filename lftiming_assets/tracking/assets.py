@@ -42,7 +42,7 @@ def reid_embedding(context: dg.AssetExecutionContext, config: TrainModelConfig, 
     corpus = config.corpus(CLASSIFICATION_CORPUS)
     mlflow.configure(REID_MODEL_NAME)
     info, history, seconds = train_and_register(
-        corpus=corpus, corpus_root=storage.root / "training" / "classification" / "chips",
+        corpus=corpus, corpus_root=storage.training_dir("classification") / "chips",
         tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
         alias=config.alias, overrides=overrides,
         log_fn=lambda step, row: context.log.info(f"step {step}: loss {row['loss']:.3f}") if step % 200 == 0 else None)

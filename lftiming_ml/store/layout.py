@@ -28,6 +28,11 @@ from lftiming_ml.chip.manifest import check_safe_id
 DUCKDB_NAME = "lftiming.duckdb"
 
 
+def zarr_store_path(zarr_dir: Path | str, chip_id: str) -> Path:
+    """The chip's Zarr store, ``<zarr_dir>/<chip_id>.zarr``."""
+    return Path(zarr_dir) / f"{check_safe_id(chip_id, 'chip id')}.zarr"
+
+
 @dataclass(frozen=True)
 class ChipStore:
     """One chip's places: ``raw_dir`` (input), ``zarr_path`` (arrays), ``tables_dir``
@@ -90,8 +95,8 @@ class DataLayout:
     def chip(self, chip_id: str) -> ChipStore:
         """The places of chip ``chip_id`` (ValueError if the id is not a safe name)."""
         check_safe_id(chip_id, "chip id")
-        return ChipStore(chip_id=chip_id, raw_dir=self.raw_dir / chip_id, zarr_path=self.zarr_dir / f"{chip_id}.zarr",
+        return ChipStore(chip_id=chip_id, raw_dir=self.raw_dir / chip_id, zarr_path=zarr_store_path(self.zarr_dir, chip_id),
                          tables_dir=self.tables_dir, reports_root=self.reports_root)
 
 
-__all__ = ["DUCKDB_NAME", "ChipStore", "DataLayout"]
+__all__ = ["DUCKDB_NAME", "ChipStore", "DataLayout", "zarr_store_path"]
