@@ -1,0 +1,152 @@
+"""The chip pipeline of this checkout against an earlier commit, on the same chip and models.
+
+For each of ``--base`` (a git ref, checked out into a temporary worktree) and this
+checkout, in alternating rounds: a fresh data folder holding only the raw chip, the
+project's MLflow registry (the same champion models for both), and ``chip_pipeline`` run
+in a subprocess with that checkout's code (``lftiming_assets.cli.run_chip``). Reports per
+step the seconds Dagster recorded, the summed time of the steps after ``well_movies``
+(``cell_masks`` through ``killing_kinetics``; the three interaction assets are one step in
+newer commits), the ratio, and whether every output table of the chip is equal between the
+two (rows sorted; same columns and values) and the per-well masks and tracks in Zarr too.
+
+    .venv/bin/python benchmarks/pipeline_speed.py --base 5a8c59f --chip demo-standard-s0 --rounds 2
+
+Needs the chip under ``data/raw/`` and champion models in ``data/mlflow`` (``make demo``).
+Writes ``benchmarks/results/pipeline_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+ROOT = Path(__file__).resolve().parents[1]
+EARLY_STEPS = ("raw_chip", "well_grid", "well_movies")
+
+RUNNER = """
+import json, sys, dagster as dg
+from lftiming_assets.cli import run_chip
+ok = run_chip(sys.argv[1])
+instance = dg.DagsterInstance.get()
+run = instance.get_runs(limit=1)[0]
+stats = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(run.run_id)}
+print("STEPS " + json.dumps({"ok": ok, "steps": stats}))
+"""
+
+
+def run_pipeline(code: Path, chip: Path, work: Path, tracking_uri: str) -> dict:
+    """``chip_pipeline`` on a copy-free data folder under ``work`` with the code at ``code``."""
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "data" / "raw").mkdir(parents=True)
+    (work / "data" / "raw" / chip.name).symlink_to(chip)
+    shutil.copy(code / "dagster.yaml", work / "dagster.yaml")
+    env = {**os.environ, "PYTHONPATH": str(code), "LFTIMING_HOME": str(work), "DAGSTER_HOME": str(work),
+           "LFTIMING_DATA": str(work / "data"), "LFTIMING_DAGSTER_DIR": str(work / "data" / "dagster"),
+           "LFTIMING_DAGSTER_LOGS": str(work / "data" / "dagster" / "logs"), "MLFLOW_TRACKING_URI": tracking_uri}
+    env.pop("LFTIMING_DUCKDB", None)
+    out = subprocess.run([sys.executable, "-c", RUNNER, chip.name], cwd=code, env=env, capture_output=True,
+                         text=True, timeout=3600)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("STEPS ")), None)
+    if out.returncode or line is None:
+        raise RuntimeError(f"{code}: pipeline failed\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    result = json.loads(line[len("STEPS "):])
+    if not result["ok"]:
+        raise RuntimeError(f"{code}: a step failed\n{out.stdout[-3000:]}")
+    return result["steps"]
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    cols = sorted(df.columns)
+    return df[cols].sort_values(cols, kind="stable", ignore_index=True)
+
+
+def compare_outputs(a: Path, b: Path, chip_id: str) -> dict:
+    """Tables (every ``tables/<table>/<chip>.parquet``) and Zarr masks/tracks of two runs."""
+    tables = {}
+    for path in sorted((a / "tables").glob(f"*/{chip_id}.parquet")):
+        other = b / "tables" / path.parent.name / path.name
+        if not other.is_file():
+            tables[path.parent.name] = "missing in the second run"
+            continue
+        x, y = _sorted(pd.read_parquet(path)), _sorted(pd.read_parquet(other))
+        try:
+            pd.testing.assert_frame_equal(x, y, check_dtype=False)
+            tables[path.parent.name] = "equal"
+        except AssertionError as e:
+            tables[path.parent.name] = f"differs: {str(e).splitlines()[0][:200]}"
+    arrays = {"equal": 0, "differ": []}
+    wells = a / "zarr" / f"{chip_id}.zarr" / "wells"
+    for group in sorted(wells.glob("*/*/masks")) + sorted(wells.glob("*/*/tracks")):
+        rel = group.relative_to(a / "zarr")
+        ga, gb = zarr.open_group(str(group), mode="r"), zarr.open_group(str(b / "zarr" / rel), mode="r")
+        same = all(np.array_equal(np.asarray(ga[k][...]), np.asarray(gb[k][...]), equal_nan=ga[k].dtype.kind == "f")
+                   for k in ga.array_keys())
+        arrays["equal" if same else "differ"] += 1 if same else [str(rel)]
+    return {"tables": tables, "zarr_groups": arrays}
+
+
+def after_movies(steps: dict[str, float]) -> float:
+    return sum(v for k, v in steps.items() if k not in EARLY_STEPS)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="git ref of the baseline commit")
+    p.add_argument("--chip", default="demo-standard-s0", help="chip id under data/raw/")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pipeline_speed.json")
+    args = p.parse_args()
+    chip = ROOT / "data" / "raw" / args.chip
+    if not (chip / "chip.json").is_file():
+        sys.exit(f"{chip}: no such chip (run make demo first)")
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'data' / 'mlflow' / 'mlflow.db'}")
+    base_sha = subprocess.check_output(["git", "rev-parse", args.base], cwd=ROOT, text=True).strip()
+    head_sha = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
+    with tempfile.TemporaryDirectory(prefix="lftiming-speed-") as tmp:
+        tmp = Path(tmp)
+        subprocess.run(["git", "worktree", "add", "--detach", str(tmp / "base-code"), base_sha], cwd=ROOT, check=True,
+                       capture_output=True)
+        try:
+            codes = {"base": tmp / "base-code", "head": ROOT}
+            runs: dict[str, list[dict]] = {"base": [], "head": []}
+            for r in range(args.rounds):
+                for name in ("base", "head") if r % 2 == 0 else ("head", "base"):
+                    steps = run_pipeline(codes[name], chip, tmp / name, tracking_uri)
+                    runs[name].append(steps)
+                    print(f"round {r} {name}: {after_movies(steps):.1f} s after well_movies "
+                          f"({json.dumps({k: round(v, 1) for k, v in steps.items()})})", flush=True)
+            outputs = compare_outputs(tmp / "base" / "data", tmp / "head" / "data", args.chip)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "base-code")], cwd=ROOT,
+                           capture_output=True)
+    best = {k: min(after_movies(s) for s in v) for k, v in runs.items()}
+    result = {
+        "chip": args.chip, "base": base_sha, "head": head_sha, "rounds": args.rounds,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "seconds_after_well_movies": {k: [round(after_movies(s), 2) for s in v] for k, v in runs.items()},
+        "best_seconds_after_well_movies": {k: round(v, 2) for k, v in best.items()},
+        "speedup": round(best["base"] / best["head"], 3),
+        "time_saved_fraction": round(1 - best["head"] / best["base"], 3),
+        "steps": {k: [{s: round(t, 2) for s, t in steps.items()} for steps in v] for k, v in runs.items()},
+        "outputs": outputs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("best_seconds_after_well_movies", "speedup", "time_saved_fraction")}))
+    print(json.dumps(outputs, indent=1))
+
+
+if __name__ == "__main__":
+    main()
