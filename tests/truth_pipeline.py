@@ -18,7 +18,7 @@ def write_truth_cell_masks(chip_dir: Path, store: Path, *, model_version: int = 
     """Write every cropped well's ``masks`` group from the true amodal masks (score 1) and
     return the matching ``cell_masks`` table (with ``model_version``)."""
     infos = {(i.field_id, i.row, i.col): i for i in list_well_movies(store) if i.cropped}
-    rows: list[dict] = []
+    tables: list[pd.DataFrame] = []
     for well in iter_truth_masks_in_crops(chip_dir, store):
         info = infos[(well.field_id, well.row, well.col)]
         frames = []
@@ -27,7 +27,7 @@ def write_truth_cell_masks(chip_dir: Path, store: Path, *, model_version: int = 
             frames.append(Instances(present, np.ones(len(present), np.float32), np.zeros((len(present), 4), np.float32)))
         masks, scores = pack_instances(frames, well.masks.shape[2:])
         write_well_masks(store, info, masks, scores)
-        rows.extend(cell_rows(info, frames))
-    cells = pd.DataFrame(rows, columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS)
+        tables.append(cell_rows(info, frames))
+    cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS)
     cells["model_version"] = model_version
     return cells

@@ -101,3 +101,30 @@ def suppress_contained(masks: torch.Tensor, max_containment: float) -> list[int]
         if not any(bool(dup[i, j]) for j in keep):
             keep.append(i)
     return keep
+
+
+def instance_properties(masks: np.ndarray) -> dict[str, np.ndarray]:
+    """Shape properties of ``masks (bool[n, H, W])`` (non-empty), as scikit-image's
+    ``regionprops`` gives them, computed for all instances at once: ``area`` (int64[n], px),
+    ``y``, ``x`` (float64[n], centroid, px), ``bbox`` (int64[n, 4], (y0, x0, y1, x1), end
+    exclusive), ``eccentricity`` (float64[n], of the ellipse with the same second moments:
+    sqrt(1 - l2 / l1), l1 >= l2 the eigenvalues of the covariance of the pixel coordinates;
+    0 when l1 is 0)."""
+    m = np.asarray(masks, bool)
+    n, h, w = m.shape
+    rows_px, cols_px = m.sum(axis=2).astype(np.float64), m.sum(axis=1).astype(np.float64)  # [n, H], [n, W]
+    area = rows_px.sum(axis=1)
+    ys, xs = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
+    cy, cx = rows_px @ ys / area, cols_px @ xs / area
+    dy, dx = ys[None] - cy[:, None], xs[None] - cx[:, None]  # [n, H], [n, W]
+    var_y = (rows_px * dy ** 2).sum(axis=1) / area
+    var_x = (cols_px * dx ** 2).sum(axis=1) / area
+    cov = np.einsum("nhw,nh,nw->n", m, dy, dx, dtype=np.float64) / area
+    half_trace, root = (var_y + var_x) / 2, np.sqrt(((var_y - var_x) / 2) ** 2 + cov ** 2)
+    l1, l2 = half_trace + root, np.maximum(half_trace - root, 0.0)
+    ecc = np.sqrt(1.0 - np.divide(l2, l1, out=np.ones_like(l1), where=l1 > 0))
+    ecc[l1 <= 0] = 0.0
+    occupied_y, occupied_x = rows_px > 0, cols_px > 0
+    bbox = np.stack([occupied_y.argmax(1), occupied_x.argmax(1), h - occupied_y[:, ::-1].argmax(1),
+                     w - occupied_x[:, ::-1].argmax(1)], axis=1).astype(np.int64)
+    return {"area": area.astype(np.int64), "y": cy, "x": cx, "bbox": bbox, "eccentricity": ecc}

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from skimage.measure import regionprops
 from torchvision.models.detection import MaskRCNN
 
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.segmentation.config import MODEL_NAMES, SegmenterProfile
 from lftiming_ml.segmentation.infer import Instances, segment_crops
+from lftiming_ml.segmentation.postprocess import instance_properties
 from lftiming_ml.segmentation.model import segmenter_from_registry
 from lftiming_ml.store.masks import write_well_masks
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
@@ -83,18 +83,22 @@ def pack_instances(frames: Sequence[Instances], shape: tuple[int, int]) -> tuple
     return masks, scores
 
 
-def cell_rows(info: WellMovieInfo, frames: Sequence[Instances]) -> list[dict]:
-    """One row per instance (``CELL_COLUMNS``) of a well's per-frame instances."""
-    rows = []
-    for t, found in enumerate(frames):
-        for k, (mask, score) in enumerate(zip(found.masks, found.scores)):
-            props = regionprops(mask.astype(np.uint8))[0]
-            y0, x0, y1, x1 = props.bbox
-            rows.append({"chip_id": info.chip_id, "field_id": info.field_id, "row": info.row, "col": info.col,
-                         "frame": t, "instance": k, "y": props.centroid[0], "x": props.centroid[1],
-                         "area": int(props.area), "bbox_y0": y0, "bbox_x0": x0, "bbox_y1": y1, "bbox_x1": x1,
-                         "eccentricity": props.eccentricity, "score": float(score)})
-    return rows
+def cell_rows(info: WellMovieInfo, frames: Sequence[Instances]) -> pd.DataFrame:
+    """The ``CELL_COLUMNS`` rows of a well's per-frame instances, one per instance
+    (``postprocess.instance_properties``)."""
+    counts = [len(f) for f in frames]
+    if not sum(counts):
+        return pd.DataFrame(columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS)
+    masks = np.concatenate([f.masks for f in frames if len(f)])
+    props = instance_properties(masks)
+    bbox = props["bbox"]
+    return pd.DataFrame({
+        "chip_id": info.chip_id, "field_id": info.field_id, "row": info.row, "col": info.col,
+        "frame": np.repeat(np.arange(len(frames)), counts), "instance": np.concatenate([np.arange(n) for n in counts]),
+        "y": props["y"], "x": props["x"], "area": props["area"], "bbox_y0": bbox[:, 0], "bbox_x0": bbox[:, 1],
+        "bbox_y1": bbox[:, 2], "bbox_x1": bbox[:, 3], "eccentricity": props["eccentricity"],
+        "score": np.concatenate([np.asarray(f.scores, np.float64) for f in frames]),
+    }, columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS)
 
 
 def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: int = 8,
@@ -107,7 +111,7 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
     Returns the per-cell table (``CELL_COLUMNS``) and what was written per well.
     """
     wells = [i for i in list_well_movies(store_path) if i.cropped]
-    rows: list[dict] = []
+    tables: list[pd.DataFrame] = []
     written: list[WellMasks] = []
     for start in range(0, len(wells), batch_wells):
         batch = wells[start:start + batch_wells]
@@ -122,10 +126,11 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
             offset += len(phase)
             masks, scores = pack_instances(frames, phase.shape[1:])
             path = write_well_masks(store_path, info, masks, scores, attrs=attrs)
-            rows.extend(cell_rows(info, frames))
+            tables.append(cell_rows(info, frames))
             written.append(WellMasks(info.field_id, info.row, info.col, path, len(phase), scores.shape[1],
                                      sum(len(f) == 0 for f in frames)))
-    cells = pd.DataFrame(rows, columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS)
+    cells = (pd.concat(tables, ignore_index=True) if tables
+             else pd.DataFrame(columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS))
     return cells, written
 
 

@@ -8,7 +8,8 @@ from toy_cells import disc
 
 from lftiming_ml.metrics.segmentation import mask_iou_matrix
 from lftiming_ml.segmentation.losses import roi_mask_targets
-from lftiming_ml.segmentation.postprocess import boxes_from_masks, filter_instances, paste_masks, xyxy_to_yxyx
+from lftiming_ml.segmentation.postprocess import (boxes_from_masks, filter_instances, instance_properties, paste_masks,
+                                                 xyxy_to_yxyx)
 
 
 def test_boxes_are_continuous_with_exclusive_end():
@@ -72,3 +73,28 @@ def test_suppress_contained_drops_duplicates_keeps_partly_overlapping_cells() ->
     assert suppress_contained(masks, 0.6) == [0, 2, 3]
     assert suppress_contained(masks, 1.0) == [0, 1, 2, 3]
     assert suppress_contained(masks[:0], 0.6) == []
+
+
+def test_instance_properties_equal_regionprops() -> None:
+    from skimage.draw import ellipse
+    from skimage.measure import regionprops
+
+    rng = np.random.default_rng(3)
+    masks = []
+    for _ in range(40):
+        m = np.zeros((48, 40), bool)
+        rr, cc = ellipse(rng.uniform(0, 48), rng.uniform(0, 40), rng.uniform(1, 12), rng.uniform(1, 12), shape=m.shape,
+                         rotation=rng.uniform(0, np.pi))
+        m[rr, cc] = True
+        m[rng.integers(48), rng.integers(40)] = True  # a stray pixel: not an ellipse any more
+        masks.append(m)
+    single, line = np.zeros((48, 40), bool), np.zeros((48, 40), bool)
+    single[5, 7], line[9, 3:12] = True, True  # eccentricity 0 (no spread) and 1 (a line)
+    masks = np.array([*masks, single, line])
+    got = instance_properties(masks)
+    for i, m in enumerate(masks):
+        p = regionprops(m.astype(np.uint8))[0]
+        assert got["area"][i] == p.area and tuple(got["bbox"][i]) == p.bbox
+        assert np.allclose([got["y"][i], got["x"][i]], p.centroid, rtol=0, atol=1e-12)
+        assert abs(got["eccentricity"][i] - p.eccentricity) < 1e-9
+    assert got["eccentricity"][-2] == 0.0 and got["eccentricity"][-1] == 1.0
