@@ -208,7 +208,7 @@ def write_wells(chip: ChipStore, records: Sequence[WellAnnotation], *,
                     tmp.write_text(manifest.to_json())
             with atomic_file(chip.annotations_dir / CURRENT) as tmp:
                 tmp.write_text(version_file.read_text())
-    return WriteResult(read_manifest(chip).version, written, unchanged)
+    return WriteResult(manifest.version, written, unchanged)
 
 
 __all__ = ["AnnotationManifest", "WriteResult", "chip_lock", "list_versions", "read_manifest", "read_well",

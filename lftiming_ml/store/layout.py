@@ -14,6 +14,8 @@
     <data>/annotations/<chip_id>/    curated labels per well, versioned (``lftiming_ml.annotations``):
                                      records/<sha256>/ (immutable), versions/<sha256>.json,
                                      current.json
+    <data>/exports/<chip_id>/<format>/
+                                     wells exported for editing (``lftiming export``)
     <data>/training/<model family>/  simulated training corpora (cached)
     <data>/mlflow/                   the model registry (sqlite + artifacts)
 
@@ -104,6 +106,10 @@ class DataLayout:
     @property
     def mlflow_dir(self) -> Path:
         return self.root / "mlflow"
+
+    def export_dir(self, chip_id: str, fmt: str) -> Path:
+        """Where ``lftiming export`` writes a chip's wells in ``fmt`` (``ctc``, ``napari``) by default."""
+        return self.root / "exports" / check_safe_id(chip_id, "chip id") / check_safe_id(fmt, "export format")
 
     def training_dir(self, family: str) -> Path:
         """Cache of a model family's simulated training corpus (``wells``, ``segmentation``, ...)."""
