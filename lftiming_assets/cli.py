@@ -239,7 +239,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                      "(use --from model, or `lftiming annotate`)")
     if args.source in ("model", "auto"):
         rest = None if wanted is None else sorted(wanted - set(annotated if args.source == "auto" else []))
-        if rest is None or rest:
+        tracked = chip.table_path("cell_tracks").is_file()
+        if (rest is None and (tracked or args.source == "model")) or rest:
             records = [r for r in pipeline_records(chip, rest, segmenter=MODEL_NAMES["locsnet"])
                        if args.source == "model" or r.well not in annotated]
             folders += export_wells(chip, records, out, args.format, origin="model")

@@ -10,10 +10,12 @@ import dagster as dg
 from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.resources import build_resources
 from lftiming_ml.annotations.store import read_manifest, record_dir, write_wells
+from lftiming_ml.annotations.summary import ANNOTATION_COLUMNS
 from lftiming_ml.store.layout import ChipStore
 from lftiming_ml.store.tables import read_chip_table
 from lftiming_ml.truth.annotations import simulator_records
 from tests.annotations.conftest import CHIP_ID
+from tests.test_sql_queries import documented_columns
 
 
 def _run(data_root: Path) -> tuple[dg.MaterializeResult, dg.AssetCheckResult]:
@@ -35,6 +37,7 @@ def test_annotations_asset_reports_the_store(chip: ChipStore, data_root: Path) -
     assert "| simulator |" in result.metadata["labels_by_provenance"].value
     table = read_chip_table(chip.tables_dir, "annotations", CHIP_ID)
     assert len(table) == 8 and (table["annotations_version"] == version).all() and check.passed
+    assert list(table.columns) == list(ANNOTATION_COLUMNS) and set(table.columns) == documented_columns()["annotations"]
 
     manifest = read_manifest(chip)
     (record_dir(chip, manifest.wells["f000/r0c1"]) / "masks.npz").write_bytes(b"damaged")
