@@ -248,12 +248,19 @@ def read_well_folder(chip: ChipStore, folder: Path, fmt: Format, new: LabelSourc
         raise AnnotationError(folder, f"chip {chip.chip_id} has no cropped well {well} in its store")
     n_frames, size, box = geometry[well]
     baseline = None
-    if (folder / SIDECAR / EXPORT_JSON).is_file():
-        meta = json.loads((folder / SIDECAR / EXPORT_JSON).read_text())
+    export_json = folder / SIDECAR / EXPORT_JSON
+    if export_json.is_file():
+        try:
+            meta = json.loads(export_json.read_text())
+        except ValueError as e:
+            raise AnnotationError(export_json, f"not readable JSON ({e})") from None
         if (meta.get("chip_id"), meta.get("well")) != (chip.chip_id, well):
-            raise AnnotationError(folder / SIDECAR / EXPORT_JSON, f"exported from {meta.get('chip_id')}:"
-                                                                  f"{meta.get('well')}, not {chip.chip_id}:{well}")
+            raise AnnotationError(export_json, f"exported from {meta.get('chip_id')}:{meta.get('well')}, "
+                                               f"not {chip.chip_id}:{well}")
         baseline = read_record(folder / SIDECAR / BASELINE)
+        if baseline.masks.shape[0] != n_frames or baseline.masks.shape[2:] != (size, size):
+            raise AnnotationError(folder / SIDECAR / BASELINE, f"exported from a {list(baseline.masks.shape)} crop, "
+                                                               f"the well is now {n_frames} x {size} x {size}: export again")
     if fmt == "ctc":
         labels, files = ctc.read_ctc_labels(folder, n_frames=n_frames, size=size)
         rows = ctc.read_man_track(folder / ctc.TRA / ctc.MAN_TRACK)
