@@ -26,7 +26,7 @@ import csv
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -57,7 +57,9 @@ def well_folder_name(record: WellAnnotation) -> str:
     return f"{record.field_id}_r{record.row}c{record.col}"
 
 
-def _cells_rows(record: WellAnnotation, *, with_parent: bool) -> list[dict]:
+def cells_rows(record: WellAnnotation, *, with_parent: bool) -> list[dict]:
+    """The rows of ``cells.csv`` for ``record`` (label = track id + 1; ``death_frame`` empty when
+    unlabelled, ``none`` when labelled "never dies")."""
     rows = []
     for t in record.tracks:
         death = "" if t.death_source is None else (NEVER if t.death_frame is None else str(t.death_frame))
@@ -89,7 +91,7 @@ def export_wells(chip: ChipStore, records: Sequence[WellAnnotation], out: Path |
                 ctc.write_ctc_sequence(tmp, phase, labels, rows)
             else:
                 napari.write_napari_well(tmp, phase, flat)
-            cells = _cells_rows(record, with_parent=fmt == "napari")
+            cells = cells_rows(record, with_parent=fmt == "napari")
             with open(tmp / CELLS_CSV, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(cells[0]) if cells else ["label", "cell_type", "death_frame"])
                 writer.writeheader()
@@ -110,40 +112,50 @@ class CellRow:
     parent: int | None  # a label (napari), None
 
 
+def check_cells_rows(rows: Iterable[Mapping[str, object]], *, n_frames: int, labels: Sequence[int],
+                     with_parent: bool, source: str | Path, first_line: int = 2) -> dict[int, CellRow]:
+    """Rows of a cells table (``label, cell_type, death_frame`` and, ``with_parent``,
+    ``parent``; values as text, as ``cells.csv`` holds them) by label, each checked:
+    AnnotationError naming ``source``, the line (``first_line`` for the first row) and the
+    problem. ``cells.csv`` and the napari review window's table both come through here."""
+    out: dict[int, CellRow] = {}
+    for i, row in enumerate(rows, start=first_line):
+        where = f"line {i}"
+        text = {k: "" if v is None else str(v).strip() for k, v in row.items()}
+        try:
+            label = int(text["label"])
+        except (TypeError, ValueError):
+            raise AnnotationError(source, f"{where}: label {text['label']!r} is not an integer") from None
+        if label not in labels:
+            raise AnnotationError(source, f"{where}: label {label} is not a track of the label images "
+                                          f"(tracks start with labels {list(labels)[:12]})")
+        if label in out:
+            raise AnnotationError(source, f"{where}: label {label} has two rows")
+        death = text["death_frame"]
+        death_frame = None if death.lower() in ("", NEVER) else check_death_frame(death, n_frames, source,
+                                                                                     f"{where}, label {label}")
+        parent = None
+        if with_parent and text["parent"]:
+            try:
+                parent = int(text["parent"])
+            except ValueError:
+                parent = -1
+            if parent not in labels or parent == label:
+                raise AnnotationError(source, f"{where}, label {label}: parent {text['parent']!r} is not another "
+                                              "track's label")
+        out[label] = CellRow(check_cell_type(text["cell_type"], source, f"{where}, label {label}"),
+                             death != "", death_frame, parent)
+    return out
+
+
 def read_cells_csv(path: Path, *, n_frames: int, labels: Sequence[int], with_parent: bool) -> dict[int, CellRow]:
     """``cells.csv`` by label (AnnotationError naming the file, line and problem)."""
-    out: dict[int, CellRow] = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         needed = {"label", "cell_type", "death_frame"} | ({"parent"} if with_parent else set())
         if reader.fieldnames is None or not needed <= set(reader.fieldnames):
             raise AnnotationError(path, f"columns must include {sorted(needed)}, got {reader.fieldnames}")
-        for i, row in enumerate(reader, start=2):
-            where = f"line {i}"
-            try:
-                label = int(row["label"])
-            except (TypeError, ValueError):
-                raise AnnotationError(path, f"{where}: label {row['label']!r} is not an integer") from None
-            if label not in labels:
-                raise AnnotationError(path, f"{where}: label {label} is not a track of the label images "
-                                            f"(tracks start with labels {list(labels)[:12]})")
-            if label in out:
-                raise AnnotationError(path, f"{where}: label {label} has two rows")
-            death = (row["death_frame"] or "").strip()
-            death_frame = None if death.lower() in ("", NEVER) else check_death_frame(death, n_frames, path,
-                                                                                         f"{where}, label {label}")
-            parent = None
-            if with_parent and (row["parent"] or "").strip():
-                try:
-                    parent = int(row["parent"])
-                except ValueError:
-                    parent = -1
-                if parent not in labels or parent == label:
-                    raise AnnotationError(path, f"{where}, label {label}: parent {row['parent']!r} is not another "
-                                                "track's label")
-            out[label] = CellRow(check_cell_type((row["cell_type"] or "").strip(), path, f"{where}, label {label}"),
-                                 death != "", death_frame, parent)
-    return out
+        return check_cells_rows(reader, n_frames=n_frames, labels=labels, with_parent=with_parent, source=path)
 
 
 def _match_baseline(imported: ImportedTracks, baseline: WellAnnotation) -> tuple[np.ndarray, list[int | None]]:
@@ -299,5 +311,6 @@ def import_wells(chip: ChipStore, path: Path | str, fmt: Format, provenance: str
     return result, wells
 
 
-__all__ = ["CELLS_CSV", "FORMATS", "Format", "ImportedWell", "export_wells", "import_wells", "merge_import",
-           "read_cells_csv", "read_well_folder", "well_folder_name", "well_folders"]
+__all__ = ["CELLS_CSV", "FORMATS", "CellRow", "Format", "ImportedWell", "cells_rows", "check_cells_rows",
+           "export_wells", "import_wells", "merge_import", "read_cells_csv", "read_well_folder", "well_folder_name",
+           "well_folders"]
