@@ -263,6 +263,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from lftiming_ml.annotations.proofread import default_user
+    from lftiming_ml.annotations.review_wells import wells_to_review
+    from lftiming_ml.segmentation.config import MODEL_NAMES
+
+    chip = _data_layout().chip(args.chip)
+    queue = wells_to_review(chip, top=None if args.wells else args.top, wells=args.wells)
+    if not queue:
+        sys.exit(f"lftiming review: chip {args.chip} has no wells to review")
+    ranked_by = queue[0].ranked_by
+    print(f"chip {args.chip}: {len(queue)} wells to review ({ranked_by}): {', '.join(w.well for w in queue)}")
+    try:
+        from lftiming_ml.annotations.proofread_window import run_review
+
+        return run_review(chip, queue, user=args.user or default_user(), segmenter=MODEL_NAMES["locsnet"],
+                          screenshot=Path(args.screenshot) if args.screenshot else None, frame=args.frame)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in ("napari", "qtpy", "PyQt5", "vispy"):
+            sys.exit(f"lftiming review needs napari and a Qt binding ({e.name} is missing): "
+                     "pip install -e '.[review]'")
+        raise
+
+
 DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("well_detector", {}, "cpu profile, ~3 min"),
     ("locsnet", {"epochs": 1}, "cpu profile, 1 epoch on 10 simulated chips, ~6 min"),
@@ -439,6 +462,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", help="one exported well folder, or the folder holding them")
     i.add_argument("--source", required=True, help="provenance of the new or changed labels, e.g. human:alice")
     i.set_defaults(func=cmd_import)
+
+    w = sub.add_parser("review", help="proofread the most suspicious wells in napari; Save writes them into the "
+                                       "annotations store as human:<user>")
+    w.add_argument("--chip", required=True)
+    w.add_argument("--top", type=int, default=10, help="the K most suspicious wells (default 10): the review_queue "
+                                                       "table's order, else the fallback ranking")
+    w.add_argument("--wells", nargs="+", default=None, metavar="WELL", help="open these wells instead, e.g. f000/r0c1")
+    w.add_argument("--user", default=None, help="who reviews: labels saved get human:<user> (default: the OS user)")
+    w.add_argument("--screenshot", default=None, metavar="PNG",
+                   help="draw the first well without showing the window, save the window as PNG and exit")
+    w.add_argument("--frame", type=int, default=None, help="frame to show first (default 0)")
+    w.set_defaults(func=cmd_review)
 
     m = sub.add_parser("montage", help="picture of a chip: a field, well crops over time, fluorescence")
     m.add_argument("chip_dir")

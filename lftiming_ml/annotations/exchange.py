@@ -113,14 +113,16 @@ class CellRow:
 
 
 def check_cells_rows(rows: Iterable[Mapping[str, object]], *, n_frames: int, labels: Sequence[int],
-                     with_parent: bool, source: str | Path, first_line: int = 2) -> dict[int, CellRow]:
+                     with_parent: bool, source: str | Path, first_line: int = 2,
+                     unit: str = "line") -> dict[int, CellRow]:
     """Rows of a cells table (``label, cell_type, death_frame`` and, ``with_parent``,
     ``parent``; values as text, as ``cells.csv`` holds them) by label, each checked:
     AnnotationError naming ``source``, the line (``first_line`` for the first row) and the
-    problem. ``cells.csv`` and the napari review window's table both come through here."""
+    problem (``unit`` names what a row is: ``line`` of a file, ``row`` of a table).
+    ``cells.csv`` and the napari review window's table both come through here."""
     out: dict[int, CellRow] = {}
     for i, row in enumerate(rows, start=first_line):
-        where = f"line {i}"
+        where = f"{unit} {i}"
         text = {k: "" if v is None else str(v).strip() for k, v in row.items()}
         try:
             label = int(text["label"])
@@ -286,10 +288,14 @@ def read_well_folder(chip: ChipStore, folder: Path, fmt: Format, new: LabelSourc
                                with_parent=fmt == "napari")
     record = merge_import(imported, cells, baseline, new, chip_id=chip.chip_id, field_id=field_id, row=row, col=col,
                           well_box=box)
+    return ImportedWell(folder, record, *new_label_counts(record, new))
+
+
+def new_label_counts(record: WellAnnotation, new: LabelSource) -> tuple[int, int, int]:
+    """How many labels of ``record`` come from ``new``: masks (track-frames), cell types, deaths."""
     is_new = [s == new for s in record.sources]
-    new_masks = int(sum((record.mask_source == i).sum() for i, flag in enumerate(is_new) if flag))
-    return ImportedWell(folder, record, new_masks, sum(t.type_source == new for t in record.tracks),
-                        sum(t.death_source == new for t in record.tracks))
+    masks = int(sum((record.mask_source == i).sum() for i, flag in enumerate(is_new) if flag))
+    return masks, sum(t.type_source == new for t in record.tracks), sum(t.death_source == new for t in record.tracks)
 
 
 def import_wells(chip: ChipStore, path: Path | str, fmt: Format, provenance: str) -> tuple[WriteResult, list[ImportedWell]]:
@@ -312,5 +318,5 @@ def import_wells(chip: ChipStore, path: Path | str, fmt: Format, provenance: str
 
 
 __all__ = ["CELLS_CSV", "FORMATS", "CellRow", "Format", "ImportedWell", "cells_rows", "check_cells_rows",
-           "export_wells", "import_wells", "merge_import", "read_cells_csv", "read_well_folder", "well_folder_name",
-           "well_folders"]
+           "export_wells", "import_wells", "merge_import", "new_label_counts", "read_cells_csv", "read_well_folder",
+           "well_folder_name", "well_folders"]
