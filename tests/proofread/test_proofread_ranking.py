@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from lftiming_ml.annotations.review_wells import FallbackWeights, fallback_ranking, wells_to_review
+from lftiming_ml.annotations.schema import parse_well_name
 from lftiming_ml.store.layout import ChipStore
 from lftiming_ml.store.tables import read_chip_table, write_chip_table
 from tests.proofread.conftest import busiest_wells
@@ -58,7 +59,7 @@ def test_a_well_broken_in_the_chip_tables_is_reviewed_first(chip: ChipStore) -> 
     assert clean_first[0].well != victim
     # an identity switch: the tracker split one cell's track in two halfway through
     tracks = read_chip_table(chip.tables_dir, "cell_tracks", chip.chip_id)
-    f, r, c = victim.split("/")[0], int(victim.split("/r")[1].split("c")[0]), int(victim.split("c")[-1])
+    f, r, c = parse_well_name(victim)
     mine = (tracks["field_id"] == f) & (tracks["row"] == r) & (tracks["col"] == c)
     new_id = tracks.loc[mine, "track_id"].max() + 1
     tracks.loc[mine & (tracks["track_id"] == 0) & (tracks["frame"] >= 5), "track_id"] = new_id

@@ -6,7 +6,6 @@ shows its message and writes nothing; Next / Previous walk the queue; in a real
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from napari.components import ViewerModel
 from qtpy.QtCore import Qt
 
