@@ -7,7 +7,10 @@ field_id, row, col), holding only the wells the tables mention; ``queue`` gives 
 occupied wells the value 0. ``SIGNALS`` documents each one: its unit, and the values at
 which its normalised form is 0 and 1 (``normalise``: linear in between, clipped), which
 ``queue`` weights into the score. The fluorescence signals (``fluorescence``) follow the
-same conventions and are listed here too.
+same conventions and are listed here too. The ``full`` values were set before the weights
+were fitted, as the count or value at which a person would call a well suspect on that
+signal alone; ``low_mask_score``'s (0.05) after seeing the tuning chips (its 90th
+percentile there was 0.025, most wells score 0.003).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
     Signal("unlinked_detections", "instances", 0, 12, "{value:.0f} unlinked LOCSNET instances",
            "LOCSNET instances (cell_masks rows) that no track took: an extra, split or debris mask, or a "
            "cell the tracker dropped."),
-    Signal("low_mask_score", "1 - score", 0, 0.3, "low LOCSNET scores (mean 1-score {value:.2f})",
+    Signal("low_mask_score", "1 - score", 0, 0.05, "low LOCSNET scores (mean 1-score {value:.2f})",
            "Mean of 1 - LOCSNET score over the well's detected track-frames (cell_masks.score of the linked "
            "instance): unsure masks."),
     Signal("area_flicker", "jumps", 0, 6, "{value:.0f} mask area jumps",
