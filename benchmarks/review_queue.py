@@ -53,7 +53,7 @@ from lftiming_ml.metrics.classification import auroc
 from lftiming_ml.metrics.stats import wilson_ci
 from lftiming_ml.review.config import ReviewParams
 from lftiming_ml.review.queue import WEIGHTS, WEIGHTS_PHASE_ONLY, chip_review_queue, score
-from lftiming_ml.review.signals import FLUORESCENCE_SIGNALS, PHASE_SIGNALS, SIGNALS, normalise
+from lftiming_ml.review.signals import PHASE_SIGNALS, SIGNALS, normalise
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.store.layout import DataLayout
@@ -305,8 +305,8 @@ def main() -> None:
                              "captured_at_20": capture(g, score(g, WEIGHTS), 0.20, boot=False)["captured_share"]}
                          for c, g in wells.groupby("chip")},
         }
-        print_table("held-out chips, review queue (with fluorescence)", queue)
-        print_table("held-out chips, phase-only weights (as on chips without dyes)", phase)
+        print_table(f"{result['mode']} chips, review queue (fluorescence weights)", queue)
+        print_table(f"{result['mode']} chips, phase-only weights (as on chips without dyes)", phase)
         acc = result["acceptance"]
         print(f"\ntargets: enrichment at 10% {acc['enrichment_at_10']:.2f} (>= 3: {acc['enrichment_at_10_ok']}; at most "
               f"{acc['max_possible_enrichment_at_10']:.2f} possible), captured at 20% {acc['captured_at_20']:.3f} "

@@ -41,8 +41,8 @@ def reason_counts(queue: pd.DataFrame) -> dict[str, int]:
           deps=["cell_masks", "cell_tracks", "cell_types", "cell_deaths", "well_outcomes", "killing_kinetics"],
           check_specs=[dg.AssetCheckSpec("one_row_per_occupied_well", asset="review_queue", description=(
               "review_queue has exactly one row per well the well detector called occupied."))])
-def review_queue(context: dg.AssetExecutionContext, config: ReviewConfig, storage: LftimingStorage,  # type: ignore[valid-type]
-                 zarr_store: ZarrStore, tables: ChipTables) -> dg.MaterializeResult:
+def review_queue(context: dg.AssetExecutionContext, config: ReviewConfig,  # type: ignore[valid-type]
+                 storage: LftimingStorage, zarr_store: ZarrStore, tables: ChipTables) -> dg.MaterializeResult:
     """Per occupied well: suspicion score (estimated probability of an error), rank within the
     chip and reasons, from signals the pipeline already has (``lftiming_ml.review.signals``) and,
     on chips with dyes, the phase calls checked against the fluorescence. Config: ``ReviewParams``."""

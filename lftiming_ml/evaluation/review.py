@@ -49,7 +49,8 @@ def track_label_errors(chip_dir: Path | str, store_path: Path | str, cell_tracks
     cells = truth.drop_duplicates([*WELL_KEYS, "cell_id"])[[*WELL_KEYS, "cell_id", "cell_type", "death_frame"]]
     keys = [*WELL_KEYS, "track_id"]
     pred_types = cell_types[[*keys, "cell_type"]].rename(columns={"cell_type": "pred_type"})
-    pred_deaths = cell_deaths.drop_duplicates(keys)[[*keys, "death_frame"]].rename(columns={"death_frame": "pred_death"})
+    pred_deaths = cell_deaths.drop_duplicates(keys)[[*keys, "death_frame"]].rename(
+        columns={"death_frame": "pred_death"})
     m = (match.merge(cells, on=[*WELL_KEYS, "cell_id"], how="left")
          .merge(pred_types.astype({"row": "int64", "col": "int64", "track_id": "int64"}), on=keys, how="left")
          .merge(pred_deaths.astype({"row": "int64", "col": "int64", "track_id": "int64"}), on=keys, how="left"))

@@ -55,9 +55,9 @@ def well_fluorescence_signals(track_masks: np.ndarray, cell_types: Sequence[str 
     if effector_dye is not None and target_dye is not None:
         ez, tz = excess_z(effector_dye, track_masks, **kw), excess_z(target_dye, track_masks, **kw)
         expected = {"effector": EFFECTOR, "target": TARGET}
-        type_disagree = float(sum(
-            1 for k in range(n_tracks) if cell_types[k] in expected
-            and (label := type_label(ez[:, k], tz[:, k], lp)) in (EFFECTOR, TARGET) and label != expected[cell_types[k]]))
+        labels = [type_label(ez[:, k], tz[:, k], lp) for k in range(n_tracks)]
+        type_disagree = float(sum(1 for k, label in enumerate(labels) if cell_types[k] in expected
+                                  and label in (EFFECTOR, TARGET) and label != expected[cell_types[k]]))
     if death_marker is not None:
         az = excess_z(death_marker, track_masks, **kw)
         death_disagree = 0.0
@@ -85,7 +85,8 @@ def chip_fluorescence_signals(store_path: Path | str, wells: pd.DataFrame, cell_
     types = {(r.field_id, int(r.row), int(r.col), int(r.track_id)): str(r.cell_type)
              for r in cell_types.itertuples(index=False)}
     first = cell_deaths.drop_duplicates(["field_id", "row", "col", "track_id"])
-    deaths = {(r.field_id, int(r.row), int(r.col), int(r.track_id)): (None if pd.isna(r.death_frame) else int(r.death_frame))
+    deaths = {(r.field_id, int(r.row), int(r.col), int(r.track_id)):
+              None if pd.isna(r.death_frame) else int(r.death_frame)
               for r in first[["field_id", "row", "col", "track_id", "death_frame"]].itertuples(index=False)}
     tracked = {(f, int(r), int(c)) for f, r, c in cell_types[["field_id", "row", "col"]].itertuples(index=False)}
     rows = []

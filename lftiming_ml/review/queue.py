@@ -30,7 +30,7 @@ from lftiming_ml.interactions.outcomes import VERSION_COLUMNS, stamp
 from lftiming_ml.interactions.pipeline_inputs import model_versions
 from lftiming_ml.review.config import ReviewParams
 from lftiming_ml.review.fluorescence import chip_fluorescence_signals
-from lftiming_ml.review.signals import FLUORESCENCE_SIGNALS, PHASE_SIGNALS, SIGNALS, normalise, phase_signals
+from lftiming_ml.review.signals import FLUORESCENCE_SIGNALS, SIGNALS, normalise, phase_signals
 from lftiming_ml.store.keys import WELL_KEYS
 from lftiming_ml.store.movies import list_well_movies
 from lftiming_ml.store.tables import read_chip_table
@@ -61,7 +61,8 @@ WEIGHTS_PHASE_ONLY: dict[str, float] = {
 
 REVIEW_COLUMNS: dict[str, str] = {
     "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "queue_rank": "int64",
-    "score": "float64", "reasons": "object", "reason_signals": "object", "n_reasons": "int64", "fluorescence_checked": "bool",
+    "score": "float64", "reasons": "object", "reason_signals": "object", "n_reasons": "int64",
+    "fluorescence_checked": "bool",
     **{name: "float64" for name in SIGNALS},
 }
 """Columns of ``review_queue`` before the model versions (``interactions.outcomes.VERSION_COLUMNS``):
@@ -127,7 +128,8 @@ def review_queue(wells: pd.DataFrame, tables: Mapping[str, pd.DataFrame], fluore
     weights = WEIGHTS if checked else WEIGHTS_PHASE_ONLY
     signals["score"] = score(signals, weights)
     listed = reason_signals(signals, weights, params)
-    signals["reasons"] = ["; ".join(reason_text(n, signals[n].iloc[i]) for n in names) for i, names in enumerate(listed)]
+    signals["reasons"] = ["; ".join(reason_text(n, signals[n].iloc[i]) for n in names)
+                          for i, names in enumerate(listed)]
     signals["reason_signals"] = [",".join(names) for names in listed]
     signals["n_reasons"] = [len(names) for names in listed]
     signals["fluorescence_checked"] = checked

@@ -45,13 +45,13 @@ class Signal:
 
 
 SIGNALS: dict[str, Signal] = {s.name: s for s in (
-    Signal("fb_disagreement", "links", 0, 5, "{value:.0f} forward/backward link disagreements",
+    Signal("fb_disagreement", "links", 0, 5, "{value:.0f} forward/backward link disagreement(s)",
            "Detected track-frames whose link the forward and backward Hungarian passes made differently "
            "(cell_tracks.fb_agree false): where the tracker had to choose, an identity may have switched."),
-    Signal("track_count_mismatch", "tracks", 0, 2, "{value:.0f} tracks off the expected cell count",
+    Signal("track_count_mismatch", "tracks", 0, 2, "{value:.0f} track(s) off the expected cell count",
            "|tracks of the well - cells the containment constraint expected| (cell_tracks.n_expected): "
            "a missed cell, a spurious track, or an unrecorded division or fragment."),
-    Signal("unexplained_track_ends", "tracks", 0, 2, "{value:.0f} tracks appear or get lost",
+    Signal("unexplained_track_ends", "tracks", 0, 2, "{value:.0f} track(s) appearing or lost",
            "Tracks that start mid-movie without a mitosis or fragment parent (start_reason 'appeared') plus "
            "tracks that end early as 'lost' or 'merged': cells do not come and go in a closed well."),
     Signal("interpolated_frames", "track-frames", 0, 12, "{value:.0f} interpolated track-frames",
@@ -62,16 +62,17 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
     Signal("low_mask_score", "1 - score", 0, 0.05, "low LOCSNET scores (mean 1-score {value:.2f})",
            "Mean of 1 - LOCSNET score over the well's detected track-frames (cell_masks.score of the linked "
            "instance): unsure masks."),
-    Signal("area_flicker", "jumps", 0, 6, "{value:.0f} mask area jumps",
+    Signal("area_flicker", "jumps", 0, 6, "{value:.0f} mask area jump(s)",
            "Consecutive detected frames of a track whose mask area changes by more than "
            "ReviewParams.area_jump in log units: masks that take in or lose a neighbour's pixels."),
     Signal("type_uncertainty", "1 - |2p - 1|", 0, 1, "cell type near 0.5 ({value:.2f})",
            "Largest over the well's tracks of 1 - |2p - 1| for p = p_effector (lineage) and p_effector_track "
            "(the track alone): 1 when a probability is 0.5."),
     Signal("death_uncertainty", "frames", 0, 8, "{value:.0f} frames of undecided death probability",
-           "Largest over the well's tracks of the frames whose p_apoptotic lies in [ReviewParams.death_p_low, death_p_high]: "
+           "Largest over the well's tracks of the frames whose p_apoptotic lies in [ReviewParams.death_p_low, "
+           "death_p_high]: "
            "an unsure death call or an unsure death frame."),
-    Signal("death_without_kill", "cells", 0, 1, "{value:.0f} deaths without a kill",
+    Signal("death_without_kill", "cells", 0, 1, "{value:.0f} death(s) without a kill",
            "Targets that died without an effector contact before (n_targets_died - n_targets_killed) plus "
            "effectors that died (well_outcomes): deaths the kinetics cannot explain, often a wrong type or "
            "death call."),
@@ -81,10 +82,11 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
            "Cells the well holds (cell_tracks.n_expected): crowded wells are where every stage errs most."),
     Signal("no_tracks", "wells", 0, 1, "occupied but no cell tracked",
            "1 when the well detector called the well occupied but no track was made in it."),
-    Signal("dye_type_disagreement", "tracks", 0, 1, "{value:.0f} tracks whose dye contradicts their type",
+    Signal("dye_type_disagreement", "tracks", 0, 1, "{value:.0f} track(s) whose dye contradicts the type",
            "Tracks whose effector/target dye inside their masks makes them an anchor of the other type than "
            "cell_types says (classification.labels.type_label on the track's masks).", phase_only=False),
-    Signal("annexin_death_disagreement", "tracks", 0, 1, "{value:.0f} tracks whose Annexin V disagrees with the death",
+    Signal("annexin_death_disagreement", "tracks", 0, 1,
+           "{value:.0f} track(s) whose Annexin V disagrees with the death call",
            "Tracks whose Annexin V onset inside their masks and the classifier's death_frame disagree by more "
            "than ReviewParams.death_tolerance_frames (or one says death and the other not).", phase_only=False),
 )}
