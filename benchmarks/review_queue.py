@@ -183,15 +183,23 @@ def capture(wells: pd.DataFrame, scores: np.ndarray, share: float, *, boot: bool
     return out
 
 
+def _rate(k: int, n: int) -> tuple[float, list[float]]:
+    est, lo, hi = wilson_ci(k, n)
+    return est, [lo, hi]
+
+
 def evaluate(wells: pd.DataFrame, weights: dict[str, float], *, boot: bool = True) -> dict:
-    """Per K: ``capture``, and the best any queue could do (every reviewed well erroneous);
-    and the score's AUROC for erroneous wells (independent of how many wells err)."""
+    """Per K: ``capture``, the best any queue could do (every reviewed well erroneous) and the
+    error rate of the LAST K of each chip's queue (Wilson CI); and the score's AUROC for
+    erroneous wells (independent of how many wells err)."""
     scores = score(wells, weights)
     err = wells["erroneous"].to_numpy(bool)
     out: dict[str, object] = {}
     for s in SHARES:
         c = capture(wells, scores, s, boot=boot)
         c["best_possible_captured_share"] = capture(wells, err.astype(float), s, boot=False)["captured_share"]
+        last = top_mask(wells, -scores, s)  # the end of each chip's queue: what a reviewer would skip
+        c["bottom_error_rate"], c["bottom_error_rate_ci95"] = _rate(int((last & err).sum()), int(last.sum()))
         out[f"top_{round(s * 100)}"] = c
     out["auroc"] = auroc(err, scores)
     return out
@@ -249,7 +257,8 @@ def print_table(name: str, result: dict) -> None:
               f"{r['captured_ci95'][1]:.3f}]     | {r['random_captured_share']:.3f} [{r['random_ci95'][0]:.3f}, "
               f"{r['random_ci95'][1]:.3f}]     | {r['enrichment']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
               f"{'':<7} | {r['precision']:.3f} (base {r['error_rate']:.3f}); best possible captured "
-              f"{r['best_possible_captured_share']:.3f}")
+              f"{r['best_possible_captured_share']:.3f}; error rate of the last {key[4:]}% "
+              f"{r['bottom_error_rate']:.3f}")
 
 
 def main() -> None:
