@@ -8,13 +8,15 @@ from lftiming_assets.classification.assets import apoptosis_classifier, cell_dea
 from lftiming_assets.interactions.assets import interactions
 from lftiming_assets.models.assets import well_detector
 from lftiming_assets.raw.assets import raw_chip
+from lftiming_assets.review.assets import review_queue
 from lftiming_assets.segmentation.assets import cell_masks, locsnet, mask_rcnn_baseline
 from lftiming_assets.tracking.assets import cell_tracks, reid_embedding
 from lftiming_assets.wells.assets import well_grid, well_movies
 
 WELL_ASSETS = [raw_chip, well_grid, well_movies]
 # Need champion models (`lftiming train <model>`; the demo trains them on its first run).
-CELL_ASSETS = [cell_masks, cell_tracks, cell_types, cell_deaths, interactions]  # interactions: contacts, well_outcomes, killing_kinetics
+CELL_ASSETS = [cell_masks, cell_tracks, cell_types, cell_deaths, interactions,  # interactions: contacts, well_outcomes, killing_kinetics
+               review_queue]
 CHIP_ASSETS = [*WELL_ASSETS, *CELL_ASSETS]
 ANNOTATION_ASSETS = [annotations]  # read the annotations store; written by `lftiming annotate` / `import`
 MODEL_ASSETS = [well_detector, locsnet, mask_rcnn_baseline, reid_embedding, celltype_classifier, apoptosis_classifier]
@@ -22,7 +24,7 @@ MODEL_ASSETS = [well_detector, locsnet, mask_rcnn_baseline, reid_embedding, cell
 chip_pipeline = dg.define_asset_job(
     "chip_pipeline",
     selection=dg.AssetSelection.assets(*CHIP_ASSETS),
-    description="Materialize every asset of one chip, from the raw folder on (needs champion models).",
+    description="Materialize every asset of one chip, from the raw folder to the review queue (needs champion models).",
 )
 
 segment_chips = dg.define_asset_job(

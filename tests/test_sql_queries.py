@@ -20,7 +20,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 EXPECTED_COLUMNS = [
     ["et_group", "chips", "wells", "wells_with_kill", "frequency", "ci_low", "ci_high"],
     ["chip_id", "serial_killers", "median_t_death_min_serial", "median_t_death_min_single"],
-    ["chip_id", "field_id", "row", "col", "et_group", "reasons"],
+    ["chip_id", "field_id", "row", "col", "et_group", "queue_rank", "score", "reasons"],
     ["et_group", "interactions", "kills", "median_t_seek_min", "median_t_contact_min", "median_t_death_min"],
     ["chip_id", "et_group", "time_min", "survival", "ci_low", "ci_high"],
     ["chip_id", "field_id", "row", "col", "effector_id", "n_kills", "speed_um_min", "t_seek_min"],

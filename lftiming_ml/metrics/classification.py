@@ -81,14 +81,20 @@ def binary_scores_ci(y_true: np.ndarray, y_pred: np.ndarray, score: np.ndarray, 
     return out
 
 
+def death_call_right(predicted: int | None, true: int | None, *, tolerance: int = DEATH_TOLERANCE_FRAMES) -> bool:
+    """One track's death call is right when both say 'no death' (None) or both die within
+    ``tolerance`` frames of each other."""
+    return (predicted is None and true is None) or (
+        predicted is not None and true is not None and abs(predicted - true) <= tolerance)
+
+
 def death_frame_scores(predicted: Sequence[int | None], true: Sequence[int | None], *,
                        tolerance: int = DEATH_TOLERANCE_FRAMES) -> dict[str, object]:
-    """Per track: the call is right when both say 'no death' or both die within ``tolerance``
-    frames of each other. Returns ``within_tol`` (share, Wilson 95% CI), ``abs_error_mean``
-    (frames, tracks that die in both), ``missed`` / ``spurious`` deaths and counts."""
+    """Per track: the call is right by ``death_call_right``. Returns ``within_tol`` (share,
+    Wilson 95% CI), ``abs_error_mean`` (frames, tracks that die in both), ``missed`` /
+    ``spurious`` deaths and counts."""
     pairs = list(zip(predicted, true, strict=True))
-    right = sum((p is None and t is None) or (p is not None and t is not None and abs(p - t) <= tolerance)
-                for p, t in pairs)
+    right = sum(death_call_right(p, t, tolerance=tolerance) for p, t in pairs)
     est, low, high = wilson_ci(right, len(pairs))
     errors = [abs(p - t) for p, t in pairs if p is not None and t is not None]
     return {"within_tol": est, "within_tol_ci": [low, high], "tolerance_frames": tolerance,
@@ -98,4 +104,5 @@ def death_frame_scores(predicted: Sequence[int | None], true: Sequence[int | Non
             "n_tracks": len(pairs), "n_true_deaths": sum(t is not None for _, t in pairs)}
 
 
-__all__ = ["DEATH_TOLERANCE_FRAMES", "METRICS", "auroc", "binary_scores", "binary_scores_ci", "death_frame_scores"]
+__all__ = ["DEATH_TOLERANCE_FRAMES", "METRICS", "auroc", "binary_scores", "binary_scores_ci", "death_call_right",
+           "death_frame_scores"]

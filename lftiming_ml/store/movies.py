@@ -12,7 +12,9 @@ are recorded as a group with ``lftiming`` attrs only (``occupied = cropped = Fal
 array, no ``ome``).
 
 Each channel is its own chunk, so ``open_well_phase`` decompresses the phase channel only:
-the pipeline's stages after ``well_movies`` read nothing else. (Stores written before this
+the stages from ``cell_masks`` to ``killing_kinetics`` read nothing else. ``open_well_channel``
+decompresses one channel of a given role alone (the review queue's fluorescence checks, the
+one stage that reads a dye). (Stores written before this
 layout hold one chunk for all channels; they read the same, only slower.) Every read of
 movie pixels goes through ``_read_channels``.
 
@@ -170,6 +172,19 @@ def open_well_phase(store_path: Path | str, field_id: str, row: int,
     return (_read_channels(group[ARRAY_NAME], info.phase_index) if info.cropped else None), info
 
 
+def open_well_channel(store_path: Path | str, field_id: str, row: int, col: int,
+                      role: str) -> tuple[np.ndarray | None, WellMovieInfo]:
+    """One well's channel of ``role`` (``effector_dye``, ``target_dye``, ``death_marker`` or
+    ``phase``) only: ``(uint16[T, S, S] or None for an empty well, its WellMovieInfo)``; no
+    other channel's chunk is read. KeyError naming the well's roles when it has no channel of
+    that role; FileNotFoundError names a missing well."""
+    group, info = _open_well(store_path, field_id, row, col)
+    if role not in info.channel_roles:
+        raise KeyError(f"{info.group_path}: no {role!r} channel (roles: {info.channel_roles})")
+    index = info.channel_roles.index(role)
+    return (_read_channels(group[ARRAY_NAME], index) if info.cropped else None), info
+
+
 def well_movie_shape(store_path: Path | str, info: WellMovieInfo) -> tuple[int, ...]:
     """Shape ``(T, C, S, S)`` of a cropped well's movie, read from its metadata (no pixels)."""
     group, _ = _open_well(store_path, info.field_id, info.row, info.col)
@@ -197,4 +212,4 @@ def crop_pixel_size_um(store_path: Path | str) -> float:
 
 
 __all__ = ["ARRAY_NAME", "PHASE_ROLE", "WELL_GROUP", "WellMovieInfo", "crop_pixel_size_um", "list_well_movies",
-           "ome_attributes", "open_well_movie", "open_well_phase", "well_group_path", "well_movie_shape", "write_well_movie"]
+           "ome_attributes", "open_well_channel", "open_well_movie", "open_well_phase", "well_group_path", "well_movie_shape", "write_well_movie"]

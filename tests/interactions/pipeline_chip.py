@@ -20,6 +20,7 @@ from lftiming_ml.chip import read_manifest
 from lftiming_ml.interactions.config import ContactParams
 from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
+from lftiming_ml.review.queue import chip_review_queue
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import ChipLayout, preset_config
 from lftiming_ml.store.tables import write_chip_table
@@ -29,6 +30,7 @@ from lftiming_ml.truth.match import iter_truth_masks_in_crops, truth_cells_in_cr
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
 from tests.truth_detect import truth_detector
+from tests.truth_pipeline import write_truth_cell_masks
 from lftiming_ml.store.layout import ChipStore
 
 VERSIONS = {"cell_tracks": {"model_version": 3, "reid_version": 6}, "cell_types": {"model_version": 2},
@@ -107,8 +109,9 @@ def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_
 
 
 def write_outcome_tables(chip: PipelineChip) -> dict[str, pd.DataFrame]:
-    """Every outcome table of ``chip`` by the library (what the three assets write), written
-    under ``chip.tables_dir``; returns them by name."""
+    """Every outcome table of ``chip`` by the library (what the three interaction assets and
+    ``review_queue`` write), written under ``chip.tables_dir``; returns them by name. The
+    review queue reads ``cell_masks``, written here from the true masks (score 1)."""
     inputs = pipeline_inputs(chip.chip_dir, chip.tables_dir, chip.store_path)
     # the masks are the truth's, exact: the simulator's contact definition, not the segmenter's allowance
     tables = contact_tables(inputs.tracks, inputs.masks, inputs.timing, inputs.versions, params=ContactParams())
@@ -118,4 +121,8 @@ def write_outcome_tables(chip: PipelineChip) -> dict[str, pd.DataFrame]:
                              tables["target_outcomes"], inputs.timing, inputs.versions)
     for name, df in tables.items():
         write_chip_table(chip.tables_dir, name, chip.chip_id, df)
+    masks = write_truth_cell_masks(chip.chip_dir, chip.store_path, model_version=VERSIONS["cell_tracks"]["model_version"])
+    write_chip_table(chip.tables_dir, "cell_masks", chip.chip_id, masks)
+    tables["review_queue"] = chip_review_queue(chip.tables_dir, chip.store_path, chip.chip_id)
+    write_chip_table(chip.tables_dir, "review_queue", chip.chip_id, tables["review_queue"])
     return tables

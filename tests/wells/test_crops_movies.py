@@ -17,7 +17,8 @@ from lftiming_ml.wells.crops import crop_origins, crop_scale, crop_to_field, fie
 from lftiming_ml.wells.drift import estimate_drift
 from lftiming_ml.wells.lattice import fit_lattice
 from lftiming_ml.store import movies as store_movies
-from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_movie, open_well_phase, write_well_movie
+from lftiming_ml.store.movies import (WellMovieInfo, list_well_movies, open_well_channel, open_well_movie, open_well_phase,
+                                      write_well_movie)
 from lftiming_ml.wells.movies import write_field_movies
 
 PARAMS = WellGridParams(crop_size_px=96)
@@ -137,6 +138,22 @@ def test_phase_is_read_without_the_fluorescence_chunks(tmp_path, monkeypatch):
     assert (phase == movie[:, 0]).all() and reads == [0]
     chunk_dir = store / "wells" / "f000" / "r0c1" / "0" / "c"
     assert len(list(chunk_dir.rglob("*"))) - len([p for p in chunk_dir.rglob("*") if p.is_dir()]) == 2  # 2 chunk files
+
+
+def test_one_fluorescence_channel_is_read_alone(tmp_path, monkeypatch):
+    store = tmp_path / "chip-a.zarr"
+    movie = np.random.default_rng(2).integers(0, 4000, (3, 2, 96, 96), dtype=np.uint16)
+    write_well_movie(store, info_for(), movie)
+    write_well_movie(store, info_for(0, 0, occupied=False), None)
+    reads = []
+    real = store_movies._read_channels
+    monkeypatch.setattr(store_movies, "_read_channels", lambda arr, ch: reads.append(ch) or real(arr, ch))
+    dye, info = open_well_channel(store, "f000", 0, 1, "effector_dye")
+    assert (dye == movie[:, 1]).all() and dye.dtype == np.uint16 and reads == [1] and info == info_for()
+    assert open_well_channel(store, "f000", 0, 0, "effector_dye")[0] is None  # an empty well has no pixels
+    with pytest.raises(KeyError, match="no 'death_marker' channel"):
+        open_well_channel(store, "f000", 0, 1, "death_marker")
+    assert reads == [1]
 
 
 def test_movie_round_trip_with_ome_metadata(tmp_path):
