@@ -49,7 +49,7 @@ def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: TrainModelConf
 
 
 @dg.asset(partitions_def=chips, group_name="segmentation", deps=[well_movies, locsnet], kinds={"pytorch", "zarr"},
-          check_specs=[dg.AssetCheckSpec("no_empty_occupied_wells", asset="cell_masks", description=(
+          check_specs=[dg.AssetCheckSpec("no_empty_occupied_wells", asset="cell_masks", partitions_def=chips, description=(
               f"Fewer than {MAX_EMPTY_FRACTION:.0%} of the occupied wells' frames have no cell instance."))])
 def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
                tables: ChipTables) -> dg.MaterializeResult:
@@ -58,10 +58,11 @@ def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     segment, info = registry.segmenter("locsnet")
     model = f"{info.name} v{info.version} ({info.alias})"
     start = time.perf_counter()
-    cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
-    seconds = time.perf_counter() - start
-    cells["model_version"] = info.version
-    tables.write(chip_id, {"cell_masks": cells})
+    with tables.commit(chip_id, what=f"run {context.run.run_id[:8]} (cell_masks)"):  # Zarr masks and table at once
+        cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
+        seconds = time.perf_counter() - start
+        cells["model_version"] = info.version
+        tables.write(chip_id, {"cell_masks": cells})
     well_frames = sum(w.n_frames for w in wells)
     empty = sum(w.empty_frames for w in wells)
     empty_fraction = empty / well_frames if well_frames else 0.0
