@@ -111,7 +111,7 @@ def run_summary(instance: dg.DagsterInstance, run_id: str) -> RunSummary:
             summary.failed_checks.append((data.asset_key.to_user_string(), data.check_name, str(hint)))
         elif event.event_type == DagsterEventType.RUN_FAILURE and not summary.failed_steps:
             error = getattr(event.event_specific_data, "error", None)
-            summary.failed_steps.append(("run", root_cause(error) if error else entry.user_message))
+            summary.failed_steps.append(("run", root_cause(error) if error else event.message or entry.user_message))
     return summary
 
 
