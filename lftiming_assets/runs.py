@@ -90,8 +90,8 @@ def root_cause(error) -> str:
     exception, not Dagster's wrapper)."""
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    text = (error.message or "").strip()
-    return text if text.startswith(error.cls_name or "\0") else f"{error.cls_name}: {text}"
+    text = re.sub(rf"^[\w.]*\b{re.escape(error.cls_name or '')}: ", "", (error.message or "").strip())
+    return f"{error.cls_name}: {text}"
 
 
 def run_summary(instance: dg.DagsterInstance, run_id: str) -> RunSummary:
