@@ -40,6 +40,13 @@ def zarr_store_path(zarr_dir: Path | str, chip_id: str) -> Path:
     return Path(zarr_dir) / f"{check_safe_id(chip_id, 'chip id')}.zarr"
 
 
+def chip_table_path(tables_dir: Path | str, table: str, chip_id: str) -> Path:
+    """Where ``table``'s rows for ``chip_id`` live (``store.tables``)."""
+    check_safe_id(table, "table name")
+    check_safe_id(chip_id, "chip id")
+    return Path(tables_dir) / table / f"{chip_id}.parquet"
+
+
 def chip_work_dir(store_path: Path | str) -> Path:
     """The work folder of the chip whose Zarr store is ``store_path``: ``.<chip_id>.work``
     beside the store (locks, staged outputs and commit journals; ``store.commit``)."""
@@ -70,8 +77,6 @@ class ChipStore:
 
     def table_path(self, table: str) -> Path:
         """Where this chip's rows of ``table`` live."""
-        from lftiming_ml.store.tables import chip_table_path
-
         return chip_table_path(self.tables_dir, table, self.chip_id)
 
     @property
@@ -137,4 +142,4 @@ class DataLayout:
                          annotations_root=self.annotations_root)
 
 
-__all__ = ["DUCKDB_NAME", "ChipStore", "DataLayout", "chip_work_dir", "zarr_store_path"]
+__all__ = ["DUCKDB_NAME", "ChipStore", "DataLayout", "chip_table_path", "chip_work_dir", "zarr_store_path"]

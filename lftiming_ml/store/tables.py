@@ -15,13 +15,7 @@ import pandas as pd
 from lftiming_ml.chip.manifest import check_safe_id
 from lftiming_ml.io import write_parquet
 from lftiming_ml.store.commit import active_commit
-
-
-def chip_table_path(tables_dir: Path | str, table: str, chip_id: str) -> Path:
-    """Where ``table``'s rows for ``chip_id`` live."""
-    check_safe_id(table, "table name")
-    check_safe_id(chip_id, "chip id")
-    return Path(tables_dir) / table / f"{chip_id}.parquet"
+from lftiming_ml.store.layout import chip_table_path
 
 
 def write_chip_table(tables_dir: Path | str, table: str, chip_id: str, df: pd.DataFrame) -> Path:
