@@ -25,8 +25,8 @@ class LocalRunLauncher(DefaultRunLauncher):
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         alive = worker_alive(self._instance, run)
-        if alive is None:
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no worker pid recorded on this host yet")
+        if alive is None:  # no pid recorded on this host: leave the run alone (monitoring fails anything not RUNNING)
+            return CheckRunHealthResult(WorkerStatus.RUNNING, "worker pid unknown on this host; assumed alive")
         if alive:
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         return CheckRunHealthResult(WorkerStatus.FAILED, f"worker process {run_worker_pid(self._instance, run)} "
