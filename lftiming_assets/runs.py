@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.errors import DagsterInvalidPropertyError
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES, DagsterRun, RunsFilter
 
@@ -27,6 +28,16 @@ PID_TAG = "lftiming/pid"
 HOST_TAG = "lftiming/host"
 PARTITION_TAG = "dagster/partition"
 _STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
+
+
+def step_label(context: dg.AssetExecutionContext, step: str) -> str:
+    """Who holds a chip's write lock during a step: ``"run 1a2b3c4d (cell_masks)"``
+    (``"run direct (...)"`` for an asset invoked directly, as in tests)."""
+    try:
+        run_id = context.run.run_id[:8]
+    except DagsterInvalidPropertyError:
+        run_id = "direct"
+    return f"run {run_id} ({step})"
 
 
 def worker_tags() -> dict[str, str]:
@@ -133,4 +144,4 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, logs_dir: Path) -> 
 
 
 __all__ = ["HOST_TAG", "PID_TAG", "RunSummary", "chip_runs_in_progress", "reap_dead_runs", "root_cause",
-           "run_summary", "run_worker_pid", "worker_alive", "worker_tags", "write_run_log"]
+           "run_summary", "step_label", "run_worker_pid", "worker_alive", "worker_tags", "write_run_log"]

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from lftiming_assets.partitions import chips
+from lftiming_assets.runs import step_label
 from lftiming_assets.resources import ChipTables, LftimingStorage
 from lftiming_ml.chip import read_stack, validate_chip
 from lftiming_ml.chip.manifest import ChannelRole
@@ -40,7 +41,7 @@ def raw_chip(context: dg.AssetExecutionContext, storage: LftimingStorage, tables
         "channels": ",".join(f"{c.name}:{c.role.value}" for c in manifest.channels),
         "condition": manifest.condition, "has_ground_truth": (chip_dir / GT_DIR).is_dir(),
     }])
-    with tables.commit(chip_id, what=f"run {context.run.run_id[:8]} (raw_chip)") as commit:  # row and preview together
+    with tables.commit(chip_id, what=step_label(context, "raw_chip")) as commit:  # row and preview together
         commit.stage_file(preview_path, lambda path: path.write_bytes(preview))
         tables.write(chip_id, {"chips": row})
 

@@ -9,6 +9,7 @@ from lftiming_assets.config import params_metadata
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
+from lftiming_assets.runs import step_label
 from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.wells.assets import well_movies
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, SegmenterKind, train_config
@@ -58,7 +59,7 @@ def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     segment, info = registry.segmenter("locsnet")
     model = f"{info.name} v{info.version} ({info.alias})"
     start = time.perf_counter()
-    with tables.commit(chip_id, what=f"run {context.run.run_id[:8]} (cell_masks)"):  # Zarr masks and table at once
+    with tables.commit(chip_id, what=step_label(context, "cell_masks")):  # Zarr masks and table at once
         cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
         seconds = time.perf_counter() - start
         cells["model_version"] = info.version

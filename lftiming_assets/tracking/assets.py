@@ -10,6 +10,7 @@ from lftiming_assets.config import params_config, params_metadata
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
+from lftiming_assets.runs import step_label
 from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.segmentation.assets import cell_masks
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
@@ -64,7 +65,7 @@ def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_s
     segmenter_version = int(masks["model_version"].iloc[0]) if len(masks) else -1
     reid, reid_info = registry.reid()
     start = time.perf_counter()
-    with tables.commit(chip_id, what=f"run {context.run.run_id[:8]} (cell_tracks)"):  # Zarr tracks and table at once
+    with tables.commit(chip_id, what=step_label(context, "cell_tracks")):  # Zarr tracks and table at once
         table, wells = chip_cell_tracks(zarr_store.chip_store_path(chip_id), params, reid=reid,
                                         attrs={"segmenter_version": segmenter_version,
                                                "reid_version": reid_info.version})

@@ -9,6 +9,7 @@ from lftiming_assets.config import params_config, params_metadata
 from lftiming_assets.models.assets import well_detector
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import RAW_PREVIEW, raw_chip
+from lftiming_assets.runs import step_label
 from lftiming_assets.resources import ChipTables, LftimingStorage, ModelRegistry, ZarrStore
 from lftiming_ml.chip import read_manifest, read_stack
 from lftiming_ml.chip.manifest import ChannelRole
@@ -57,7 +58,7 @@ def well_grid(context: dg.AssetExecutionContext, config: WellGridConfig, storage
         detect, info = registry.well_detector()
         grid, problems = chip_well_grid(chip_dir, manifest, detect, params=params)
     except Exception:
-        forget_new_chip(tables, storage, chip_id, what=f"run {context.run.run_id[:8]} (well_grid failed)")
+        forget_new_chip(tables, storage, chip_id, what=step_label(context, "well_grid failed"))
         raise
     seconds = time.perf_counter() - start
     grid["detector_version"] = info.version
@@ -69,7 +70,7 @@ def well_grid(context: dg.AssetExecutionContext, config: WellGridConfig, storage
     overlay = draw_boxes(frame, first[["y0", "x0", "y1", "x1"]].to_numpy(),
                          [(255, 200, 0) if o else (0, 160, 255) for o in first.occupied])
     preview = png_bytes(overlay, max_side=512)
-    with tables.commit(chip_id, what=f"run {context.run.run_id[:8]} (well_grid)") as commit:
+    with tables.commit(chip_id, what=step_label(context, "well_grid")) as commit:
         commit.stage_file(storage.reports_dir(chip_id) / "well_grid.png", lambda path: path.write_bytes(preview))
         tables.write(chip_id, {"well_grid": grid})
     occupied = int(grid[grid.frame == 0].occupied.sum())
@@ -106,7 +107,7 @@ def well_movies(context: dg.AssetExecutionContext, config: WellGridConfig, stora
     grid = tables.read("well_grid", chip_id)
     store = zarr_store.chip_store_path(chip_id)
     start = time.perf_counter()
-    with tables.commit(chip_id, what=f"run {context.run.run_id[:8]} (well_movies)"):
+    with tables.commit(chip_id, what=step_label(context, "well_movies")):
         infos = chip_well_movies(chip_dir, manifest, grid, store, params=params)
     cropped = [i for i in infos if i.cropped]
     example = f"{store}/wells/{cropped[0].field_id}/r{cropped[0].row}c{cropped[0].col}" if cropped else str(store)
