@@ -10,11 +10,13 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from lftiming_ml.chip import ChipValidationError
 from lftiming_ml.chip.reader import GT_DIR
 from lftiming_ml.store.layout import DataLayout
+from lftiming_ml.store.lock import ChipBusyError
 
 DEMO_CHIP = "demo-standard-s0"
 
@@ -59,22 +61,107 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_chip(chip_id: str, job_name: str = "chip_pipeline") -> bool:
-    """Register ``chip_id`` as a partition and run ``job_name`` on it in this process."""
+class MissingModelsError(LookupError):
+    """Models a job needs have no version under the alias the pipeline uses (the message
+    names every one and the commands that make them)."""
+
+
+def missing_models(registry, job_name: str) -> list[str]:
+    """The models ``job_name`` loads (``jobs.JOB_MODELS``) that ``registry`` cannot resolve."""
+    from lftiming_assets.jobs import JOB_MODELS
+    from lftiming_ml.models.registry import ModelNotRegisteredError
+
+    missing = []
+    for name in JOB_MODELS.get(job_name, []):
+        try:
+            registry.resolve(name)
+        except ModelNotRegisteredError:
+            missing.append(name)
+    return missing
+
+
+def missing_models_message(job_name: str, missing: list[str], registry) -> str:
+    commands = "\n".join(f"  lftiming train {name}" for name in missing)
+    return (f"{job_name} needs {len(missing)} model(s) with no '{registry.alias}' version in "
+            f"{registry.tracking_uri}: {', '.join(missing)}. Train and register them:\n{commands}\n"
+            "or run `make demo`, which trains every model the pipeline needs on simulated chips (~25 min on 2 "
+            "cores), or register bundles trained elsewhere with `lftiming register <bundle>`.")
+
+
+@dataclass
+class ChipRun:
+    """What ``run_chip`` did: the run, its summary, the log file and the exit code of
+    ``lftiming run`` (0 materialized, 1 a step failed, 3 materialized with failed checks)."""
+
+    run_id: str
+    summary: object
+    log_path: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.summary.success
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if not self.summary.success else 3 if self.summary.failed_checks else 0
+
+
+def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: bool = False) -> ChipRun:
+    """Run ``job_name`` on chip ``chip_id`` in this process, recorded in the Dagster instance.
+
+    Refuses (``ValueError``) a chip id that is not a safe name before registering it as a
+    partition; holds the chip's run lock so a second ``lftiming run`` of the chip is refused
+    (``ChipBusyError``; ``wait`` waits instead), as is a chip with a live run launched from
+    the UI or the daemon; marks failed the chip's runs whose worker died; refuses
+    (``MissingModelsError``) when any model the job needs is missing, naming them all. Then
+    prints one line per failed step with its cause and per failed check, and where the
+    run's whole log is. ``defs``: the Definitions to run (default the code location's)."""
     import dagster as dg
 
-    from lftiming_assets.definitions import defs
+    from lftiming_assets.runs import (chip_runs_in_progress, reap_dead_runs, run_summary, worker_tags,
+                                      write_run_log)
     from lftiming_assets.partitions import chips
+    from lftiming_ml.chip.manifest import check_safe_id
+    from lftiming_ml.store.layout import chip_work_dir
+    from lftiming_ml.store.lock import ChipBusyError, chip_lock
 
+    check_safe_id(chip_id, "chip id")
+    if defs is None:
+        from lftiming_assets.definitions import defs
+    tables, registry = defs.resources["tables"], defs.resources["registry"]
     instance = dg.DagsterInstance.get()
-    if not instance.has_dynamic_partition(chips.name, chip_id):
-        instance.add_dynamic_partitions(chips.name, [chip_id])
-    job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(partition_key=chip_id, instance=instance, raise_on_error=False)
-    for event in result.all_events:
-        if event.is_step_failure:
-            print(f"  step {event.step_key} failed: {event.event_specific_data.error.message.strip()}")
-    return result.success
+    run_lock = chip_work_dir(tables.store_path(chip_id)) / "run.lock"
+    busy_hint = "; wait for it to finish, or pass --wait to queue behind it"
+    try:
+        with chip_lock(run_lock, chip_id, what=f"lftiming run --job {job_name}", timeout_s=None if wait else 0,
+                       on_wait=lambda busy: print(f"{busy}; waiting for it to finish", flush=True)):
+            for run_id in reap_dead_runs(instance, chip_id):
+                print(f"  run {run_id} of chip {chip_id} had no live worker (killed?): marked failed")
+            while others := chip_runs_in_progress(instance, chip_id):
+                if not wait:
+                    raise ChipBusyError(f"chip {chip_id} has run {others[0].run_id} {others[0].status.value} in "
+                                        f"Dagster (launched from the UI or the daemon){busy_hint}")
+                time.sleep(2.0)
+                reap_dead_runs(instance, chip_id)
+            missing = missing_models(registry, job_name)
+            if missing:
+                raise MissingModelsError(missing_models_message(job_name, missing, registry))
+            if not instance.has_dynamic_partition(chips.name, chip_id):
+                instance.add_dynamic_partitions(chips.name, [chip_id])
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                partition_key=chip_id, instance=instance, raise_on_error=False, tags=worker_tags())
+    except ChipBusyError as e:
+        raise ChipBusyError(str(e) if busy_hint in str(e) else f"{e}{busy_hint}") from None
+    summary = run_summary(instance, result.run_id)
+    logs = Path(os.environ.get("LFTIMING_DAGSTER_LOGS", Path(instance.root_directory) / "logs"))
+    log_path = write_run_log(instance, result.run_id, logs)
+    for step, cause in summary.failed_steps:
+        print(f"  step {step} FAILED: {cause}")
+    for asset, check, hint in summary.failed_checks:
+        print(f"  check {asset}:{check} FAILED: {hint}")
+    if summary.failed_steps or summary.failed_checks:
+        print(f"  whole log of run {result.run_id}: {log_path}")
+    return ChipRun(result.run_id, summary, log_path)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -83,9 +170,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     chip_dir = DataLayout(Path(os.environ["LFTIMING_DATA"])).chip(args.chip).raw_dir
     if not (chip_dir / "chip.json").is_file():
         sys.exit(f"lftiming: no chip {args.chip!r}: {chip_dir / 'chip.json'} not found")
-    ok = run_chip(args.chip, args.job)
-    print(f"chip {args.chip} ({args.job}): {'materialized' if ok else 'FAILED'}")
-    return 0 if ok else 1
+    run = run_chip(args.chip, args.job, wait=args.wait)
+    state = ("materialized" if run.exit_code == 0 else "FAILED" if run.exit_code == 1 else
+             f"materialized, but {len(run.summary.failed_checks)} check(s) FAILED (exit code 3)")
+    print(f"chip {args.chip} ({args.job}): {state}")
+    return run.exit_code
 
 
 def materialize_models(selection: list[str], run_config: dict | None = None) -> bool:
@@ -335,7 +424,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"{model} training FAILED")
             return 1
     start = time.perf_counter()
-    ok = run_chip(DEMO_CHIP)
+    ok = run_chip(DEMO_CHIP).ok
     print(f"pipeline on {DEMO_CHIP}: {'materialized' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
     if ok:
         print_outcomes(data, DEMO_CHIP)
@@ -394,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--job", choices=["chip_pipeline", "segment_chips"], default="chip_pipeline",
                    help="segment_chips: cell masks (champion LOCSNET) and everything after them, for a "
                         "chip whose well movies exist (after a new LOCSNET version)")
+    r.add_argument("--wait", action="store_true",
+                   help="when the chip is being run already, wait for that run to end instead of refusing")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="simulate the demo chip if missing, then run the pipeline on it")
@@ -487,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ChipValidationError, FileExistsError, FileNotFoundError, ValueError) as e:
+    except (ChipValidationError, ChipBusyError, MissingModelsError, FileExistsError, FileNotFoundError,
+            ValueError) as e:
         print(f"lftiming {args.command}: {e}", file=sys.stderr)
         return 2
 

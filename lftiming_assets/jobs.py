@@ -21,6 +21,13 @@ CHIP_ASSETS = [*WELL_ASSETS, *CELL_ASSETS]
 ANNOTATION_ASSETS = [annotations]  # read the annotations store; written by `lftiming annotate` / `import`
 MODEL_ASSETS = [well_detector, locsnet, mask_rcnn_baseline, reid_embedding, celltype_classifier, apoptosis_classifier]
 
+JOB_MODELS: dict[str, list[str]] = {
+    "chip_pipeline": ["well_detector", "locsnet", "reid_embedding", "celltype_classifier", "apoptosis_classifier"],
+    "segment_chips": ["locsnet", "reid_embedding", "celltype_classifier", "apoptosis_classifier"],
+}
+"""Registered models (alias ``champion``) each per-chip job loads; ``lftiming run`` checks
+them all before it starts and names every missing one."""
+
 chip_pipeline = dg.define_asset_job(
     "chip_pipeline",
     selection=dg.AssetSelection.assets(*CHIP_ASSETS),

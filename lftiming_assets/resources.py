@@ -10,12 +10,14 @@ Assets read and write tables only through ``ChipTables`` and load models only th
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from lftiming_ml.classification.config import ClassifierTask
 from lftiming_ml.classification.serving import MODEL_NAMES as CLASSIFIER_NAMES
@@ -26,6 +28,7 @@ from lftiming_ml.segmentation.serving import MODEL_NAMES as SEGMENTER_NAMES
 from lftiming_ml.segmentation.serving import SegmentFn, load_segmenter
 from lftiming_ml.reid.model import ReidNet
 from lftiming_ml.reid.serving import load_reid
+from lftiming_ml.store.commit import ChipCommit, active_commit, chip_commit
 from lftiming_ml.store.layout import DataLayout, zarr_store_path
 from lftiming_ml.store.tables import chip_table_path, read_chip_table, register_views, write_chip_table
 from lftiming_ml.wells.grid import DetectFn
@@ -105,25 +108,46 @@ class MLflowTracking(dg.ConfigurableResource):
 class ChipTables(dg.ConfigurableResource):
     """Per-chip Parquet tables under ``tables_dir`` (one file per table and chip) and the
     DuckDB views that read every chip's file of a table. ``write`` replaces a chip's rows of
-    one or more tables, then refreshes the views once."""
+    one or more tables in one commit (``lftiming_ml.store.commit``), then refreshes the
+    views once; ``commit`` makes a whole step's tables and Zarr groups one commit."""
 
     tables_dir: str
     duckdb: DuckDBResource
+    zarr_dir: str = Field(default="", description="The chips' Zarr stores (default: zarr/ beside tables_dir); "
+                                                  "a chip's lock and staging live beside its store.")
 
     def path(self, table: str, chip_id: str) -> Path:
         """Where ``table``'s rows of ``chip_id`` live."""
         return chip_table_path(self.tables_dir, table, chip_id)
 
+    def store_path(self, chip_id: str) -> Path:
+        """The chip's Zarr store (its commits' lock and staging are beside it)."""
+        return zarr_store_path(self.zarr_dir or Path(self.tables_dir).parent / "zarr", chip_id)
+
     def read(self, table: str, chip_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The chip's rows of ``table`` (FileNotFoundError naming the file if not written yet)."""
         return read_chip_table(self.tables_dir, table, chip_id, columns)
 
+    @contextmanager
+    def commit(self, chip_id: str, what: str = "a pipeline step") -> Iterator[ChipCommit]:
+        """One commit of the chip's outputs for the block: every table written with ``write``
+        and every Zarr group or store written by the library inside it appears at once when
+        the block ends, or not at all if it raises or the process dies; then the views are
+        refreshed. Holds the chip's write lock (a second writer of the chip waits)."""
+        with chip_commit(self.store_path(chip_id), chip_id=chip_id, tables_dir=self.tables_dir, what=what) as commit:
+            yield commit
+        self.refresh_views()
+
     def write(self, chip_id: str, tables: Mapping[str, pd.DataFrame]) -> list[str]:
-        """Write each table's rows of ``chip_id`` (atomically, every row carrying ``chip_id``),
-        then refresh the views once; returns the view names."""
-        for name, df in tables.items():
-            write_chip_table(self.tables_dir, name, chip_id, df)
-        return self.refresh_views()
+        """Write each table's rows of ``chip_id`` (every row carrying ``chip_id``) in one
+        commit, then refresh the views once; returns the view names. Inside ``commit`` the
+        rows join that commit (the views are refreshed when it ends)."""
+        inside = active_commit(tables_dir=self.tables_dir, chip_id=chip_id) is not None
+        with chip_commit(self.store_path(chip_id), chip_id=chip_id, tables_dir=self.tables_dir,
+                         what="a table write"):
+            for name, df in tables.items():
+                write_chip_table(self.tables_dir, name, chip_id, df)
+        return list(tables) if inside else self.refresh_views()
 
     def refresh_views(self) -> list[str]:
         """Expose every table folder holding Parquet files as a DuckDB view; returns the names."""
@@ -171,7 +195,7 @@ def build_resources(data_dir: str | None = None) -> dict[str, object]:
         "storage": LftimingStorage(data_dir=str(layout.root)),
         "zarr_store": ZarrStore(root=str(layout.zarr_dir)),
         "duckdb": duckdb,
-        "tables": ChipTables(tables_dir=str(layout.tables_dir), duckdb=duckdb),
+        "tables": ChipTables(tables_dir=str(layout.tables_dir), duckdb=duckdb, zarr_dir=str(layout.zarr_dir)),
         "mlflow": MLflowTracking(tracking_uri=tracking_uri, artifact_root=str(layout.mlflow_dir / "artifacts")),
         "registry": ModelRegistry(tracking_uri=tracking_uri),
     }

@@ -1,28 +1,59 @@
 """Atomic writes: build under a temporary name beside the target, then rename.
 
 Nothing already stored is lost or half-written: a crash leaves the old file or folder in
-place and at most a ``.tmp-*`` sibling, which the next write removes.
+place and at most a ``.tmp-<pid>-*`` sibling, which the next write removes once process
+``pid`` is gone. A temporary of a writer still running is never touched, so two writers of
+one target do not delete each other's work (the last rename wins).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
 
 
+STALE_UNOWNED_S = 24 * 3600
+"""A temporary without a writer's pid in its name (older versions) counts as stale after this."""
+
+
 def _tmp_sibling(target: Path) -> Path:
-    return target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    return target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_stale(tmp: Path) -> bool:
+    owner = tmp.name.rsplit(".tmp-", 1)[-1].split("-")[0]
+    if owner.isdigit() and "-" in tmp.name.rsplit(".tmp-", 1)[-1]:
+        return int(owner) != os.getpid() and not pid_alive(int(owner))
+    try:
+        return time.time() - tmp.lstat().st_mtime > STALE_UNOWNED_S
+    except FileNotFoundError:
+        return False
 
 
 def _clean_stale(target: Path) -> None:
+    """Remove temporaries of ``target`` left by writers that died (never a live writer's)."""
     for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        if _is_stale(stale):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -44,13 +75,20 @@ def atomic_dir(target: Path | str, *, overwrite: bool = False) -> Iterator[Path]
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if target.exists():
-        old = _tmp_sibling(target)
-        os.replace(target, old)
-        os.replace(tmp, target)
+    displaced = []
+    while True:  # another writer of target may rename its own folder in between: last one wins
+        if target.exists():
+            displaced.append(_tmp_sibling(target))
+            with suppress(FileNotFoundError):
+                os.replace(target, displaced[-1])
+        try:
+            os.replace(tmp, target)
+            break
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    for old in displaced:
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
 
 
 @contextmanager

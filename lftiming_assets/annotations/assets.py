@@ -14,7 +14,7 @@ from lftiming_assets.resources import ChipTables, LftimingStorage
 from lftiming_ml.annotations.store import list_versions, read_manifest
 from lftiming_ml.annotations.summary import annotation_rows, damaged_records
 
-CHECKS = [dg.AssetCheckSpec("records_match_hashes", asset="annotations", description=(
+CHECKS = [dg.AssetCheckSpec("records_match_hashes", asset="annotations", partitions_def=chips, description=(
     "Every well record of the current version reads back and hashes to the name it is stored under."))]
 
 

@@ -52,7 +52,7 @@ TRACK_COLUMNS = ["field_id", "row", "col", "track_id", "frame", "y", "x", "start
 
 
 @dg.asset(partitions_def=chips, group_name="classification", deps=["cell_tracks", celltype_classifier],
-          kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("every_track_typed", asset="cell_types", description=(
+          kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("every_track_typed", asset="cell_types", partitions_def=chips, description=(
               "Every track of cell_tracks has exactly one type and a probability in [0, 1]."))])
 def cell_types(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
                tables: ChipTables) -> dg.MaterializeResult:
@@ -76,7 +76,7 @@ def cell_types(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
 
 
 @dg.asset(partitions_def=chips, group_name="classification", deps=["cell_tracks", apoptosis_classifier],
-          kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("deaths_irreversible", asset="cell_deaths", description=(
+          kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("deaths_irreversible", asset="cell_deaths", partitions_def=chips, description=(
               "Per track: p_apoptotic never decreases, death_frame is constant and apoptotic == frame >= death_frame."))])
 def cell_deaths(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
                 tables: ChipTables) -> dg.MaterializeResult:

@@ -52,18 +52,18 @@ SPECS = [
         "``killing_kinetics``, ``killing_frequency``, ``target_survival``.")),
 ]
 CHECKS = [
-    dg.AssetCheckSpec("no_negative_durations", asset=CONTACTS,
+    dg.AssetCheckSpec("no_negative_durations", asset=CONTACTS, partitions_def=chips,
                       description="Every contact event ends at or after its onset and lasts at least one frame."),
-    dg.AssetCheckSpec("one_row_per_pair_frame", asset=CONTACTS,
+    dg.AssetCheckSpec("one_row_per_pair_frame", asset=CONTACTS, partitions_def=chips,
                       description="The contacts table has one row per well, frame, effector and target."),
-    dg.AssetCheckSpec("one_row_per_well", asset=WELLS, description="One well_outcomes row per well."),
-    dg.AssetCheckSpec("t_death_only_for_killed", asset=WELLS,
+    dg.AssetCheckSpec("one_row_per_well", asset=WELLS, partitions_def=chips, description="One well_outcomes row per well."),
+    dg.AssetCheckSpec("t_death_only_for_killed", asset=WELLS, partitions_def=chips,
                       description="target_outcomes: t_death_min is set exactly for killed targets."),
-    dg.AssetCheckSpec("one_row_per_interaction", asset=KILLING,
+    dg.AssetCheckSpec("one_row_per_interaction", asset=KILLING, partitions_def=chips,
                       description="killing_kinetics has one row per (well, effector, target) interaction."),
-    dg.AssetCheckSpec("no_negative_durations", asset=KILLING,
+    dg.AssetCheckSpec("no_negative_durations", asset=KILLING, partitions_def=chips,
                       description="tSeek, tContact and tDeath are never negative (tSeek, tContact never NaN)."),
-    dg.AssetCheckSpec("t_death_only_for_killed", asset=KILLING,
+    dg.AssetCheckSpec("t_death_only_for_killed", asset=KILLING, partitions_def=chips,
                       description="t_death_min is set exactly for interactions whose effector killed the target."),
 ]
 

@@ -9,6 +9,7 @@ from lftiming_assets.config import params_metadata
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
+from lftiming_assets.runs import step_label
 from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.wells.assets import well_movies
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, SegmenterKind, train_config
@@ -49,7 +50,7 @@ def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: TrainModelConf
 
 
 @dg.asset(partitions_def=chips, group_name="segmentation", deps=[well_movies, locsnet], kinds={"pytorch", "zarr"},
-          check_specs=[dg.AssetCheckSpec("no_empty_occupied_wells", asset="cell_masks", description=(
+          check_specs=[dg.AssetCheckSpec("no_empty_occupied_wells", asset="cell_masks", partitions_def=chips, description=(
               f"Fewer than {MAX_EMPTY_FRACTION:.0%} of the occupied wells' frames have no cell instance."))])
 def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
                tables: ChipTables) -> dg.MaterializeResult:
@@ -58,10 +59,11 @@ def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     segment, info = registry.segmenter("locsnet")
     model = f"{info.name} v{info.version} ({info.alias})"
     start = time.perf_counter()
-    cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
-    seconds = time.perf_counter() - start
-    cells["model_version"] = info.version
-    tables.write(chip_id, {"cell_masks": cells})
+    with tables.commit(chip_id, what=step_label(context, "cell_masks")):  # Zarr masks and table at once
+        cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
+        seconds = time.perf_counter() - start
+        cells["model_version"] = info.version
+        tables.write(chip_id, {"cell_masks": cells})
     well_frames = sum(w.n_frames for w in wells)
     empty = sum(w.empty_frames for w in wells)
     empty_fraction = empty / well_frames if well_frames else 0.0

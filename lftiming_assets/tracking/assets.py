@@ -10,6 +10,7 @@ from lftiming_assets.config import params_config, params_metadata
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
+from lftiming_assets.runs import step_label
 from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.segmentation.assets import cell_masks
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
@@ -20,9 +21,9 @@ from lftiming_ml.reid.config import reid_profile
 from lftiming_ml.reid.training import train_and_register
 
 TRACK_CHECKS = [
-    dg.AssetCheckSpec("tracks_complete", asset="cell_tracks", description=(
+    dg.AssetCheckSpec("tracks_complete", asset="cell_tracks", partitions_def=chips, description=(
         "Every track spans the movie from its start, or ends for a recorded reason (merged, lost, fragment).")),
-    dg.AssetCheckSpec("centroids_inside_wells", asset="cell_tracks", description=(
+    dg.AssetCheckSpec("centroids_inside_wells", asset="cell_tracks", partitions_def=chips, description=(
         "No track centroid is NaN or lies outside its well.")),
 ]
 
@@ -64,12 +65,14 @@ def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_s
     segmenter_version = int(masks["model_version"].iloc[0]) if len(masks) else -1
     reid, reid_info = registry.reid()
     start = time.perf_counter()
-    table, wells = chip_cell_tracks(zarr_store.chip_store_path(chip_id), params, reid=reid,
-                                    attrs={"segmenter_version": segmenter_version, "reid_version": reid_info.version})
-    seconds = time.perf_counter() - start
-    table["model_version"] = segmenter_version
-    table["reid_version"] = reid_info.version
-    tables.write(chip_id, {"cell_tracks": table})
+    with tables.commit(chip_id, what=step_label(context, "cell_tracks")):  # Zarr tracks and table at once
+        table, wells = chip_cell_tracks(zarr_store.chip_store_path(chip_id), params, reid=reid,
+                                        attrs={"segmenter_version": segmenter_version,
+                                               "reid_version": reid_info.version})
+        seconds = time.perf_counter() - start
+        table["model_version"] = segmenter_version
+        table["reid_version"] = reid_info.version
+        tables.write(chip_id, {"cell_tracks": table})
     steps = {k: round(sum(w.step_ms.get(k, 0.0) for w in wells) / max(len(wells), 1), 1) for k in ("link", "fill", "refine")}
     unexplained, outside, non_finite = (sum(getattr(w, a) for w in wells) for a in ("unexplained_ends", "outside", "non_finite"))
     per_source = table["source"].value_counts().to_dict()

@@ -8,6 +8,8 @@ validated stack.
 from __future__ import annotations
 
 import json
+import logging
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,22 +70,77 @@ def read_manifest(chip_dir: Path | str) -> ChipManifest:
     return manifest
 
 
+class _TiffLog(logging.Handler):
+    """Collects what tifffile logs while it reads one file (it logs, rather than raises, a
+    broken chain of pages or invalid ImageJ metadata and then reads what it can)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().split("> ", 1)[-1])
+
+
+def _structure_problem(tif: tifffile.TiffFile, size: int) -> str | None:
+    """The first part of the file's structure (IFD, tag value, image data) that runs past
+    its end, or None."""
+    header = tif.tiff
+    tif.pages.useframes = False  # whole pages with all their tags, not ImageJ's light frames
+    for index in range(len(tif.pages)):
+        page = tif.pages[index]
+        tif.filehandle.seek(page.offset)
+        raw = tif.filehandle.read(header.tagnosize)
+        n_tags = struct.unpack(header.tagnoformat, raw)[0] if len(raw) == header.tagnosize else 0
+        if page.offset + header.tagnosize + n_tags * header.tagsize + header.offsetsize > size:
+            return f"page {index}'s IFD runs past the end of the file (trailing IFDs missing)"
+        for tag in page.tags.values():
+            if tag.valueoffset + tag.valuebytecount > size:
+                return f"page {index}'s tag {tag.name} runs past the end of the file"
+        ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]
+        if ends and max(ends) > size:
+            return f"page {index} runs past the end of the file"
+    return None
+
+
 def _read_whole_tiff(path: Path) -> np.ndarray:
-    """Read the first series, refusing files whose data run past the end (truncated)."""
+    """Read the first series, refusing files that are cut short (truncated: a page, its
+    IFD or the chain of IFDs runs past the end) or that tifffile reads only with warnings."""
     size = path.stat().st_size
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        n_planes = int(np.prod(series.shape[:-2])) if len(series.shape) > 2 else 1
-        declared = (tif.imagej_metadata or {}).get("images")
-        if declared is not None and int(declared) != n_planes:
-            raise ChipValidationError(path, f"truncated TIFF: header declares {declared} frames, {n_planes} readable")
-        if series.dataoffset is not None and series.dataoffset + series.nbytes > size:
-            raise ChipValidationError(path, "truncated TIFF: image data runs past the end of the file")
-        for page in tif.pages:
-            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]
-            if ends and max(ends) > size:
-                raise ChipValidationError(path, f"truncated TIFF: page {page.index} runs past the end of the file")
-        return series.asarray()
+    log = _TiffLog()
+    tiff_logger = logging.getLogger("tifffile")
+    tiff_logger.addHandler(log)
+    try:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                problem = _structure_problem(tif, size)
+                if problem is None:
+                    series = tif.series[0]
+                    n_planes = int(np.prod(series.shape[:-2])) if len(series.shape) > 2 else 1
+                    declared = (tif.imagej_metadata or {}).get("images")
+                    if declared is not None and int(declared) != n_planes:
+                        problem = f"header declares {declared} frames, {n_planes} readable"
+                    elif series.dataoffset is not None and series.dataoffset + series.nbytes > size:
+                        problem = "image data runs past the end of the file"
+                    else:
+                        data = series.asarray()
+        except (struct.error, tifffile.TiffFileError, EOFError) as e:
+            with open(path, "rb") as f:
+                tiff_header = f.read(2) in (b"II", b"MM")
+            if not tiff_header or (not log.messages and isinstance(e, tifffile.TiffFileError)):
+                raise  # not a TIFF at all, or damaged otherwise: "not a readable TIFF"
+            problem = f"the file ends inside its header or first IFD ({type(e).__name__}: {e})"
+    finally:
+        tiff_logger.removeHandler(log)
+    broken_chain = [m for m in log.messages if "invalid page offset" in m]
+    if broken_chain:
+        raise ChipValidationError(path, f"truncated TIFF: the chain of pages breaks off ({broken_chain[0]}; the "
+                                        f"file is {size} bytes)")
+    if problem is not None:
+        raise ChipValidationError(path, f"truncated TIFF: {problem}")
+    if log.messages:
+        raise ChipValidationError(path, f"damaged TIFF: {'; '.join(log.messages)}")
+    return data
 
 
 def _open_stack(path: Path, manifest: ChipManifest) -> np.ndarray:

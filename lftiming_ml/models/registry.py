@@ -224,7 +224,8 @@ def resolve_alias(*, tracking_uri: str, model_name: str, alias: str = "champion"
             detail = f"no registered model named {model_name!r}"
         raise ModelNotRegisteredError(
             f"no version of model {model_name!r} has alias {alias!r} in {tracking_uri} ({detail}); "
-            f"train and register one first (e.g. materialize its model asset)") from e
+            f"train and register one first: `lftiming train {model_name}` (or `make demo`, which trains every "
+            f"model the pipeline needs)") from e
     return ModelVersionInfo(model_name, int(mv.version), mv.run_id, alias)
 
 

@@ -1,22 +1,20 @@
 """Atomic replacement of one Zarr group inside a chip's store.
 
-Each group (a well's movie, its masks, its tracks) is built completely in a staging folder
-beside the store (``.<store>.staging/``) and moved into place with renames: readers see the
-old group or the complete new one, never a half-written one, and re-running replaces
+Each group (a well's movie, its masks, its tracks) is built completely under a staging name
+and moved into place with renames when its commit commits (``store.commit``): readers see
+the old group or the complete new one, never a half-written one, and re-running replaces
 rather than duplicates. (Local filesystems only; on object stores write a group fully,
 then list it in an index.)
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
 import zarr
+
+from lftiming_ml.store.commit import active_commit, chip_commit, in_staging
 
 
 def ensure_chip_root(store_path: Path, chip_id: str, *parents: str) -> zarr.Group:
@@ -36,24 +34,20 @@ def ensure_chip_root(store_path: Path, chip_id: str, *parents: str) -> zarr.Grou
 
 
 def replace_group(store_path: Path, target: Path, fill: Callable[[zarr.Group], None]) -> Path:
-    """Build a Zarr group with ``fill`` in a staging folder beside the store, then move it to
-    ``target`` (a folder inside the store) with renames. Returns ``target``."""
-    staging = store_path.parent / f".{store_path.name}.staging"
-    tmp = staging / uuid.uuid4().hex
-    try:
-        fill(zarr.open_group(str(tmp), mode="w", zarr_format=3))
-        if target.exists():
-            trash = staging / f"old-{uuid.uuid4().hex}"
-            os.replace(target, trash)
-            os.replace(tmp, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        with suppress(OSError):  # only when empty; other writers may be staging groups
-            staging.rmdir()
-    return target
+    """Build a Zarr group with ``fill`` and put it at ``target`` (a folder inside the store).
+
+    Inside an open commit of the store (``commit.chip_commit``) the group is staged and
+    replaces ``target`` when the commit commits; in a store being built by ``replace_store``
+    (private until committed) it is written in place; otherwise it is a commit of its own.
+    Returns ``target``."""
+    commit = active_commit(store_path)
+    if commit is not None:
+        return commit.stage_group(target, fill)
+    if in_staging(store_path):
+        fill(zarr.open_group(str(target), mode="w", zarr_format=3))
+        return target
+    with chip_commit(store_path, what="a Zarr group write") as own:
+        return own.stage_group(target, fill)
 
 
 def open_group_if_present(path: Path) -> zarr.Group | None:

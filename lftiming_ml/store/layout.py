@@ -7,6 +7,8 @@
                                      (read only by ``lftiming_ml.truth``)
     <data>/zarr/<chip_id>.zarr       per-well movies, masks and tracks (``store.movies``,
                                      ``store.masks``, ``store.tracks``)
+    <data>/zarr/.<chip_id>.work/     the chip's locks and uncommitted outputs (``store.lock``,
+                                     ``store.commit``): write.lock, run.lock, tx/<id>/
     <data>/tables/<table>/<chip_id>.parquet
                                      per-chip tables (``store.tables``), views of all chips
                                      in ``<data>/lftiming.duckdb``
@@ -38,6 +40,20 @@ def zarr_store_path(zarr_dir: Path | str, chip_id: str) -> Path:
     return Path(zarr_dir) / f"{check_safe_id(chip_id, 'chip id')}.zarr"
 
 
+def chip_table_path(tables_dir: Path | str, table: str, chip_id: str) -> Path:
+    """Where ``table``'s rows for ``chip_id`` live (``store.tables``)."""
+    check_safe_id(table, "table name")
+    check_safe_id(chip_id, "chip id")
+    return Path(tables_dir) / table / f"{chip_id}.parquet"
+
+
+def chip_work_dir(store_path: Path | str) -> Path:
+    """The work folder of the chip whose Zarr store is ``store_path``: ``.<chip_id>.work``
+    beside the store (locks, staged outputs and commit journals; ``store.commit``)."""
+    store_path = Path(store_path)
+    return store_path.parent / f".{store_path.name.removesuffix('.zarr')}.work"
+
+
 @dataclass(frozen=True)
 class ChipStore:
     """One chip's places: ``raw_dir`` (input), ``zarr_path`` (arrays), ``tables_dir``
@@ -54,10 +70,13 @@ class ChipStore:
     def __post_init__(self) -> None:
         check_safe_id(self.chip_id, "chip id")
 
+    @property
+    def work_dir(self) -> Path:
+        """Locks, staged outputs and commit journals of this chip (``chip_work_dir``)."""
+        return chip_work_dir(self.zarr_path)
+
     def table_path(self, table: str) -> Path:
         """Where this chip's rows of ``table`` live."""
-        from lftiming_ml.store.tables import chip_table_path
-
         return chip_table_path(self.tables_dir, table, self.chip_id)
 
     @property
@@ -123,4 +142,4 @@ class DataLayout:
                          annotations_root=self.annotations_root)
 
 
-__all__ = ["DUCKDB_NAME", "ChipStore", "DataLayout", "zarr_store_path"]
+__all__ = ["DUCKDB_NAME", "ChipStore", "DataLayout", "chip_table_path", "chip_work_dir", "zarr_store_path"]

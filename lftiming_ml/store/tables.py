@@ -14,20 +14,22 @@ import pandas as pd
 
 from lftiming_ml.chip.manifest import check_safe_id
 from lftiming_ml.io import write_parquet
-
-
-def chip_table_path(tables_dir: Path | str, table: str, chip_id: str) -> Path:
-    """Where ``table``'s rows for ``chip_id`` live."""
-    check_safe_id(table, "table name")
-    check_safe_id(chip_id, "chip id")
-    return Path(tables_dir) / table / f"{chip_id}.parquet"
+from lftiming_ml.store.commit import active_commit
+from lftiming_ml.store.layout import chip_table_path
 
 
 def write_chip_table(tables_dir: Path | str, table: str, chip_id: str, df: pd.DataFrame) -> Path:
-    """Write one chip's rows of ``table`` atomically; every row must carry ``chip_id``."""
+    """Write one chip's rows of ``table`` atomically; every row must carry ``chip_id``.
+
+    Inside an open commit of the chip's tables (``commit.chip_commit(..., tables_dir=...)``)
+    the file is staged and replaces the old one when the commit commits."""
     if "chip_id" not in df.columns or (len(df) and not (df["chip_id"] == chip_id).all()):
         raise ValueError(f"table {table!r}: every row needs chip_id == {chip_id!r}")
-    return write_parquet(df, chip_table_path(tables_dir, table, chip_id))
+    path = chip_table_path(tables_dir, table, chip_id)
+    commit = active_commit(tables_dir=tables_dir, chip_id=chip_id)
+    if commit is not None:
+        return commit.stage_file(path, lambda tmp: df.to_parquet(tmp, index=False))
+    return write_parquet(df, path)
 
 
 def read_chip_table(tables_dir: Path | str, table: str, chip_id: str, columns: list[str] | None = None

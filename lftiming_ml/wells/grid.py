@@ -13,10 +13,10 @@ import pandas as pd
 
 from lftiming_ml.chip import read_stack
 from lftiming_ml.chip.manifest import ChannelRole, ChipManifest
-from lftiming_ml.io import atomic_dir
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.drift import drift_problems, estimate_drift
 from lftiming_ml.wells.lattice import fit_lattice
+from lftiming_ml.store.commit import replace_store
 from lftiming_ml.store.movies import WellMovieInfo
 from lftiming_ml.wells.movies import write_field_movies
 
@@ -74,11 +74,13 @@ def chip_well_grid(chip_dir: Path, manifest: ChipManifest, detect: DetectFn, *,
 
 def chip_well_movies(chip_dir: Path, manifest: ChipManifest, grid: pd.DataFrame, store_path: Path, *,
                      params: WellGridParams) -> list[WellMovieInfo]:
-    """Cut every occupied well of ``grid`` into the chip's Zarr store (replacing it whole,
-    atomically); empty wells are recorded without pixels. Returns one info per well."""
+    """Cut every occupied well of ``grid`` into the chip's Zarr store (replacing it whole when
+    its commit commits: ``store.commit.replace_store``; the masks and tracks of wells present
+    before and after stay until their stages re-run); empty wells are recorded without
+    pixels. Returns one info per well."""
     infos: list[WellMovieInfo] = []
     roles = [c.role.value for c in manifest.channels]
-    with atomic_dir(store_path, overwrite=True) as tmp:
+    with replace_store(store_path, manifest.chip_id) as tmp:
         for field in manifest.fields:
             g = grid[grid.field_id == field.field_id].sort_values(["row", "col", "frame"])
             if g.empty:

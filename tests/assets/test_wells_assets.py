@@ -44,7 +44,8 @@ def test_wells_pipeline_materializes_and_scores(data_dir: Path) -> None:
         params = result.asset_materializations_for_node(asset)[0].metadata["params"].value
         assert WellGridParams.model_validate(params) == WellGridParams()
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"frames_stable": True, "full_lattice": True, "drift_bounded": True, "no_nan": True}
+    assert checks == {"frames_stable": True, "full_lattice": True, "drift_bounded": True, "no_nan": True,
+                      "occupied_wells": True}
     with duckdb.connect(str(data_dir / "lftiming.duckdb"), read_only=True) as con:
         n, version = con.sql("SELECT count(*), max(detector_version) FROM well_grid WHERE frame = 0").fetchall()[0]
     assert (n, version) == (9, 1)
