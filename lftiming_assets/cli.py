@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lftiming_ml.chip import ChipValidationError
 from lftiming_ml.chip.reader import GT_DIR
+from lftiming_ml.sim.config import PRESETS
 from lftiming_ml.store.layout import DataLayout
 
 DEMO_CHIP = "demo-standard-s0"
@@ -381,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--fields", type=int, default=None, help="fields of view (6x6 blocks), default 2")
     s.add_argument("--frames", type=int, default=None, help="frames, default 72 (6 h at 5 min)")
-    s.add_argument("--preset", choices=["easy", "standard", "hard"], default="standard")
+    s.add_argument("--preset", choices=list(PRESETS), default="standard")
     s.add_argument("--overwrite", action="store_true", help="replace an existing chip folder")
     s.set_defaults(func=cmd_simulate)
 

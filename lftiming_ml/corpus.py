@@ -63,7 +63,7 @@ class CorpusConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     chip_id: str = Field(description="Folder name of each chip: a format string over {preset}, {seed}, {n_fields}, {n_frames} and {mitosis} ('-m25' for target_mitosis_prob 0.25, '' without an override); must name {seed}. A folder of that name already under the root is reused as it is, so corpora that differ in anything the name leaves out need different roots.")
-    presets: tuple[Literal["easy", "standard", "hard"], ...] = Field(("standard", "hard"), min_length=1, description="Simulator presets cycled over the chips (chip i uses presets[i % len]).")
+    presets: tuple[Literal["easy", "standard", "hard", "other-scope", "other-scope-hard"], ...] = Field(("standard", "hard"), min_length=1, description="Simulator presets cycled over the chips (chip i uses presets[i % len]).")
     n_chips: int = Field(ge=1, description="Chips in the corpus, training and validation together.")
     first_seed: int = Field(description="Seed of chip 0; chip i uses first_seed + i.")
     seed_floor: int = Field(TRAINING_SEED_FLOOR, ge=TRAINING_SEED_FLOOR, description="Lowest seed this corpus may use: seeds below belong to other models' corpora or to held-out benchmarks (< 10 000).")
