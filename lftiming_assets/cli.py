@@ -202,6 +202,7 @@ def _print_write(result, what: str) -> None:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    from lftiming_ml.annotations.fluorescence import FluorescenceLabelParams
     from lftiming_ml.annotations.sources import pipeline_records
     from lftiming_ml.annotations.store import write_wells
     from lftiming_ml.segmentation.config import MODEL_NAMES
@@ -211,6 +212,21 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         from lftiming_ml.truth.annotations import simulator_records
 
         records = simulator_records(chip, args.wells)
+    elif args.source == "fluorescence":
+        from lftiming_ml.annotations.sources import fluorescence_records
+        from lftiming_ml.io import atomic_file
+
+        records, cells = fluorescence_records(chip, args.wells)
+        if cells.empty:
+            sys.exit(f"lftiming annotate: chip {args.chip}: the dye channels show no cell in any well")
+        report = chip.reports_dir / "fluorescence_labels.csv"
+        with atomic_file(report) as tmp:
+            cells.to_csv(tmp, index=False)
+        frames = cells.drop_duplicates(["well", "frame"])
+        print(f"chip {args.chip}: {len(cells)} cells found in the dye channels, {int(cells['kept'].sum())} sure "
+              f"(quality >= {FluorescenceLabelParams().min_quality}); {int(frames['frame_kept'].sum())} of "
+              f"{len(frames)} well-frames kept whole ({'seeded by the phase model' if cells['phase_seeded'].any() else 'no phase instances to seed them'}); "
+              f"per-cell scores in {report}")
     else:
         records = pipeline_records(chip, args.wells, segmenter=MODEL_NAMES["locsnet"])
     _print_write(write_wells(chip, records), f"chip {args.chip}, labels from {args.source}")
@@ -440,10 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_sql)
 
     a = sub.add_parser("annotate", help="write a chip's well labels into its annotations store from the "
-                                         "simulator's truth or the pipeline's own outputs")
+                                         "simulator's truth, the pipeline's own outputs or the dye channels")
     a.add_argument("--chip", required=True)
-    a.add_argument("--from", dest="source", choices=["simulator", "model"], required=True,
-                   help="simulator: the truth of a simulated chip (gt/); model: tracks, types, deaths of the pipeline")
+    a.add_argument("--from", dest="source", choices=["simulator", "model", "fluorescence"], required=True,
+                   help="simulator: the truth of a simulated chip (gt/); model: tracks, types, deaths of the pipeline; "
+                        "fluorescence: cell masks and types from the dye channels (doubtful cells left out)")
     a.add_argument("--wells", nargs="+", default=None, metavar="WELL", help="only these wells, e.g. f000/r0c1")
     a.set_defaults(func=cmd_annotate)
 
