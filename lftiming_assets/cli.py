@@ -113,11 +113,14 @@ def has_champion(model_name: str) -> bool:
 
 
 def train_run_config(model: str, *, profile: str = "cpu", n_chips: int | None = None, epochs: int | None = None,
-                     time_budget_min: float | None = None) -> dict:
-    """Run config of the ``train_models`` job for one model asset (``TrainModelConfig``)."""
+                     time_budget_min: float | None = None, **finetune: object) -> dict:
+    """Run config of the ``train_models`` job for one model asset (``TrainModelConfig``);
+    ``finetune``: its ``init``, ``alias``, ``annotations``, ``validate_annotations``,
+    ``annotation_provenances``, ``annotation_share`` (None or empty: left out)."""
     config: dict[str, object] = {"profile": profile}
-    for key, value in (("n_chips", n_chips), ("epochs", epochs), ("time_budget_min", time_budget_min)):
-        if value:
+    for key, value in (("n_chips", n_chips), ("epochs", epochs), ("time_budget_min", time_budget_min),
+                       *finetune.items()):
+        if value or (key == "annotation_share" and value is not None):
             config[key] = value
     return {"ops": {model: {"config": config}}}
 
@@ -129,10 +132,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.time_budget_min and args.model == "well_detector":
         sys.exit("lftiming train: --time-budget-min applies to the segmenters, classifiers and reid_embedding, "
                  "not well_detector")
+    finetune = {"init": args.init, "alias": args.alias, "annotations": args.annotations,
+                "validate_annotations": args.validate_annotations, "annotation_provenances": args.provenance,
+                "annotation_share": args.annotation_share}
+    if args.model == "well_detector" and (args.init or args.annotations or args.validate_annotations):
+        sys.exit("lftiming train: --init and --annotations apply to locsnet, mask_rcnn_baseline, reid_embedding and "
+                 "the classifiers, not well_detector")
     run_config = train_run_config(args.model, profile=args.profile, n_chips=args.n_chips, epochs=args.epochs,
-                                  time_budget_min=args.time_budget_min)
+                                  time_budget_min=args.time_budget_min, **finetune)
     ok = materialize_models([args.model], run_config)
-    print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
+    print(f"{args.model}: {f'trained and registered (alias {args.alias})' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
@@ -426,6 +435,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "model's (10 short chips for the segmenters, 4 full chips for the classifiers)")
     t.add_argument("--time-budget-min", type=float, default=None,
                    help="stop training after this many minutes (segmenters, classifiers, reid_embedding)")
+    t.add_argument("--alias", default="champion", help="alias the new version gets (default champion, what the "
+                                                       "pipeline uses; e.g. candidate to compare first)")
+    t.add_argument("--init", default=None, metavar="ALIAS|VERSION|BUNDLE",
+                   help="fine-tune: start from these weights of the same model (champion, 3, a bundle folder)")
+    t.add_argument("--annotations", nargs="+", default=[], metavar="CHIP[@VERSION]",
+                   help="curated labels to train on besides the simulated corpus (the chip's current version, "
+                        "or the one named)")
+    t.add_argument("--validate-annotations", nargs="+", default=[], metavar="CHIP[@VERSION]",
+                   help="curated labels to validate on (val_annotations_* metrics)")
+    t.add_argument("--provenance", nargs="+", default=[], metavar="P",
+                   help="only labels of these provenances (human, human:<name>, fluorescence, model, simulator)")
+    t.add_argument("--annotation-share", type=float, default=None,
+                   help="share of the training samples drawn from the annotations (default: every sample once)")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("register", help="register a training bundle (a model trained elsewhere, e.g. by "
