@@ -9,23 +9,33 @@ every frame it has one (centroid: the mask's centre of mass, as the tracker's). 
 from its death frame, all 0 for "never dies", None when the death is unlabelled (the
 apoptosis classifier then leaves the track out). ``meta['source']`` is ``annotations``; the
 track id is the record's slot, so the re-identification embedding can use identities.
+
+The annotations store and the well movies (and the store's duckdb) are imported when a run
+selects annotations, so the offline trainers load without them.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from lftiming_ml.annotations.selection import ResolvedSelection
 from lftiming_ml.classification.config import ClassifierProfile
 from lftiming_ml.classification.labels import EFFECTOR, TARGET, UNLABELLED, frame_labels
 from lftiming_ml.classification.sequences import TrackSequence, normalise_phase, track_sequence
-from lftiming_ml.store.movies import open_well_phase
+from lftiming_ml.corpus import AnnotationCorpus
+
+if TYPE_CHECKING:
+    from lftiming_ml.annotations.selection import ResolvedSelection
+    from lftiming_ml.store.layout import DataLayout
 
 TYPE_CODES = {"effector": EFFECTOR, "target": TARGET}
 
 
 def annotated_tracks(selection: ResolvedSelection, *, profile: ClassifierProfile) -> list[TrackSequence]:
     """Labelled sequences of every track of the selection's wells (module docstring)."""
+    from lftiming_ml.store.movies import open_well_phase
+
     out: list[TrackSequence] = []
     for record, _ in selection.records():
         present = record.masks.any(axis=(2, 3))  # [T, K]
@@ -55,4 +65,25 @@ def annotated_tracks(selection: ResolvedSelection, *, profile: ClassifierProfile
     return out
 
 
-__all__ = ["annotated_tracks"]
+def annotated_corpus_tracks(annotations: AnnotationCorpus | None, layout: DataLayout | None, *,
+                            profile: ClassifierProfile) -> tuple[dict[str, list[TrackSequence]], list[dict]]:
+    """Tracks of the selections by side (``train`` / ``validation``) and the manifest entry of
+    each selection (``describe`` plus its ``tracks``). Resolving refuses a version the chip
+    never had, naming it."""
+    selections = annotations.selections if annotations else ()
+    if selections and layout is None:
+        raise ValueError("annotation selections need the data folder (layout) that holds their annotations")
+    out: dict[str, list[TrackSequence]] = {"train": [], "validation": []}
+    entries = []
+    if not selections:
+        return out, entries
+    from lftiming_ml.annotations.selection import resolve_selection
+
+    for r in [resolve_selection(layout, s) for s in selections]:
+        tracks = annotated_tracks(r, profile=profile)
+        out[r.selection.split] += tracks
+        entries.append({**r.describe(), "samples": len(tracks)})
+    return out, entries
+
+
+__all__ = ["annotated_corpus_tracks", "annotated_tracks"]

@@ -15,16 +15,15 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lftiming_ml.annotations.selection import resolve_selection
-from lftiming_ml.classification.annotated import annotated_tracks
-from lftiming_ml.classification.config import ClassifierKind, ClassifierProfile, ClassifierTask, train_config
+from lftiming_ml.classification.annotated import annotated_corpus_tracks
+from lftiming_ml.classification.config import ClassifierKind, ClassifierTask, train_config
 from lftiming_ml.classification.data import label_error_rates, load_chip_tracks
 from lftiming_ml.classification.engine import (LogFn, cross_validate, predict_tracks, registry_config,
                                                score_predictions, train_classifier, trainable_tracks)
-from lftiming_ml.classification.sequences import TrackSequence
 from lftiming_ml.classification.serving import MODEL_NAMES
 from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig, mix_parts, split_by_chip
 from lftiming_ml.models.bundle import TrainingBundle
@@ -32,24 +31,9 @@ from lftiming_ml.models.init import InitWeights
 from lftiming_ml.models.manifest import MANIFEST_ARTIFACT, corpus_manifest, manifest_params
 from lftiming_ml.models.training import device_description
 from lftiming_ml.sim.corpus import simulate_corpus
-from lftiming_ml.store.layout import DataLayout
 
-
-def annotated_corpus_tracks(annotations: AnnotationCorpus | None, layout: DataLayout | None, *,
-                            profile: ClassifierProfile) -> tuple[dict[str, list[TrackSequence]], list[dict]]:
-    """Tracks of the selections by side (``train`` / ``validation``) and the manifest entry of
-    each selection (``describe`` plus its ``tracks``). Resolving refuses a version the chip
-    never had, naming it."""
-    selections = annotations.selections if annotations else ()
-    if selections and layout is None:
-        raise ValueError("annotation selections need the data folder (layout) that holds their annotations")
-    out: dict[str, list[TrackSequence]] = {"train": [], "validation": []}
-    entries = []
-    for r in [resolve_selection(layout, s) for s in selections]:
-        tracks = annotated_tracks(r, profile=profile)
-        out[r.selection.split] += tracks
-        entries.append({**r.describe(), "samples": len(tracks)})
-    return out, entries
+if TYPE_CHECKING:  # the annotations code (and the store's duckdb) loads only when a run selects annotations
+    from lftiming_ml.store.layout import DataLayout
 
 
 def train_bundle(
@@ -109,4 +93,4 @@ def train_bundle(
                  f"{'-finetuned' if init is not None else ''}{'+annotations' if entries else ''}")
 
 
-__all__ = ["annotated_corpus_tracks", "train_bundle"]
+__all__ = ["train_bundle"]

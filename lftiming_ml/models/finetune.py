@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lftiming_ml.corpus import AnnotationCorpus
 from lftiming_ml.models.init import InitWeights, resolve_init
-from lftiming_ml.store.layout import DataLayout
+
+if TYPE_CHECKING:  # the store (and its duckdb) loads only when a run selects annotations
+    from lftiming_ml.store.layout import DataLayout
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,11 @@ def from_args(args: argparse.Namespace, *, model_name: str) -> FineTune:
                                                   provenances=args.provenance, share=args.annotation_share)
     elif args.annotation_share is not None or args.provenance:
         raise ValueError("--annotation-share and --provenance apply to --annotations")
-    return FineTune(init, annotations, DataLayout(args.data) if args.data else None)
+    if args.data is None:
+        return FineTune(init, annotations, None)
+    from lftiming_ml.store.layout import DataLayout
+
+    return FineTune(init, annotations, DataLayout(args.data))
 
 
 __all__ = ["FineTune", "add_arguments", "from_args"]

@@ -28,12 +28,13 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, classifier_profile
 from lftiming_ml.classification.data import load_chip_tracks
-from lftiming_ml.classification.offline import annotated_corpus_tracks
+from lftiming_ml.classification.annotated import annotated_corpus_tracks
 from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig, split_by_chip
 from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.models import finetune
@@ -43,7 +44,9 @@ from lftiming_ml.models.manifest import MANIFEST_ARTIFACT, corpus_manifest, mani
 from lftiming_ml.models.training import device_description
 from lftiming_ml.reid.config import MODEL_NAME, PROFILES, registry_config, reid_profile
 from lftiming_ml.reid.engine import LogFn, train_reid, verification_accuracy, wells_of
-from lftiming_ml.store.layout import DataLayout
+
+if TYPE_CHECKING:  # the annotations code (and the store's duckdb) loads only when a run selects annotations
+    from lftiming_ml.store.layout import DataLayout
 
 
 def train_bundle(

@@ -24,11 +24,11 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torchvision.models.detection import MaskRCNN
 
-from lftiming_ml.annotations.selection import resolve_selection
 from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig, corpus_chips, mix_parts, split_by_chip
 from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
@@ -36,15 +36,16 @@ from lftiming_ml.models import finetune
 from lftiming_ml.models.init import InitWeights
 from lftiming_ml.models.manifest import MANIFEST_ARTIFACT, corpus_manifest, manifest_params
 from lftiming_ml.models.training import device_description
-from lftiming_ml.segmentation.annotated import annotated_samples
 from lftiming_ml.segmentation.config import (MODEL_NAMES, OVERLAY_ARTIFACT, SEGMENTATION_CORPUS, CorpusSampling,
                                              SegmenterKind, SegmenterProfile, train_config)
 from lftiming_ml.segmentation.data import SegmentationSample, load_corpus_samples
 from lftiming_ml.segmentation.engine import LogFn, evaluate, flat_metrics, train_segmenter
-from lftiming_ml.store.layout import DataLayout
 from lftiming_ml.segmentation.infer import segment_crops
 from lftiming_ml.segmentation.model import registry_config
 from lftiming_ml.viz import instance_overlay_png
+
+if TYPE_CHECKING:  # the annotations code (and the store's duckdb) loads only when a run selects annotations
+    from lftiming_ml.store.layout import DataLayout
 
 """Run artifact of every training run: validation crops, true (green) vs predicted (magenta) contours."""
 
@@ -75,6 +76,9 @@ def corpus_samples(
     selections = annotations.selections if annotations else ()
     if selections and layout is None:
         raise ValueError("annotation selections need the data folder (layout) that holds their annotations")
+    if selections:
+        from lftiming_ml.annotations.selection import resolve_selection
+        from lftiming_ml.segmentation.annotated import annotated_samples
     resolved = [resolve_selection(layout, s) for s in selections]  # refuse a bad selection before simulating
     train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root, workers=workers))
     train = load_corpus_samples(corpus, train_dirs, sampling=sampling, seed=seed)
