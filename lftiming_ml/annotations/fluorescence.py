@@ -23,7 +23,8 @@ at ``min_solidity``, 1 at ``good_solidity``: two cells left in one region score 
 split (1 for a region holding one cell; for a split one the IoU with the phase instance
 that seeded it, 0 at ``min_seed_iou``, 1 at ``good_seed_iou``; ``unseeded_split_quality``
 when split without a phase seed); times 0 when the area is outside ``[min_area_um2,
-max_area_um2]`` or the cell touches the crop border. Cells at or above ``min_quality`` are
+max_effector_area_um2]`` (effector dye) or ``[min_area_um2, max_target_area_um2]`` (target
+dye; a clump of cells left unsplit is larger) or the cell touches the crop border. Cells at or above ``min_quality`` are
 kept.
 
 A kept frame must be complete (``whole_frames``): a cell missing from a labelled frame
@@ -69,7 +70,8 @@ class FluorescenceLabelParams(BaseModel):
     good_seed_iou: float = Field(0.8, ge=0, le=1, description="Split quality 1 from this IoU on.")
     unseeded_split_quality: float = Field(0.3, ge=0, le=1, description="Quality of a cell split from others without a phase seed.")
     min_area_um2: float = Field(12.0, gt=0, description="Smallest plausible cell (um^2; a 4 um disc).")
-    max_area_um2: float = Field(260.0, gt=0, description="Largest plausible cell (um^2; an 18 um disc).")
+    max_effector_area_um2: float = Field(110.0, gt=0, description="Largest plausible effector (um^2; a 12 um disc): a larger effector-dye region is cells left together.")
+    max_target_area_um2: float = Field(260.0, gt=0, description="Largest plausible target (um^2; an 18 um disc).")
     min_quality: float = Field(0.5, ge=0, le=1, description="Cells below this quality are doubtful and left out.")
     whole_frames: bool = Field(True, description="Leave a frame out whole when any of its cells is doubtful or a phase instance is not covered.")
     phase_cover: float = Field(0.5, gt=0, le=1, description="A phase instance counts as covered when a kept cell holds this share of it.")
@@ -140,11 +142,12 @@ def _markers(region: np.ndarray, distance: np.ndarray, seeds: np.ndarray, min_di
 
 
 def dye_cells(image: np.ndarray, *, um_per_px: float, seeds: np.ndarray | None = None,
-              well_box: tuple[float, float, float, float] | None = None,
+              well_box: tuple[float, float, float, float] | None = None, dye: str = "target_dye",
               params: FluorescenceLabelParams = FluorescenceLabelParams()) -> list[DyeCell]:
     """The cells of one dye channel at one frame, doubtful ones included (``DyeCell.kept``).
 
-    image (uint16|float[S, S]): the dye channel's well crop; um_per_px: its pixel size;
+    image (uint16|float[S, S]): the dye channel's well crop (of role ``dye``, which sets the
+    largest plausible cell); um_per_px: its pixel size;
     seeds (bool[N, S, S] | None): the phase model's instances at this frame, same crop px;
     well_box: ``(y0, x0, y1, x1)`` interior in crop px (edge positions), masks are clipped to it.
     """
@@ -154,6 +157,7 @@ def dye_cells(image: np.ndarray, *, um_per_px: float, seeds: np.ndarray | None =
     smooth = ndimage.gaussian_filter(img, params.smooth_px) if params.smooth_px else img
     bg_s, sd_s = robust_background(smooth)
     px_area = um_per_px ** 2
+    max_area = params.max_effector_area_um2 if dye == "effector_dye" else params.max_target_area_um2
     region = ndimage.binary_fill_holes(smooth > bg_s + params.candidate_z * sd_s)
     labels, n = ndimage.label(region)
     if n == 0:
@@ -198,7 +202,7 @@ def dye_cells(image: np.ndarray, *, um_per_px: float, seeds: np.ndarray | None =
         else:
             split_q = params.unseeded_split_quality
         on_border = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-        plausible = params.min_area_um2 <= area_um2 <= params.max_area_um2 and not on_border
+        plausible = params.min_area_um2 <= area_um2 <= max_area and not on_border
         quality = min(_ramp(contrast_z, params.low_z, params.high_z),
                       _ramp(solidity, params.min_solidity, params.good_solidity), split_q) * float(plausible)
         out.append(DyeCell(mask, quality, float(contrast_z), area_um2, solidity, bool(split), seed_iou))
@@ -274,7 +278,7 @@ def well_dye_labels(channels: dict[str, np.ndarray], *, um_per_px: float,
         frame_seeds = None
         if seeds is not None:
             frame_seeds = seeds[t][np.asarray(seeds[t]).reshape(len(seeds[t]), -1).any(1)]
-        found = {r: dye_cells(channels[r][t], um_per_px=um_per_px, seeds=frame_seeds, well_box=well_box,
+        found = {r: dye_cells(channels[r][t], um_per_px=um_per_px, seeds=frame_seeds, well_box=well_box, dye=r,
                               params=params) for r in roles}
         all_cells = [c for r in roles for c in found[r]]
         complete = frame_complete(all_cells, frame_seeds, params) if params.whole_frames else True

@@ -19,8 +19,10 @@ from lftiming_ml.annotations.fluorescence import (FluorescenceLabelParams, dye_c
 from lftiming_ml.annotations.sources import fluorescence_records
 from lftiming_ml.annotations.store import read_manifest, read_well, write_wells
 from lftiming_ml.store.layout import ChipStore, DataLayout
+from lftiming_ml.evaluation.annotations import record_scores
 from lftiming_ml.truth.match import iter_truth_masks_in_crops, truth_cells_in_crops
 from tests.annotations.conftest import CHIP_ID
+from tests.interactions.pipeline_chip import build_pipeline_chip
 from tests.truth_pipeline import write_truth_cell_masks
 
 S, UM = 64, 0.65
@@ -74,6 +76,13 @@ def test_touching_cells_are_split_by_phase_seeds_and_left_out_without_them() -> 
     assert all(max(iou(c.mask, t) for t in (a, b)) >= 0.8 for c in seeded)
 
 
+def test_a_clump_of_effectors_left_together_is_too_large_to_be_one_effector() -> None:
+    clump = [disc(27, 26, 6), disc(27, 37, 6), disc(37, 31, 6)]  # three touching effectors, no phase seeds
+    found = dye_cells(dye_image(clump, [1500.0] * 3), um_per_px=UM, dye="effector_dye",
+                      params=PARAMS.model_copy(update={"split_min_distance_um": 20.0}))
+    assert len(found) == 1 and found[0].area_um2 > PARAMS.max_effector_area_um2 and not found[0].kept(PARAMS)
+
+
 def test_cells_are_linked_over_frames_per_dye() -> None:
     frames = [[disc(20, 20, 6), disc(44, 44, 6)], [disc(46, 44, 6), disc(22, 23, 6)], [], [disc(24, 25, 6)]]
     ids = link_cells(frames, um_per_px=UM)
@@ -102,24 +111,10 @@ def seeded_root(built_chip_root: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def truth_ious(chip: ChipStore, records) -> tuple[np.ndarray, float]:
-    """Per kept cell (track, frame) the best IoU with a true amodal mask, and the share of
-    kept tracks whose type is the truth's (by the true cell the track overlaps most)."""
-    truth = {(w.field_id, w.row, w.col): w for w in iter_truth_masks_in_crops(chip.raw_dir, chip.zarr_path)}
-    kinds = truth_cells_in_crops(chip.raw_dir, chip.zarr_path).groupby(
-        ["field_id", "row", "col", "cell_id"])["cell_type"].first()
-    ious, right, n_tracks = [], 0, 0
-    for r in records:
-        well = truth[(r.field_id, r.row, r.col)]
-        for k, label in enumerate(r.tracks):
-            overlap = np.zeros(len(well.cell_ids))
-            for t in np.flatnonzero(r.masks[:, k].any(axis=(1, 2))):
-                scores = [iou(r.masks[t, k], g) if g.any() else 0.0 for g in well.masks[t]]
-                ious.append(max(scores))
-                overlap += [(r.masks[t, k] & g).sum() for g in well.masks[t]]
-            cell = int(well.cell_ids[int(np.argmax(overlap))])
-            right += kinds[(r.field_id, r.row, r.col, cell)] == label.cell_type
-            n_tracks += 1
-    return np.array(ious), right / n_tracks
+    """Per labelled mask its IoU with the best true mask, and the share of labelled tracks
+    whose type is the truth's (``evaluation.annotations.record_scores``)."""
+    frames, tracks = record_scores(chip, records)
+    return np.concatenate(frames["label_ious"].to_list()), float((tracks["cell_type"] == tracks["true_type"]).mean())
 
 
 @pytest.mark.parametrize("seeded", [False, True])
@@ -154,3 +149,37 @@ def test_cli_annotate_from_fluorescence(chip: ChipStore, data_root: Path, monkey
     assert {"well", "frame", "dye", "quality", "kept", "frame_kept"} <= set(report.columns)
     assert cli.main(["annotate", "--chip", CHIP_ID, "--from", "fluorescence"]) == 0  # the same labels again
     assert "0 wells written" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def other_scope_chip(tmp_path_factory: pytest.TempPathFactory) -> ChipStore:
+    """A small chip of the second microscope (0.5 um/px: its well movies are resampled to 0.65)."""
+    root = tmp_path_factory.mktemp("other-scope") / "data"
+    build_pipeline_chip(root, "os-s5", seed=5, n_frames=4, field_px=464, preset="other-scope")
+    return DataLayout(root).chip("os-s5")
+
+
+def test_truth_is_resampled_into_crops_of_another_pixel_size(other_scope_chip: ChipStore) -> None:
+    chip = other_scope_chip
+    cells = truth_cells_in_crops(chip.raw_dir, chip.zarr_path).set_index(["field_id", "row", "col", "cell_id", "frame"])
+    gt_area = pd.read_parquet(chip.raw_dir / "gt" / "cells.parquet").set_index(
+        ["field_id", "row", "col", "cell_id", "frame"])["area"]
+    checked = 0
+    for well in iter_truth_masks_in_crops(chip.raw_dir, chip.zarr_path):
+        for k, cell in enumerate(well.cell_ids):
+            for t in np.flatnonzero(well.masks[:, k].any(axis=(1, 2))):
+                ys, xs = np.nonzero(well.masks[t, k])
+                want = cells.loc[(well.field_id, well.row, well.col, int(cell), int(t))]
+                assert abs(ys.mean() - want["y"]) < 0.6 and abs(xs.mean() - want["x"]) < 0.6
+                ratio = ys.size / (gt_area.loc[(well.field_id, well.row, well.col, int(cell), int(t))]
+                                   * (0.5 / 0.65) ** 2)
+                assert 0.85 < ratio < 1.15, ratio
+                checked += 1
+    assert checked > 20
+
+
+def test_fluorescence_labels_hold_on_the_other_scope(other_scope_chip: ChipStore) -> None:
+    records, cells = fluorescence_records(other_scope_chip)
+    ious, type_accuracy = truth_ious(other_scope_chip, records)
+    assert np.median(ious) > 0.85 and ious.min() > 0.6, (np.median(ious), ious.min())
+    assert type_accuracy == 1.0 and len(ious) == int((cells["kept"] & cells["frame_kept"]).sum())
