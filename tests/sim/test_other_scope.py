@@ -52,8 +52,10 @@ def halo_profile(chip: Path, *, step_um: float = 0.5, max_um: float = 6.0) -> np
 
 
 def halo_extent_um(profile: np.ndarray, *, step_um: float = 0.5, level: float = 0.1) -> float:
-    """Distance (um) from the cell edge at which the halo has fallen below ``level`` x the medium."""
-    below = np.flatnonzero(profile < level)
+    """Distance (um) from the cell edge at which the halo, past its brightest ring, has
+    fallen below ``level`` x the medium."""
+    peak = int(np.argmax(profile))
+    below = peak + np.flatnonzero(profile[peak:] < level)
     return float((below[0] if below.size else len(profile)) * step_um)
 
 
@@ -95,5 +97,5 @@ def test_other_scope_cells_are_larger_in_px_and_um(chips: dict[str, Path]) -> No
 
 def test_other_scope_halos_reach_further(chips: dict[str, Path]) -> None:
     extent = {p: halo_extent_um(halo_profile(c)) for p, c in chips.items()}
-    assert extent["standard"] <= 3.5
-    assert extent["other-scope"] >= extent["standard"] + 1.5, extent
+    assert 1.0 <= extent["standard"] <= 3.5, extent  # standard: 3.0 um; other-scope: 4.5 um
+    assert extent["other-scope"] >= extent["standard"] + 1.0, extent
