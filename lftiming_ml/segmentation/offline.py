@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -125,7 +126,8 @@ def train_bundle(
     if ann_val:
         _, summary = evaluate(model, ann_val, profile=config.profile, batch_size=config.eval_batch_size,
                               n_resamples=200)
-        final.update(flat_metrics({"overall": summary["overall"]}, prefix="val_annotations_"))
+        final.update({k: v for k, v in flat_metrics({"overall": summary["overall"]}, prefix="val_annotations_").items()
+                      if math.isfinite(v)})
     n_sim = len(split_by_chip(corpus_chips(corpus))[0])
     return TrainingBundle(
         model_name=model_name, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},

@@ -148,3 +148,21 @@ def test_reid_fine_tuning_starts_from_the_init_and_refuses_another_profile() -> 
     assert history[-1]["step"] == 2 and _same(_params(net), _params(start))
     with pytest.raises(InitMismatchError, match="profile.phase_gain 4.0 vs 2.0"):
         train_reid(profile.model_copy(update={"phase_gain": 2.0}), tracks, device="cpu", init=init)
+
+
+def test_offline_fine_tuning_options_parse_and_refuse_what_does_not_fit(tmp_path: Path) -> None:
+    import argparse
+
+    from lftiming_ml.models import finetune
+
+    p = argparse.ArgumentParser()
+    finetune.add_arguments(p)
+    tune = finetune.from_args(p.parse_args(["--data", str(tmp_path), "--annotations", "chip-a@0123abcd", "chip-b",
+                                            "--provenance", "human", "--annotation-share", "0.5"]), model_name="locsnet")
+    assert tune.init is None and tune.layout.root == tmp_path and tune.annotations.share == 0.5
+    assert [s.chip_id for s in tune.annotations.selections] == ["chip-a", "chip-b"]
+    with pytest.raises(ValueError, match="need --data"):
+        finetune.from_args(p.parse_args(["--annotations", "chip-a"]), model_name="locsnet")
+    with pytest.raises(ValueError, match="apply to --annotations"):
+        finetune.from_args(p.parse_args(["--annotation-share", "0.5"]), model_name="locsnet")
+    assert finetune.from_args(p.parse_args([]), model_name="locsnet") == finetune.FineTune()
