@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lftiming_ml.chip.writer import write_stack
-from lftiming_ml.sim.config import ChipLayout, SimConfig, preset_config
+from lftiming_ml.sim.config import SimConfig, preset_config
 
 TINY_T, TINY_H, TINY_W = 3, 24, 32
 
