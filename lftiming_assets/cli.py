@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lftiming_ml.chip import ChipValidationError
 from lftiming_ml.chip.reader import GT_DIR
+from lftiming_ml.sim.config import PRESETS
 from lftiming_ml.store.layout import DataLayout
 from lftiming_ml.store.lock import ChipBusyError
 
@@ -201,11 +202,14 @@ def has_champion(model_name: str) -> bool:
 
 
 def train_run_config(model: str, *, profile: str = "cpu", n_chips: int | None = None, epochs: int | None = None,
-                     time_budget_min: float | None = None) -> dict:
-    """Run config of the ``train_models`` job for one model asset (``TrainModelConfig``)."""
+                     time_budget_min: float | None = None, **finetune: object) -> dict:
+    """Run config of the ``train_models`` job for one model asset (``TrainModelConfig``);
+    ``finetune``: its ``init``, ``alias``, ``annotations``, ``validate_annotations``,
+    ``annotation_provenances``, ``annotation_share`` (None or empty: left out)."""
     config: dict[str, object] = {"profile": profile}
-    for key, value in (("n_chips", n_chips), ("epochs", epochs), ("time_budget_min", time_budget_min)):
-        if value:
+    for key, value in (("n_chips", n_chips), ("epochs", epochs), ("time_budget_min", time_budget_min),
+                       *finetune.items()):
+        if value or (key == "annotation_share" and value is not None):
             config[key] = value
     return {"ops": {model: {"config": config}}}
 
@@ -217,10 +221,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.time_budget_min and args.model == "well_detector":
         sys.exit("lftiming train: --time-budget-min applies to the segmenters, classifiers and reid_embedding, "
                  "not well_detector")
+    finetune = {"init": args.init, "alias": args.alias, "annotations": args.annotations,
+                "validate_annotations": args.validate_annotations, "annotation_provenances": args.provenance,
+                "annotation_share": args.annotation_share}
+    if args.model == "well_detector" and (args.init or args.annotations or args.validate_annotations):
+        sys.exit("lftiming train: --init and --annotations apply to locsnet, mask_rcnn_baseline, reid_embedding and "
+                 "the classifiers, not well_detector")
     run_config = train_run_config(args.model, profile=args.profile, n_chips=args.n_chips, epochs=args.epochs,
-                                  time_budget_min=args.time_budget_min)
+                                  time_budget_min=args.time_budget_min, **finetune)
     ok = materialize_models([args.model], run_config)
-    print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
+    print(f"{args.model}: {f'trained and registered (alias {args.alias})' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
@@ -290,6 +300,7 @@ def _print_write(result, what: str) -> None:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    from lftiming_ml.annotations.fluorescence import FluorescenceLabelParams
     from lftiming_ml.annotations.sources import pipeline_records
     from lftiming_ml.annotations.store import write_wells
     from lftiming_ml.segmentation.config import MODEL_NAMES
@@ -299,6 +310,21 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         from lftiming_ml.truth.annotations import simulator_records
 
         records = simulator_records(chip, args.wells)
+    elif args.source == "fluorescence":
+        from lftiming_ml.annotations.sources import fluorescence_records
+        from lftiming_ml.io import atomic_file
+
+        records, cells = fluorescence_records(chip, args.wells)
+        if cells.empty:
+            sys.exit(f"lftiming annotate: chip {args.chip}: the dye channels show no cell in any well")
+        report = chip.reports_dir / "fluorescence_labels.csv"
+        with atomic_file(report) as tmp:
+            cells.to_csv(tmp, index=False)
+        frames = cells.drop_duplicates(["well", "frame"])
+        print(f"chip {args.chip}: {len(cells)} cells found in the dye channels, {int(cells['kept'].sum())} sure "
+              f"(quality >= {FluorescenceLabelParams().min_quality}); {int(frames['frame_kept'].sum())} of "
+              f"{len(frames)} well-frames kept whole ({'seeded by the phase model' if cells['phase_seeded'].any() else 'no phase instances to seed them'}); "
+              f"per-cell scores in {report}")
     else:
         records = pipeline_records(chip, args.wells, segmenter=MODEL_NAMES["locsnet"])
     _print_write(write_wells(chip, records), f"chip {args.chip}, labels from {args.source}")
@@ -470,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--fields", type=int, default=None, help="fields of view (6x6 blocks), default 2")
     s.add_argument("--frames", type=int, default=None, help="frames, default 72 (6 h at 5 min)")
-    s.add_argument("--preset", choices=["easy", "standard", "hard"], default="standard")
+    s.add_argument("--preset", choices=list(PRESETS), default="standard")
     s.add_argument("--overwrite", action="store_true", help="replace an existing chip folder")
     s.set_defaults(func=cmd_simulate)
 
@@ -500,6 +526,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "model's (10 short chips for the segmenters, 4 full chips for the classifiers)")
     t.add_argument("--time-budget-min", type=float, default=None,
                    help="stop training after this many minutes (segmenters, classifiers, reid_embedding)")
+    t.add_argument("--alias", default="champion", help="alias the new version gets (default champion, what the "
+                                                       "pipeline uses; e.g. candidate to compare first)")
+    t.add_argument("--init", default=None, metavar="ALIAS|VERSION|BUNDLE",
+                   help="fine-tune: start from these weights of the same model (champion, 3, a bundle folder)")
+    t.add_argument("--annotations", nargs="+", default=[], metavar="CHIP[@VERSION]",
+                   help="curated labels to train on besides the simulated corpus (the chip's current version, "
+                        "or the one named)")
+    t.add_argument("--validate-annotations", nargs="+", default=[], metavar="CHIP[@VERSION]",
+                   help="curated labels to validate on (val_annotations_* metrics)")
+    t.add_argument("--provenance", nargs="+", default=[], metavar="P",
+                   help="only labels of these provenances (human, human:<name>, fluorescence, model, simulator)")
+    t.add_argument("--annotation-share", type=float, default=None,
+                   help="share of the training samples drawn from the annotations (default: every sample once)")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("register", help="register a training bundle (a model trained elsewhere, e.g. by "
@@ -530,10 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_sql)
 
     a = sub.add_parser("annotate", help="write a chip's well labels into its annotations store from the "
-                                         "simulator's truth or the pipeline's own outputs")
+                                         "simulator's truth, the pipeline's own outputs or the dye channels")
     a.add_argument("--chip", required=True)
-    a.add_argument("--from", dest="source", choices=["simulator", "model"], required=True,
-                   help="simulator: the truth of a simulated chip (gt/); model: tracks, types, deaths of the pipeline")
+    a.add_argument("--from", dest="source", choices=["simulator", "model", "fluorescence"], required=True,
+                   help="simulator: the truth of a simulated chip (gt/); model: tracks, types, deaths of the pipeline; "
+                        "fluorescence: cell masks and types from the dye channels (doubtful cells left out)")
     a.add_argument("--wells", nargs="+", default=None, metavar="WELL", help="only these wells, e.g. f000/r0c1")
     a.set_defaults(func=cmd_annotate)
 

@@ -10,16 +10,18 @@ import numpy as np
 import pytest
 
 from lftiming_ml.chip.writer import write_stack
-from lftiming_ml.sim.config import ChipLayout, SimConfig, preset_config
+from lftiming_ml.sim.config import SimConfig, preset_config
 
 TINY_T, TINY_H, TINY_W = 3, 24, 32
 
 
 def small_sim_config(preset: str = "standard", *, seed: int, n_frames: int) -> SimConfig:
-    """One 352 px field holding a 3 x 3 block of wells: the smallest simulated chip the
-    pipeline's tests run on."""
-    return preset_config(preset, seed=seed, n_fields=1, n_frames=n_frames).model_copy(
-        update={"layout": ChipLayout(wells_per_block=3, field_px=352)})
+    """One 352 px field (at 0.65 um/px; 464 px at other-scope's 0.5 um/px) holding a 3 x 3
+    block of wells: the smallest simulated chip the pipeline's tests run on."""
+    config = preset_config(preset, seed=seed, n_fields=1, n_frames=n_frames)
+    field_px = 352 if config.layout.pixel_size_um == 0.65 else 16 * round(229 / config.layout.pixel_size_um / 16)
+    return config.model_copy(update={"layout": config.layout.model_copy(
+        update={"wells_per_block": 3, "field_px": field_px})})
 
 
 def write_tiny_chip(root: Path, chip_id: str = "chip-a", **overrides) -> Path:

@@ -7,6 +7,7 @@ import time
 import dagster as dg
 import numpy as np
 
+from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.config import params_metadata
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
@@ -23,25 +24,27 @@ def _train(context: dg.AssetExecutionContext, task: ClassifierTask, config: Trai
     (the backbone is ``overrides: {profile: {backbone: resnet34}}``); ``cv_folds`` applies."""
     recipe, overrides = config.recipe(train_config(config.profile, task=task), cross_validates=True)
     corpus = config.corpus(CLASSIFICATION_CORPUS)
+    labels = config.annotation_corpus()
     mlflow.configure(MODEL_NAMES[(task, "cnn_lstm")])
     info, history, seconds = train_and_register(
         task=task, corpus=corpus, corpus_root=storage.training_dir("classification") / "chips",
         tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
-        alias=config.alias, overrides=overrides, cv_folds=config.cv_folds,
+        alias=config.alias, overrides=overrides, cv_folds=config.cv_folds, init=config.init, annotations=labels,
+        layout=storage.layout,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
                                                    f"val AUROC {row.get('val_auroc', float('nan')):.3f}"))
     return registered_model_result(info, history, seconds, profile=config.profile, n_chips=corpus.n_chips,
-                                   params=params_metadata(recipe))
+                                   params=params_metadata(recipe), **config.finetune_metadata(labels))
 
 
-@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"}, deps=[annotations])
 def celltype_classifier(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
                         mlflow: MLflowTracking) -> dg.MaterializeResult:
     """CNN-LSTM effector vs target per track, registered as ``celltype_classifier``."""
     return _train(context, "celltype", config, storage, mlflow)
 
 
-@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"}, deps=[annotations])
 def apoptosis_classifier(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
                          mlflow: MLflowTracking) -> dg.MaterializeResult:
     """CNN-LSTM apoptotic probability per frame (monotonicity-penalised), registered as ``apoptosis_classifier``."""

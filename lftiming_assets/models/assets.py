@@ -16,6 +16,7 @@ def well_detector(context: dg.AssetExecutionContext, config: TrainModelConfig, s
                   mlflow: MLflowTracking) -> dg.MaterializeResult:
     """Faster R-CNN well detector (from scratch), registered as ``well_detector`` with an alias;
     recipe ``lftiming_ml.wells.detector_config.DetectorTrainConfig`` (no time budget)."""
+    config.check_no_finetuning("well_detector")
     train, _ = config.recipe(train_config(config.profile), budget_field=None)
     data = config.corpus(WELL_DETECTOR_CORPUS)
     mlflow.configure(MODEL_NAME)

@@ -8,6 +8,12 @@ segmenters, classifiers and well detector, ``reid_profile(profile)`` of the re-I
 embedding), so a wrong key or value fails with the library's message naming the field.
 Nested models merge: ``{"profile": {"backbone": "resnet34"}}`` changes the backbone of the
 named profile and keeps the rest of it.
+
+Fine-tuning (LOCSNET, the classifiers, the re-ID embedding): ``init`` names the weights to
+start from (``champion``, a version, a bundle folder) and ``annotations`` /
+``validate_annotations`` the curated labels (``CHIP`` or ``CHIP@VERSION``) to train or
+validate on, filtered by ``annotation_provenances`` and drawn with ``annotation_share``;
+``annotation_corpus`` validates them with the library's ``corpus.AnnotationCorpus``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any, Literal, TypeVar
 import dagster as dg
 from pydantic import BaseModel, Field
 
-from lftiming_ml.corpus import CorpusConfig
+from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,12 +48,49 @@ class TrainModelConfig(dg.Config):
         0, ge=0, description="Classifiers only: >= 2 runs a k-fold cross-validation grouped by chip first, "
                              "logged to the same MLflow run.")
     alias: str = Field("champion", description="Alias the new version gets (the pipeline uses 'champion').")
+    init: str | None = Field(
+        None, description="Fine-tune: start from these weights of the same model: an alias ('champion'), a "
+                          "registered version ('3' or 'v3') or a training bundle folder; same architecture or "
+                          "refused. None: from scratch.")
+    annotations: list[str] = Field(
+        default_factory=list, description="Curated labels to train on, each 'CHIP' (its current annotations "
+                                          "version, recorded) or 'CHIP@VERSION' (>= 8 hex digits of the version).")
+    validate_annotations: list[str] = Field(
+        default_factory=list, description="Curated labels to validate on (scored apart as val_annotations_*).")
+    annotation_provenances: list[str] = Field(
+        default_factory=list, description="Only labels of these provenances: human, human:<name>, fluorescence, "
+                                          "model, simulator. Empty: every label.")
+    annotation_share: float | None = Field(
+        None, ge=0, le=1, description="Share of the training samples drawn from the annotations (the rest "
+                                      "simulated). None: every sample once.")
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="Any other field of the model's recipe (see the model's config in lftiming_ml), e.g. "
                     "{\"lr\": 0.0005, \"batch_size\": 16} or, nested models merged into the profile's, "
                     "{\"profile\": {\"backbone\": \"resnet34\"}}. Validated by the recipe's pydantic model: "
                     "an unknown key or a bad value fails naming the field.")
+
+    def annotation_corpus(self) -> AnnotationCorpus | None:
+        """The curated labels as the library's ``AnnotationCorpus`` (None without any);
+        ValueError naming a malformed selection or provenance, or a share without labels."""
+        if not (self.annotations or self.validate_annotations):
+            if self.annotation_share is not None or self.annotation_provenances:
+                raise ValueError("annotation_share and annotation_provenances apply to annotations; none are given")
+            return None
+        return AnnotationCorpus.from_specs(self.annotations, self.validate_annotations,
+                                           provenances=self.annotation_provenances, share=self.annotation_share)
+
+    def check_no_finetuning(self, model: str) -> None:
+        """ValueError when ``init`` or annotations are set for a model that cannot use them."""
+        if self.init is not None or self.annotations or self.validate_annotations:
+            raise ValueError(f"init and annotations apply to locsnet, mask_rcnn_baseline, reid_embedding and the "
+                             f"classifiers, not to {model}")
+
+    def finetune_metadata(self, corpus: AnnotationCorpus | None) -> dict[str, str]:
+        """What the materialization shows of the fine-tuning: the init and the selections."""
+        return {"init": self.init or "scratch",
+                "annotations": ", ".join(f"{s.chip_id}@{s.version or 'current'} ({s.split})"
+                                         for s in corpus.selections) if corpus else "none"}
 
     def corpus(self, default: CorpusConfig) -> CorpusConfig:
         """The model's corpus (``default``, e.g. ``SEGMENTATION_CORPUS``) with ``n_chips`` when given."""

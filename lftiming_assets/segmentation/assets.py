@@ -5,6 +5,7 @@ import time
 
 import dagster as dg
 
+from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.config import params_metadata
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
@@ -24,25 +25,26 @@ def _train(context: dg.AssetExecutionContext, kind: SegmenterKind, config: Train
     """Recipe ``lftiming_ml.segmentation.config.SegmenterTrainConfig`` of ``config.profile``."""
     recipe, overrides = config.recipe(train_config(config.profile, kind=kind))
     corpus = config.corpus(SEGMENTATION_CORPUS)
+    labels = config.annotation_corpus()
     mlflow.configure(MODEL_NAMES[kind])
     info, history, seconds = train_and_register(
         kind=kind, corpus=corpus, corpus_root=storage.training_dir("segmentation") / "chips",
         tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
-        alias=config.alias, overrides=overrides,
+        alias=config.alias, overrides=overrides, init=config.init, annotations=labels, layout=storage.layout,
         log_fn=lambda epoch, row: context.log.info(f"epoch {epoch}: loss {row.get('loss', float('nan')):.4f}, "
                                                    f"val mIoU {row.get('val_miou', float('nan')):.3f}"))
     return registered_model_result(info, history, seconds, profile=config.profile, n_chips=corpus.n_chips,
-                                   params=params_metadata(recipe))
+                                   params=params_metadata(recipe), **config.finetune_metadata(labels))
 
 
-@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"}, deps=[annotations])
 def locsnet(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
             mlflow: MLflowTracking) -> dg.MaterializeResult:
     """LOCSNET (Mask R-CNN + fused overlap/complement heads), registered as ``locsnet``."""
     return _train(context, "locsnet", config, storage, mlflow)
 
 
-@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"}, deps=[annotations])
 def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
                        mlflow: MLflowTracking) -> dg.MaterializeResult:
     """Plain Mask R-CNN from the same builder, registered as ``mask_rcnn_baseline``."""

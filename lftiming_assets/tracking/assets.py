@@ -6,6 +6,7 @@ import time
 
 import dagster as dg
 
+from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.config import params_config, params_metadata
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
@@ -31,7 +32,7 @@ TRACK_CHECKS = [
 TrackerConfig = params_config(TrackerParams)
 
 
-@dg.asset(group_name="models", kinds={"pytorch", "mlflow"})
+@dg.asset(group_name="models", kinds={"pytorch", "mlflow"}, deps=[annotations])
 def reid_embedding(context: dg.AssetExecutionContext, config: TrainModelConfig, storage: LftimingStorage,
                    mlflow: MLflowTracking) -> dg.MaterializeResult:
     """Appearance embedding of a cell's phase patch (supervised contrastive, true cell ids of
@@ -41,14 +42,15 @@ def reid_embedding(context: dg.AssetExecutionContext, config: TrainModelConfig, 
     recipe, overrides = config.recipe(reid_profile(config.profile), epochs_field=None, budget_field="train_seconds",
                                       budget_per_min=60.0)
     corpus = config.corpus(CLASSIFICATION_CORPUS)
+    labels = config.annotation_corpus()
     mlflow.configure(REID_MODEL_NAME)
     info, history, seconds = train_and_register(
         corpus=corpus, corpus_root=storage.training_dir("classification") / "chips",
         tracking_uri=mlflow.tracking_uri, artifact_location=mlflow.artifact_location(), profile=config.profile,
-        alias=config.alias, overrides=overrides,
+        alias=config.alias, overrides=overrides, init=config.init, annotations=labels, layout=storage.layout,
         log_fn=lambda step, row: context.log.info(f"step {step}: loss {row['loss']:.3f}") if step % 200 == 0 else None)
     return registered_model_result(info, history, seconds, profile=config.profile, n_chips=corpus.n_chips,
-                                   params=params_metadata(recipe))
+                                   params=params_metadata(recipe), **config.finetune_metadata(labels))
 
 
 @dg.asset(partitions_def=chips, group_name="tracking", deps=[cell_masks, reid_embedding],

@@ -8,6 +8,12 @@ never calls dead is labelled "never dies"). A table not materialized yet leaves 
 out. Track slots that hold no mask in any frame are dropped and the ids after them closed up
 (parents follow), since a record's track ids are 0..K-1 with every id used.
 
+``fluorescence_records``: per cropped well with dye channels, the cells the dyes show
+(``annotations.fluorescence``: masks with a quality score, doubtful cells and incomplete
+frames left out), seeded by the phase model's instances (``masks/instances``) where the
+well has them, with provenance ``fluorescence`` for the masks and the cell types (the dye
+says the type); deaths stay unlabelled.
+
 (Simulated chips' truth as a record is ``lftiming_ml.truth.annotations``: the inference side
 never reads ``gt/``.)
 """
@@ -19,9 +25,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from lftiming_ml.annotations.fluorescence import DYES, FluorescenceLabelParams, well_dye_labels
 from lftiming_ml.annotations.schema import LabelSource, TrackLabel, WellAnnotation, mask_source_array, well_name
 from lftiming_ml.store.layout import ChipStore
-from lftiming_ml.store.movies import list_well_movies
+from lftiming_ml.store.masks import open_well_masks
+from lftiming_ml.store.movies import list_well_movies, open_well_channel
 from lftiming_ml.store.tables import read_chip_table
 from lftiming_ml.store.tracks import open_well_track_masks
 
@@ -98,4 +106,43 @@ def pipeline_records(chip: ChipStore, wells: Sequence[str] | None = None, *,
     return out
 
 
-__all__ = ["APOPTOSIS_MODEL", "CELLTYPE_MODEL", "compact_tracks", "pipeline_records"]
+def fluorescence_records(chip: ChipStore, wells: Sequence[str] | None = None, *,
+                         params: FluorescenceLabelParams = FluorescenceLabelParams(), use_phase_seeds: bool = True,
+                         ) -> tuple[list[WellAnnotation], pd.DataFrame]:
+    """Records of the chip's cropped wells (``wells`` only, if given) from their dye channels
+    (read one at a time, ``store.movies.open_well_channel``), and one row per cell found
+    (well, frame, dye, quality and its measurements, kept, frame_kept). Wells where no cell
+    is kept get no record. ValueError when the chip's movies have no dye channel."""
+    source = LabelSource.now("fluorescence")
+    infos = [i for i in list_well_movies(chip.zarr_path)
+             if i.cropped and (wells is None or well_name(i.field_id, i.row, i.col) in wells)]
+    missing = sorted(set(wells or []) - {well_name(i.field_id, i.row, i.col) for i in infos})
+    if missing:
+        raise FileNotFoundError(f"chip {chip.chip_id}: no cropped well {', '.join(missing)} in {chip.zarr_path}")
+    records, rows = [], []
+    for info in infos:
+        roles = [r for r in DYES if r in info.channel_roles]
+        if not roles:
+            raise ValueError(f"chip {chip.chip_id}: its well movies have no dye channel (roles "
+                             f"{info.channel_roles}); free labels need {' or '.join(DYES)}")
+        channels = {r: open_well_channel(chip.zarr_path, info.field_id, info.row, info.col, r)[0] for r in roles}
+        seeds = None
+        if use_phase_seeds:
+            try:
+                seeds = open_well_masks(chip.zarr_path, info.field_id, info.row, info.col)[0]
+            except FileNotFoundError:
+                seeds = None
+        labels = well_dye_labels(channels, um_per_px=info.um_per_px, seeds=seeds, well_box=tuple(info.well_box_px),
+                                 params=params)
+        name = well_name(info.field_id, info.row, info.col)
+        rows += [{"well": name, "field_id": info.field_id, "row": info.row, "col": info.col,
+                  "phase_seeded": seeds is not None, **r} for r in labels.cells]
+        if labels.masks.shape[1] == 0:
+            continue
+        tracks = tuple(TrackLabel(k, kind, source) for k, kind in enumerate(labels.cell_types))
+        records.append(WellAnnotation(chip.chip_id, info.field_id, info.row, info.col, tuple(info.well_box_px),
+                                      labels.masks, mask_source_array(labels.masks, 0), (source,), tracks))
+    return records, pd.DataFrame(rows)
+
+
+__all__ = ["APOPTOSIS_MODEL", "CELLTYPE_MODEL", "compact_tracks", "fluorescence_records", "pipeline_records"]

@@ -24,6 +24,7 @@ from lftiming_ml.classification.model import CellSequenceClassifier, build_class
 from lftiming_ml.classification.postprocess import death_frame, fill_skipped, majority_vote, monotone_probability, \
     subsample_index
 from lftiming_ml.metrics.classification import binary_scores
+from lftiming_ml.models.init import InitWeights, apply_init
 from lftiming_ml.models.training import close_epoch, pick_device, warmup_cosine
 
 LogFn = Callable[[int, dict[str, float]], None]
@@ -196,10 +197,16 @@ def score_predictions(tracks: Sequence[TrackSequence], preds: Sequence[TrackPred
     return binary_scores(y, yhat, s)
 
 
+INIT_INPUT_FIELDS = ("patch_size", "input_size", "frame_step", "phase_gain")
+"""Profile fields a fine-tuning init must share with the run (``models.init.apply_init``)."""
+
+
 def train_classifier(config: ClassifierTrainConfig, *, train_tracks: Sequence[TrackSequence],
-                     val_tracks: Sequence[TrackSequence] = (), log_fn: LogFn | None = None
-                     ) -> tuple[CellSequenceClassifier, list[dict[str, float]]]:
-    """Train a cell-type or apoptosis classifier (``config.task``, ``config.kind``) from scratch.
+                     val_tracks: Sequence[TrackSequence] = (), log_fn: LogFn | None = None,
+                     init: InitWeights | None = None) -> tuple[CellSequenceClassifier, list[dict[str, float]]]:
+    """Train a cell-type or apoptosis classifier (``config.task``, ``config.kind``) from
+    scratch, or from ``init``'s weights (the same architecture and task, or
+    ``models.init.InitMismatchError``).
 
     Returns the model (eval mode, on the training device) and the history: one dict per
     epoch with the mean loss terms, ``lr``, ``steps``, ``epoch_s`` and, with ``val_tracks``,
@@ -216,7 +223,11 @@ def train_classifier(config: ClassifierTrainConfig, *, train_tracks: Sequence[Tr
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     profile = config.profile
-    model = build_classifier(profile=profile, kind=config.kind).to(device)
+    model = build_classifier(profile=profile, kind=config.kind)
+    if init is not None:
+        apply_init(model, init, config=registry_config(config), input_fields=INIT_INPUT_FIELDS,
+                   what=f"{config.task} classifier")
+    model = model.to(device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     pool = np.repeat(np.arange(len(tracks)), [config.late_start_repeat if t.frames[0] > 0 else 1 for t in tracks])
@@ -275,7 +286,7 @@ def chip_folds(chip_ids: Sequence[str], n_folds: int) -> list[list[str]]:
 def cross_validate(config: ClassifierTrainConfig, tracks: Sequence[TrackSequence], *, n_folds: int = 5,
                    log_fn: Callable[[int, dict[str, float]], None] | None = None,
                    extra_scores: Callable[[CellSequenceClassifier, Sequence[TrackSequence]], Mapping[str, float]]
-                   | None = None) -> list[dict[str, float]]:
+                   | None = None, init: InitWeights | None = None) -> list[dict[str, float]]:
     """K-fold cross-validation grouped by chip (``meta['chip_id']``): per fold, train on the
     other chips' tracks and score the held-out chips' (last epoch's ``val_*`` row, plus
     ``extra_scores(model, held_out_tracks)`` when given, e.g. scores against the truth).
@@ -286,7 +297,7 @@ def cross_validate(config: ClassifierTrainConfig, tracks: Sequence[TrackSequence
         held_set = set(held)
         train = [t for t in tracks if t.meta["chip_id"] not in held_set]
         val = [t for t in tracks if t.meta["chip_id"] in held_set]
-        model, history = train_classifier(config, train_tracks=train, val_tracks=val)
+        model, history = train_classifier(config, train_tracks=train, val_tracks=val, init=init)
         row = {"fold": float(k), "n_val_tracks": float(len(trainable_tracks(val, config.task))),
                **{key: v for key, v in history[-1].items() if key.startswith("val_")}}
         if extra_scores is not None:

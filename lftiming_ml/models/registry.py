@@ -32,7 +32,7 @@ from mlflow.exceptions import MlflowException
 from lftiming_ml.models.bundle import TrainingBundle, UnsafeWeightsError, load_state_dict_file
 
 __all__ = ["ModelNotRegisteredError", "ModelVersionInfo", "UnsafeWeightsError", "load_by_alias", "load_state_dict_file",
-           "log_and_register", "move_alias", "register_bundle", "resolve_alias"]
+           "load_version", "log_and_register", "move_alias", "register_bundle", "resolve_alias", "resolve_version"]
 
 MODEL_DIR = "model"
 STATE_DICT_FILE = "state_dict.pt"
@@ -197,18 +197,9 @@ def register_bundle(bundle: TrainingBundle, *, tracking_uri: str, alias: str = "
 def move_alias(*, tracking_uri: str, model_name: str, version: int, alias: str = "champion") -> ModelVersionInfo:
     """Point ``alias`` at ``version`` of ``model_name`` (the previous holder loses it);
     ``ModelNotRegisteredError`` naming the versions that exist if there is no such version."""
-    client = _client(tracking_uri)
-    try:
-        mv = client.get_model_version(model_name, str(version))
-    except MlflowException as e:
-        try:
-            known = sorted(int(v.version) for v in client.search_model_versions(f"name='{model_name}'"))
-        except MlflowException:
-            known = []
-        raise ModelNotRegisteredError(
-            f"model {model_name!r} has no version {version} in {tracking_uri} (versions: {known or 'none'})") from e
-    client.set_registered_model_alias(model_name, alias, str(version))
-    return ModelVersionInfo(model_name, int(mv.version), mv.run_id, alias)
+    info = resolve_version(tracking_uri=tracking_uri, model_name=model_name, version=version)
+    _client(tracking_uri).set_registered_model_alias(model_name, alias, str(version))
+    return ModelVersionInfo(model_name, info.version, info.run_id, alias)
 
 
 def resolve_alias(*, tracking_uri: str, model_name: str, alias: str = "champion") -> ModelVersionInfo:
@@ -238,15 +229,42 @@ def load_by_alias(
     after ``load_state_dict``.
     """
     info = resolve_alias(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
+    return (*_load(tracking_uri, info, what=f"model {model_name!r} version {info.version} ({alias!r})"), info)
+
+
+def resolve_version(*, tracking_uri: str, model_name: str, version: int) -> ModelVersionInfo:
+    """The registered ``version`` of ``model_name`` (alias None); ``ModelNotRegisteredError``
+    naming the versions that exist if there is none."""
     client = _client(tracking_uri)
-    source = client.get_model_version(model_name, str(info.version)).source
+    try:
+        mv = client.get_model_version(model_name, str(version))
+    except MlflowException as e:
+        try:
+            known = sorted(int(v.version) for v in client.search_model_versions(f"name='{model_name}'"))
+        except MlflowException:
+            known = []
+        raise ModelNotRegisteredError(
+            f"model {model_name!r} has no version {version} in {tracking_uri} (versions: {known or 'none'})") from e
+    return ModelVersionInfo(model_name, int(mv.version), mv.run_id, None)
+
+
+def load_version(
+    *, tracking_uri: str, model_name: str, version: int
+) -> tuple[dict[str, torch.Tensor], dict, ModelVersionInfo]:
+    """``(state_dict, config, info)`` of registered ``version`` of ``model_name`` (as ``load_by_alias``)."""
+    info = resolve_version(tracking_uri=tracking_uri, model_name=model_name, version=version)
+    return (*_load(tracking_uri, info, what=f"model {model_name!r} version {version}"), info)
+
+
+def _load(tracking_uri: str, info: ModelVersionInfo, *, what: str) -> tuple[dict[str, torch.Tensor], dict]:
+    client = _client(tracking_uri)
+    source = client.get_model_version(info.name, str(info.version)).source
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(client.download_artifacts(info.run_id, MODEL_DIR, tmp)) if source.startswith("runs:/") else \
             Path(_download(source, tmp, tracking_uri))
-        what = f"model {model_name!r} version {info.version} ({alias!r})"
         state_dict = load_state_dict_file(local / STATE_DICT_FILE, what=what)
         config = json.loads((local / CONFIG_FILE).read_text())
-    return state_dict, config, info
+    return state_dict, config
 
 
 def _download(artifact_uri: str, dst: str, tracking_uri: str) -> str:

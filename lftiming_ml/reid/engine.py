@@ -17,8 +17,9 @@ import torch
 from scipy.ndimage import binary_dilation, binary_erosion
 
 from lftiming_ml.classification.sequences import TrackSequence
+from lftiming_ml.models.init import InitWeights, apply_init
 from lftiming_ml.models.training import pick_device
-from lftiming_ml.reid.config import ReidProfile
+from lftiming_ml.reid.config import MODEL_NAME, ReidProfile, registry_config
 from lftiming_ml.reid.losses import supervised_contrastive_loss
 from lftiming_ml.reid.model import ReidNet, embed_inputs, stack_inputs
 
@@ -35,6 +36,12 @@ def _wells(tracks: Sequence[TrackSequence], min_len: int) -> list[list[TrackSequ
     return [v for v in by.values() if len(v) >= 2]
 
 
+def wells_of(tracks: Sequence[TrackSequence]) -> list[list[TrackSequence]]:
+    """The wells training draws from: tracks of two or more frames grouped by well, wells
+    with two or more of them."""
+    return _wells(tracks, 2)
+
+
 def _check_patches(tracks: Sequence[TrackSequence], profile: ReidProfile) -> None:
     sizes = {t.phase.shape[-1] for t in tracks}
     if sizes - {profile.patch_size}:
@@ -42,11 +49,32 @@ def _check_patches(tracks: Sequence[TrackSequence], profile: ReidProfile) -> Non
                          f"the tracks have {sorted(sizes)} px (cut them with the same patch_size)")
 
 
-def _batch(wells: list[list[TrackSequence]], profile: ReidProfile, rng: np.random.Generator
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+INIT_INPUT_FIELDS = ("patch_size", "phase_gain", "mask_weight", "outside_weight", "mask_dilation_px")
+"""Profile fields a fine-tuning init must share with the run (``models.init.apply_init``)."""
+
+
+def well_draw_probabilities(wells: list[list[TrackSequence]], annotation_share: float | None) -> np.ndarray | None:
+    """Per well the probability of being drawn into a batch: None (uniform) without a share;
+    else the wells whose tracks come from annotations (``meta['source']``) share
+    ``annotation_share`` equally, the simulated ones the rest. ValueError when a share asks
+    for a kind of well that is missing."""
+    if annotation_share is None:
+        return None
+    annotated = np.array([w[0].meta.get("source") == "annotations" for w in wells])
+    n_ann, n_sim = int(annotated.sum()), int((~annotated).sum())
+    if (annotation_share > 0 and n_ann == 0) or (annotation_share < 1 and n_sim == 0):
+        raise ValueError(f"annotation share {annotation_share}: {n_ann} annotated and {n_sim} simulated wells "
+                         "with two or more tracks")
+    return np.where(annotated, annotation_share / max(n_ann, 1), (1 - annotation_share) / max(n_sim, 1))
+
+
+def _batch(wells: list[list[TrackSequence]], profile: ReidProfile, rng: np.random.Generator,
+           p: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Views (float[V, 2, P, P]), their cell labels and their well (group) index in the batch."""
     xs, ys, gs, label = [], [], [], 0
-    for g, wi in enumerate(rng.choice(len(wells), size=profile.wells_per_batch)):
+    draws = rng.choice(len(wells), size=profile.wells_per_batch) if p is None else \
+        rng.choice(len(wells), size=profile.wells_per_batch, p=p)
+    for g, wi in enumerate(draws):
         for t in wells[wi]:
             centre = int(rng.integers(len(t)))
             idx = np.clip(centre + rng.integers(-profile.frame_window, profile.frame_window + 1,
@@ -71,25 +99,33 @@ def _batch(wells: list[list[TrackSequence]], profile: ReidProfile, rng: np.rando
 
 
 def train_reid(profile: ReidProfile, train_tracks: Sequence[TrackSequence], *,
-               device: str | torch.device | None = "auto", log_fn: LogFn | None = None
+               device: str | torch.device | None = "auto", log_fn: LogFn | None = None,
+               init: InitWeights | None = None, annotation_share: float | None = None,
                ) -> tuple[ReidNet, list[dict[str, float]]]:
-    """Train from scratch for ``profile.train_seconds`` (or ``max_steps``) on truth tracks
-    (``classification.data.load_chip_tracks`` cut with ``patch_size``). History: one row per
-    50 steps and one at the end (step, loss, seconds)."""
+    """Train from scratch (or from ``init``'s weights: the same architecture or
+    ``models.init.InitMismatchError``) for ``profile.train_seconds`` (or ``max_steps``) on
+    truth tracks (``classification.data.load_chip_tracks`` cut with ``patch_size``) and
+    curated ones (``classification.annotated``), drawing wells as
+    ``well_draw_probabilities(annotation_share)`` says. History: one row per 50 steps and
+    one at the end (step, loss, seconds)."""
     _check_patches(train_tracks, profile)
-    wells = _wells(train_tracks, 2)
+    wells = wells_of(train_tracks)
     if not wells:
         raise ValueError("re-identification training needs wells with at least two cells; the corpus has none")
+    p = well_draw_probabilities(wells, annotation_share)
     torch.manual_seed(profile.seed)
     rng = np.random.default_rng(profile.seed)
     dev = pick_device(device)
-    net = ReidNet(profile).to(dev)
+    net = ReidNet(profile)
+    if init is not None:
+        apply_init(net, init, config=registry_config(profile), input_fields=INIT_INPUT_FIELDS, what=MODEL_NAME)
+    net = net.to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
     history: list[dict[str, float]] = []
     start, losses = time.perf_counter(), []
     for step in range(1, profile.max_steps + 1):
         net.train()
-        x, y, g = _batch(wells, profile, rng)
+        x, y, g = _batch(wells, profile, rng, p)
         loss = supervised_contrastive_loss(net(x.to(dev)), y.to(dev), profile.temperature,
                                            g.to(dev) if profile.negatives == "well" else None)
         opt.zero_grad()

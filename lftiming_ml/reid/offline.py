@@ -13,7 +13,10 @@ lab with a GPU elsewhere trains there and registers the result here::
 
 Training data: the classifiers' simulated corpus (``CLASSIFICATION_CORPUS``: truth tracks with amodal
 masks, ``classification.data.load_chip_tracks`` cut at the profile's ``patch_size``), split by
-chip (``corpus.split_by_chip``).
+chip (``corpus.split_by_chip``), plus the tracks of curated labels (an ``AnnotationCorpus``:
+``classification.offline.annotated_corpus_tracks``; identities are the records' track ids),
+whose wells are drawn with the stated share (``engine.well_draw_probabilities``). The run
+may start from ``init``'s weights; the bundle carries the corpus manifest.
 ``train_bundle`` is also what ``training.train_and_register`` runs before it logs the bundle.
 """
 
@@ -25,42 +28,61 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, classifier_profile
 from lftiming_ml.classification.data import load_chip_tracks
-from lftiming_ml.corpus import CorpusConfig, split_by_chip
+from lftiming_ml.classification.annotated import annotated_corpus_tracks
+from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig, split_by_chip
 from lftiming_ml.sim.corpus import simulate_corpus
+from lftiming_ml.models import finetune
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
+from lftiming_ml.models.init import InitWeights
+from lftiming_ml.models.manifest import MANIFEST_ARTIFACT, corpus_manifest, manifest_params
 from lftiming_ml.models.training import device_description
 from lftiming_ml.reid.config import MODEL_NAME, PROFILES, registry_config, reid_profile
-from lftiming_ml.reid.engine import LogFn, train_reid, verification_accuracy
+from lftiming_ml.reid.engine import LogFn, train_reid, verification_accuracy, wells_of
+
+if TYPE_CHECKING:  # the annotations code (and the store's duckdb) loads only when a run selects annotations
+    from lftiming_ml.store.layout import DataLayout
 
 
 def train_bundle(
     *, corpus: CorpusConfig, corpus_root: Path, profile: str = "cpu",
     overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
-    workers: int = 1, device: str | torch.device | None = "auto",
+    workers: int = 1, device: str | torch.device | None = "auto", init: InitWeights | None = None,
+    annotations: AnnotationCorpus | None = None, layout: DataLayout | None = None,
 ) -> TrainingBundle:
     """Train the embedding on the classifiers' simulated corpus (simulated once, cached under
-    ``corpus_root``, ``workers`` chips at a time; truth tracks, split by chip), score
-    ``verification_accuracy`` on the validation chips and return the run as a training
-    bundle (``models.bundle``; needs no MLflow): the final history row and the metrics
-    carry the validation scores, ``train_seconds`` excludes the data."""
+    ``corpus_root``, ``workers`` chips at a time; truth tracks, split by chip) and the tracks
+    of ``annotations`` (from scratch or ``init``), score ``verification_accuracy`` on the
+    validation chips (and ``val_annotations_*`` on annotated validation wells) and return
+    the run as a training bundle (``models.bundle``; needs no MLflow): the final history row
+    and the metrics carry the validation scores, ``train_seconds`` excludes the data."""
     prof = reid_profile(profile, **dict(overrides or {}))
     cut = classifier_profile("cpu").model_copy(update={"frame_step": 1, "patch_size": prof.patch_size,
                                                        "phase_gain": prof.phase_gain})
+    ann, entries = annotated_corpus_tracks(annotations, layout, profile=cut)
     train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root, workers=workers))
     train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=cut)]
     val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=cut)]
+    share = annotations.share if annotations else None
+    mixing = {"unit": "wells with two or more tracks", "simulated_available": len(wells_of(train_tracks)),
+              "annotated_available": len(wells_of(ann["train"])), "share_requested": share}
+    manifest = corpus_manifest(model_name=MODEL_NAME, simulated=corpus, init=init, annotations=entries, mixing=mixing)
     start = time.perf_counter()
-    net, history = train_reid(prof, train_tracks, device=device, log_fn=log_fn)
+    net, history = train_reid(prof, [*train_tracks, *ann["train"]], device=device, log_fn=log_fn, init=init,
+                              annotation_share=share)
     seconds = time.perf_counter() - start
     dev = next(net.parameters()).device
     metrics = {f"val_{k}": v for k, v in verification_accuracy(net, val_tracks, device=dev).items()}
     metrics.update({f"val_effector_{k}": v for k, v in verification_accuracy(
         net, [t for t in val_tracks if t.true_type == "effector"], device=dev).items()})
+    if ann["validation"]:
+        metrics.update({f"val_annotations_{k}": v for k, v in verification_accuracy(
+            net, ann["validation"], same_type_only=False, device=dev).items()})
     history[-1].update(metrics)  # the final row carries the validation scores, as the classifiers' epochs do
     metrics.update(train_seconds=seconds, train_steps=history[-1]["step"], final_loss=history[-1]["loss"])
     return TrainingBundle(
@@ -68,8 +90,12 @@ def train_bundle(
         config=registry_config(prof),
         params={"profile": prof.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
                 "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs), "n_train_tracks": len(train_tracks),
-                "n_val_tracks": len(val_tracks), "train_device": device_description(dev)},
-        metrics=metrics, history=history, run_name=f"{MODEL_NAME}-{prof.name}-{corpus.n_chips}chips")
+                "n_val_tracks": len(val_tracks), "n_annotated_train_tracks": len(ann["train"]),
+                "init": "scratch" if init is None else init.describe(), "corpus_manifest": manifest_params(manifest),
+                "train_device": device_description(dev)},
+        metrics=metrics, history=history, artifacts={MANIFEST_ARTIFACT: json.dumps(manifest, indent=1).encode()},
+        run_name=f"{MODEL_NAME}-{prof.name}-{corpus.n_chips}chips"
+                 f"{'-finetuned' if init is not None else ''}{'+annotations' if entries else ''}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--corpus-root", type=Path, required=True, help="where corpus chips are simulated (reused if there)")
     p.add_argument("--out", type=Path, required=True, help="bundle folder to write (must not exist)")
+    finetune.add_arguments(p)
     return p
 
 
@@ -97,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         if step % 500 == 0:
             print(json.dumps({k: round(v, 4) for k, v in row.items()}), flush=True)
 
+    tune = finetune.from_args(args, model_name=MODEL_NAME)
     bundle = train_bundle(corpus=CLASSIFICATION_CORPUS.replace(n_chips=args.n_chips), corpus_root=args.corpus_root,
                           profile=args.profile, overrides=overrides, log_fn=log, workers=args.workers,
-                          device=args.device)
+                          device=args.device, init=tune.init, annotations=tune.annotations, layout=tune.layout)
     write_bundle(args.out, bundle)
     m = bundle.metrics
     print(f"wrote {args.out} ({bundle.params['train_device']}, {m['train_seconds']:.0f} s, {m['train_steps']:.0f} steps, "

@@ -25,6 +25,9 @@ MODEL_NAMES: dict[str, str] = {"locsnet": "locsnet", "mask_rcnn": "mask_rcnn_bas
 """Registered MLflow model name of each segmenter kind."""
 OVERLAY_ARTIFACT = "previews/validation_overlay.png"
 """The validation overlay a training run logs."""
+INIT_INPUT_FIELDS = ("input_scale", "intensity_percentiles", "intensity_clip")
+"""Profile fields a fine-tuning init must share with the run (``models.init.apply_init``):
+they change what the network sees without changing any weight's shape."""
 
 
 class _Strict(BaseModel):

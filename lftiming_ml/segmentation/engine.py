@@ -17,13 +17,14 @@ from torch.utils.data import DataLoader
 from torchvision.models.detection import MaskRCNN
 
 from lftiming_ml.metrics.segmentation import frame_scores, summarize_segmentation
-from lftiming_ml.segmentation.config import SegmenterProfile, SegmenterTrainConfig
+from lftiming_ml.segmentation.config import INIT_INPUT_FIELDS, MODEL_NAMES, SegmenterProfile, SegmenterTrainConfig
 from lftiming_ml.segmentation.data import SegmentationSample
 from lftiming_ml.segmentation.dataset import SegmentationDataset, collate_segmentation, reseed_worker
 from lftiming_ml.segmentation.infer import segment_crops
+from lftiming_ml.models.init import InitWeights, apply_init
 from lftiming_ml.models.training import StepFn, close_epoch, pick_device, train_detection_epoch, warmup_cosine
 from lftiming_ml.segmentation.losses import composite_loss
-from lftiming_ml.segmentation.model import build_segmenter
+from lftiming_ml.segmentation.model import build_segmenter, registry_config
 
 LogFn = Callable[[int, dict[str, float]], None]
 
@@ -77,8 +78,11 @@ def flat_metrics(summary: Mapping[str, Mapping[str, float]], prefix: str = "val_
 def train_segmenter(
     config: SegmenterTrainConfig, *, train_samples: Sequence[SegmentationSample],
     val_samples: Sequence[SegmentationSample] = (), log_fn: LogFn | None = None, step_fn: StepFn | None = None,
+    init: InitWeights | None = None,
 ) -> tuple[MaskRCNN, list[dict[str, float]]]:
-    """Train LOCSNET or Mask R-CNN (``config.kind``) from scratch; the model assets' entry point.
+    """Train LOCSNET or Mask R-CNN (``config.kind``) from scratch, or from ``init``'s weights
+    (``models.init.apply_init``: the same architecture or ``InitMismatchError``); the model
+    assets' entry point.
 
     Returns the model (eval mode, on the training device) and the history: one dict per
     epoch with the mean loss terms, ``lr``, ``steps``, ``epoch_s`` and the validation
@@ -102,7 +106,11 @@ def train_segmenter(
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, collate_fn=collate_segmentation,
                         generator=torch.Generator().manual_seed(config.seed),
                         drop_last=len(dataset) > config.batch_size, **workers)
-    model = build_segmenter(kind=config.kind, profile=profile, num_classes=config.num_classes).to(device)
+    model = build_segmenter(kind=config.kind, profile=profile, num_classes=config.num_classes)
+    if init is not None:
+        apply_init(model, init, config=registry_config(config), input_fields=INIT_INPUT_FIELDS,
+                   what=MODEL_NAMES[config.kind])
+    model = model.to(device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     total = config.epochs * len(loader)

@@ -74,6 +74,7 @@ def plan_field(config: SimConfig, index: int, rng: np.random.Generator) -> Field
     jumps[0] = False
     drift += np.cumsum(jumps[:, None] * rng.normal(0, img.drift_jump_px, (T, 2)), axis=0)
     focus = _random_walk(rng, T, img.focus_step_um, start_sd=img.focus_offset_um)[:, 0]
+    focus += img.focus_trend_um_per_h * np.arange(T) * config.frame_interval_min / 60.0  # draws nothing
     flicker = 1.0 + rng.normal(0.0, img.illumination_flicker, T)
     return FieldPlan(
         field_id=f"f{index:03d}",

@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Preset = Literal["easy", "standard", "hard"]
+Preset = Literal["easy", "standard", "hard", "other-scope", "other-scope-hard"]
+PRESETS: tuple[str, ...] = ("easy", "standard", "hard", "other-scope", "other-scope-hard")
+"""Every named preset, in the order the CLI lists them."""
 
 
 class _Strict(BaseModel):
@@ -46,7 +48,8 @@ class OpticsParams(_Strict):
     ring_phase_rad: float = Field(1.5707963, description="Phase advance of the ring (+pi/2: positive phase contrast, dark cells).")
     ring_edge_na: float = Field(0.05, ge=0, description="Soft edge of the ring (NA), avoids hard ringing from an ideal disc.")
     n_medium: float = Field(1.335, description="Refractive index of the medium.")
-    n_pdms: float = Field(1.41, description="Refractive index of PDMS (well walls).")
+    n_pdms: float = Field(1.41, description="Refractive index of the well-wall material (PDMS 1.41; a glass or "
+                                            "hard-polymer array is higher).")
     n_cytoplasm: float = Field(1.36, description="Cytoplasm refractive index.")
     n_nucleus: float = Field(1.38, description="Nucleus refractive index.")
     n_apoptotic: float = Field(1.38, description="Condensed apoptotic cell refractive index.")
@@ -67,6 +70,8 @@ class ImagingParams(_Strict):
     drift_jump_px: float = Field(4.0, ge=0, description="Stage jump size (output px, sd per axis).")
     focus_offset_um: float = Field(0.5, ge=0, description="Initial defocus, sd (um).")
     focus_step_um: float = Field(0.12, ge=0, description="Focus drift random-walk step per frame (um, sd).")
+    focus_trend_um_per_h: float = Field(0.0, description="Steady focus drift on top of the random walk (um per hour; "
+                                                         "thermal drift of a stage without autofocus).")
     debris_per_field: int = Field(25, ge=0, description="Debris particles per field (dust, dead fragments).")
     fluor_background: float = Field(120.0, ge=0, description="Fluorescence background (e- per px).")
     fluor_brightness: float = Field(1500.0, gt=0, description="Peak dye signal of a labelled cell (e- per px).")
@@ -117,6 +122,46 @@ class SimConfig(_Strict):
     biology: BiologyParams = BiologyParams()
 
 
+_HARD = {
+    "imaging": {"drift_step_px": 0.6, "drift_jump_prob": 0.03, "focus_offset_um": 1.0,
+                "focus_step_um": 0.25, "debris_per_field": 60, "photons_background": 1500.0,
+                "vignetting": 0.25, "dye_dropout": 0.05},
+    "biology": {"effectors_per_well": 1.8, "targets_per_well": 1.6, "max_overlap": 0.5,
+                "mitosis_prob": 0.06, "effector_death_prob": 0.06},
+}
+OTHER_SCOPE: dict[str, dict[str, object]] = {
+    # another camera and objective: 0.5 um/px (the well crops are resampled to 0.65), a
+    # larger sensor so the 6x6 block (400 um) still fits (912 px = 456 um; 2 x 912 + 96 =
+    # 1920 px rendered, a fast FFT size)
+    "layout": {"pixel_size_um": 0.5, "field_px": 912, "well_depth_um": 30.0, "wall_slope_um": 1.0},
+    # a 20x/0.45 Ph1 long-working-distance objective: lower NA, a narrower and darker phase
+    # ring (wider, stronger halos); wells moulded in a harder, higher-index polymer
+    "optics": {"na": 0.45, "ring_width_na": 0.05, "ring_transmission": 0.35, "n_pdms": 1.46},
+    # a dimmer lamp and a CCD (more read noise, a higher offset), stronger vignetting and
+    # flicker, more defocus and a steady thermal focus drift (no autofocus); the dyes blur
+    # over the same ~0.65 um, so over more of the smaller pixels
+    "imaging": {"photons_background": 1000.0, "read_noise_e": 6.0, "offset_adu": 500.0, "vignetting": 0.3,
+                "illumination_flicker": 0.02, "focus_offset_um": 1.0, "focus_step_um": 0.15,
+                "focus_trend_um_per_h": 0.4, "fluor_brightness": 1200.0, "fluor_psf_sigma_px": 1.3},
+    # other cell lines: larger effectors (8-10 um) and targets (K562-like, 13-16 um),
+    # effectors slower and more elongated when they run, targets slower
+    "biology": {"effector_diameter_um": (8.0, 10.0), "target_diameter_um": (13.0, 16.0),
+                "effector_speed_um_min": (3.0, 6.0), "effector_run_elongation": (1.6, 2.1),
+                "target_speed_um_min": 0.3},
+}
+"""The second simulated microscope (``other-scope``): a stand-in for a lab's own scope and
+cell lines, which the default models never train on. Each difference from ``standard``
+is listed in the README (section The simulator) with its number."""
+
+
+def _merged(*parts: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for part in parts:
+        for stage, fields in part.items():
+            out[stage] = {**out.get(stage, {}), **fields}
+    return out
+
+
 _PRESETS: dict[str, dict[str, dict[str, object]]] = {
     "easy": {
         "imaging": {"drift_step_px": 0.1, "focus_offset_um": 0.2, "focus_step_um": 0.04,
@@ -124,13 +169,12 @@ _PRESETS: dict[str, dict[str, dict[str, object]]] = {
         "biology": {"effectors_per_well": 1.0, "targets_per_well": 1.0, "max_overlap": 0.15},
     },
     "standard": {},
-    "hard": {
-        "imaging": {"drift_step_px": 0.6, "drift_jump_prob": 0.03, "focus_offset_um": 1.0,
-                    "focus_step_um": 0.25, "debris_per_field": 60, "photons_background": 1500.0,
-                    "vignetting": 0.25, "dye_dropout": 0.05},
-        "biology": {"effectors_per_well": 1.8, "targets_per_well": 1.6, "max_overlap": 0.5,
-                    "mitosis_prob": 0.06, "effector_death_prob": 0.06},
-    },
+    "hard": _HARD,
+    "other-scope": OTHER_SCOPE,
+    # the other scope with the hard preset's drift, jumps, debris and crowding, and less
+    # light and more defocus than other-scope (as hard has than standard)
+    "other-scope-hard": _merged(OTHER_SCOPE, _HARD, {"imaging": {
+        "photons_background": 600.0, "vignetting": 0.35, "focus_offset_um": 1.5, "focus_step_um": 0.25}}),
 }
 
 
@@ -151,3 +195,19 @@ def preset_config(preset: Preset = "standard", **overrides: object) -> SimConfig
         biology=BiologyParams(**parts.get("biology", {})),
         **overrides,
     )
+
+
+def preset_differences(a: Preset, b: Preset) -> list[tuple[str, str, object, object]]:
+    """Every parameter where presets ``a`` and ``b`` differ: ``(stage, field, value in a,
+    value in b)``, stages in ``SimConfig`` order (layout, optics, imaging, biology).
+
+    >>> ("layout", "pixel_size_um", 0.65, 0.5) in preset_differences("standard", "other-scope")
+    True
+    """
+    ca, cb = preset_config(a), preset_config(b)
+    out = []
+    for stage in ("layout", "optics", "imaging", "biology"):
+        da, db = getattr(ca, stage).model_dump(), getattr(cb, stage).model_dump()
+        out += [(stage, name, da[name], db[name]) for name in da if da[name] != db[name]]
+    return out
+

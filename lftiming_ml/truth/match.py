@@ -115,7 +115,8 @@ def truth_well_strata(chip_dir: Path | str, store_path: Path | str) -> pd.DataFr
 @dataclass(frozen=True)
 class TruthWellMasks:
     """True amodal masks of one pipeline well, moved into its crop: ``masks (bool[T, N, S, S])``
-    (whole-pixel shift of the truth crop; <= 0.5 px error), ``cell_ids (int[N])``."""
+    (at the chip's own pixel size a whole-pixel shift of the truth crop, <= 0.5 px error;
+    at another, resampled: ``resample_mask``), ``cell_ids (int[N])``."""
 
     field_id: str
     row: int
@@ -124,9 +125,24 @@ class TruthWellMasks:
     masks: np.ndarray
 
 
+def resample_mask(mask: np.ndarray, origin: tuple[float, float], scale: float, size: int) -> np.ndarray:
+    """``bool[size, size]``: ``mask (bool[H, W])`` seen through a crop whose pixel (i, j)
+    lies at ``origin + (i, j) * scale`` in the mask's px (pixel centres at indices):
+    bilinear coverage, after a Gaussian of sd (scale - 1) / 2 when shrinking (the rule the
+    well crops' anti-aliasing follows), at least one half."""
+    m = mask.astype(np.float32)
+    if scale > 1:
+        m = ndimage.gaussian_filter(m, (scale - 1) / 2)
+    ys = origin[0] + np.arange(size) * scale
+    xs = origin[1] + np.arange(size) * scale
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    return ndimage.map_coordinates(m, [yy, xx], order=1, mode="constant", cval=0.0, prefilter=False) >= 0.5
+
+
 def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> Iterator[TruthWellMasks]:
-    """True masks per cropped pipeline well (only where the crop scale is 1, i.e. the chip's
-    pixel size is the canonical one; otherwise ValueError naming the well)."""
+    """True masks per cropped pipeline well: shifted by whole pixels where the crop scale is
+    1 (the chip's pixel size is the canonical one), resampled (``resample_mask``) where it is
+    not (e.g. the other-scope preset's 0.5 um/px)."""
     chip_dir = Path(chip_dir)
     wells = [i for i in list_well_movies(store_path) if i.cropped]
     pairs = pair_wells(chip_dir, wells)
@@ -136,9 +152,7 @@ def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> I
         gt_key = pairs.get((info.field_id, info.row, info.col))
         if gt_key is None:
             continue
-        if abs(info.field_px_per_crop_px - 1.0) > 1e-6:
-            raise ValueError(f"{info.group_path}: truth masks can only be moved into crops at the chip's own "
-                             f"pixel size (scale {info.field_px_per_crop_px})")
+        scale = info.field_px_per_crop_px
         group = root[f"{gt_key[0]}/r{gt_key[1]}c{gt_key[2]}"]
         ids = np.asarray(group.attrs["cell_ids"], dtype=np.int64)
         size = int(well_movie_shape(store_path, info)[-1])
@@ -148,6 +162,11 @@ def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> I
             s = amodal.shape[-1]
             for t in range(info.n_frames):
                 rec = gt_wells.loc[(*gt_key, t)]
+                if abs(scale - 1.0) > 1e-6:
+                    origin = (info.crop_origins_px[t][0] - rec["crop_y0"], info.crop_origins_px[t][1] - rec["crop_x0"])
+                    for n in np.flatnonzero(amodal[t].reshape(ids.size, -1).any(1)):
+                        out[t, n] = resample_mask(amodal[t, n], origin, scale, size)
+                    continue
                 dy = int(round(rec["crop_y0"] - info.crop_origins_px[t][0]))
                 dx = int(round(rec["crop_x0"] - info.crop_origins_px[t][1]))
                 canvas = np.zeros((ids.size, max(size, s), max(size, s)), bool)

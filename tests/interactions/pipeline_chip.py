@@ -22,7 +22,7 @@ from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, we
 from lftiming_ml.interactions.pipeline_inputs import pipeline_inputs
 from lftiming_ml.review.queue import chip_review_queue
 from lftiming_ml.sim.chip import simulate_chip
-from lftiming_ml.sim.config import ChipLayout, preset_config
+from lftiming_ml.sim.config import preset_config
 from lftiming_ml.store.tables import write_chip_table
 from lftiming_ml.store.tracks import write_well_track_masks
 from lftiming_ml.tracking.chip import TRACK_TABLE_COLUMNS
@@ -61,8 +61,9 @@ def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_
     """Simulate ``root/raw/<chip_id>`` and write its store and the three input tables."""
     chip_dir, tables_dir = root / "raw" / chip_id, root / "tables"
     store = root / "zarr" / f"{chip_id}.zarr"
-    cfg = preset_config(preset, seed=seed, n_fields=1, n_frames=n_frames).model_copy(
-        update={"layout": ChipLayout(wells_per_block=wells_per_block, field_px=field_px)})
+    cfg = preset_config(preset, seed=seed, n_fields=1, n_frames=n_frames)
+    cfg = cfg.model_copy(update={"layout": cfg.layout.model_copy(
+        update={"wells_per_block": wells_per_block, "field_px": field_px})})
     simulate_chip(chip_dir, cfg)
     manifest = read_manifest(chip_dir)
     params = WellGridParams()
