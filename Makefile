@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# make demo TRAIN=1: train the models here instead of registering the bundled ones (models/)
 demo: $(STAMP)
-	$(BIN)/lftiming demo
+	$(BIN)/lftiming demo $(if $(TRAIN),--train,)
 
 # pytest exits 5 when it collects no tests: that is a failure here, said plainly.
 test: $(STAMP)

@@ -59,21 +59,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_chip(chip_id: str, job_name: str = "chip_pipeline") -> bool:
-    """Register ``chip_id`` as a partition and run ``job_name`` on it in this process."""
+def _run_log(instance, result, verbose: bool) -> None:
+    from lftiming_assets.progress import write_run_log
+
+    path = write_run_log(instance, result.run_id, Path(os.environ["LFTIMING_DAGSTER_LOGS"]))
+    if not verbose:
+        print(f"  full log: {path}")
+
+
+def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, verbose: bool = False) -> bool:
+    """Register ``chip_id`` as a partition and run ``job_name`` on it in this process: one
+    line per step (``progress``; Dagster's event stream with ``verbose``), the whole event log
+    written to ``$LFTIMING_DAGSTER_LOGS/<run_id>.log``."""
     import dagster as dg
 
     from lftiming_assets.definitions import defs
     from lftiming_assets.partitions import chips
+    from lftiming_assets.progress import quiet_run_config
 
     instance = dg.DagsterInstance.get()
     if not instance.has_dynamic_partition(chips.name, chip_id):
         instance.add_dynamic_partitions(chips.name, [chip_id])
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(partition_key=chip_id, instance=instance, raise_on_error=False)
-    for event in result.all_events:
-        if event.is_step_failure:
-            print(f"  step {event.step_key} failed: {event.event_specific_data.error.message.strip()}")
+    result = job.execute_in_process(partition_key=chip_id, instance=instance, raise_on_error=False,
+                                    run_config=quiet_run_config(verbose=verbose))
+    _run_log(instance, result, verbose)
     return result.success
 
 
@@ -83,20 +93,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     chip_dir = DataLayout(Path(os.environ["LFTIMING_DATA"])).chip(args.chip).raw_dir
     if not (chip_dir / "chip.json").is_file():
         sys.exit(f"lftiming: no chip {args.chip!r}: {chip_dir / 'chip.json'} not found")
-    ok = run_chip(args.chip, args.job)
+    ok = run_chip(args.chip, args.job, verbose=args.verbose)
     print(f"chip {args.chip} ({args.job}): {'materialized' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
-def materialize_models(selection: list[str], run_config: dict | None = None) -> bool:
+def materialize_models(selection: list[str], run_config: dict | None = None, *, verbose: bool = False) -> bool:
     """Materialize unpartitioned model assets in this process (recorded in the instance)."""
     import dagster as dg
 
     from lftiming_assets.definitions import defs
+    from lftiming_assets.progress import quiet_run_config
 
+    instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("train_models")
-    result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False,
-                                    asset_selection=[dg.AssetKey(k) for k in selection], run_config=run_config)
+    result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                    asset_selection=[dg.AssetKey(k) for k in selection],
+                                    run_config=quiet_run_config(run_config, verbose=verbose))
+    _run_log(instance, result, verbose)
     return result.success
 
 
@@ -130,30 +144,39 @@ def cmd_train(args: argparse.Namespace) -> int:
                  "not well_detector")
     run_config = train_run_config(args.model, profile=args.profile, n_chips=args.n_chips, epochs=args.epochs,
                                   time_budget_min=args.time_budget_min)
-    ok = materialize_models([args.model], run_config)
+    ok = materialize_models([args.model], run_config, verbose=args.verbose)
     print(f"{args.model}: {'trained and registered (alias champion)' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
 def cmd_register(args: argparse.Namespace) -> int:
     from lftiming_assets.resources import build_resources
+    from lftiming_ml.bundled import check_bundle_builds, register_shipped
+    from lftiming_ml.classification.serving import MODEL_NAMES as CLASSIFIER_NAMES
     from lftiming_ml.models.bundle import BundleError, read_bundle
+    from lftiming_ml.models.card import CARD_JSON
     from lftiming_ml.models.registry import register_bundle
-    from lftiming_ml.segmentation.config import MODEL_NAMES
     from lftiming_ml.reid.config import MODEL_NAME as REID_NAME
+    from lftiming_ml.segmentation.config import MODEL_NAMES
+    from lftiming_ml.wells.detector_config import MODEL_NAME as DETECTOR_NAME
 
-    offline = sorted([*MODEL_NAMES.values(), REID_NAME])  # the models with an offline trainer
+    offline = sorted([*MODEL_NAMES.values(), REID_NAME, DETECTOR_NAME, *CLASSIFIER_NAMES.values()])
 
     _dagster_env(project_home())
+    mlflow = build_resources()["mlflow"]
     try:
         bundle = read_bundle(args.bundle)
+        if bundle.model_name not in offline:
+            sys.exit(f"lftiming register: {args.bundle}: model {bundle.model_name!r} is not one of {offline}")
+        if (args.bundle / CARD_JSON).is_file():  # a bundled model: checksums checked, tagged source=bundled
+            info = register_shipped(args.bundle, tracking_uri=mlflow.tracking_uri,
+                                    artifact_location=mlflow.artifact_location(), alias=args.alias)
+        else:
+            check_bundle_builds(bundle, args.bundle)
+            info = register_bundle(bundle, tracking_uri=mlflow.tracking_uri, alias=args.alias,
+                                   artifact_location=mlflow.artifact_location(), source=str(args.bundle.resolve()))
     except BundleError as e:
         sys.exit(f"lftiming register: {e}")
-    if bundle.model_name not in offline:
-        sys.exit(f"lftiming register: {args.bundle}: model {bundle.model_name!r} is not one of {offline}")
-    mlflow = build_resources()["mlflow"]
-    info = register_bundle(bundle, tracking_uri=mlflow.tracking_uri, alias=args.alias,
-                           artifact_location=mlflow.artifact_location(), source=str(args.bundle.resolve()))
     metrics = ", ".join(f"{k} {bundle.metrics[k]:.4f}" for k in ("val_miou", "val_effector_verification", "train_seconds")
                         if k in bundle.metrics)
     print(f"{info.name} version {info.version} registered (alias {info.alias}) from {args.bundle}"
@@ -197,9 +220,40 @@ DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("celltype_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
     ("apoptosis_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
 ]
-"""Models the demo trains when they have no champion yet: (asset, ``train_run_config``
-keywords, cost on 2 cores). ``lftiming train <model>`` trains the full profile later; the
-pipeline uses whichever version holds the ``champion`` alias."""
+"""What ``lftiming demo --train`` trains for a model without a champion: (asset,
+``train_run_config`` keywords, cost on 2 cores). Without ``--train`` the demo registers the
+bundled model of ``models/<asset>`` (``lftiming_ml.bundled``) instead. ``lftiming train
+<model>`` trains the full profile later; the pipeline uses the ``champion`` alias."""
+
+
+def provide_models(*, train: bool, verbose: bool) -> bool:
+    """Give every pipeline model without a champion one: its bundled model (checked and
+    registered, ``source=bundled``) or, with ``train`` or when no bundle is there, a model
+    trained here. False if one fails."""
+    from lftiming_assets.resources import build_resources
+    from lftiming_ml.bundled import MODELS_DIR, register_shipped
+    from lftiming_ml.models.bundle import BundleError
+
+    mlflow = build_resources()["mlflow"]
+    for model, config, cost in DEMO_MODELS:
+        if has_champion(model):
+            continue
+        bundle = MODELS_DIR / model
+        if not train and bundle.is_dir():
+            try:
+                info = register_shipped(bundle, tracking_uri=mlflow.tracking_uri,
+                                        artifact_location=mlflow.artifact_location())
+            except BundleError as e:
+                print(f"bundled {model} refused: {e}\n(re-checkout models/{model}, or train with `make demo TRAIN=1`)")
+                return False
+            print(f"  {model:<22} bundled model registered as version {info.version} (alias champion)")
+            continue
+        print(f"training {model} ({cost}; first run only)...")
+        run_config = train_run_config(model, **config) if config else None
+        if not materialize_models([model], run_config, verbose=verbose):
+            print(f"{model} training FAILED")
+            return False
+    return True
 
 
 OUTCOME_QUERY = """
@@ -230,16 +284,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                         preset="standard", overwrite=False))
     else:
         print(f"demo chip exists: {chip_dir}")
-    for model, config, cost in DEMO_MODELS:
-        if has_champion(model):
-            continue
-        print(f"training {model} ({cost}; first run only)...")
-        run_config = train_run_config(model, **config) if config else None
-        if not materialize_models([model], run_config):
-            print(f"{model} training FAILED")
-            return 1
+    if not provide_models(train=args.train, verbose=args.verbose):
+        return 1
     start = time.perf_counter()
-    ok = run_chip(DEMO_CHIP)
+    print(f"pipeline on {DEMO_CHIP}:")
+    ok = run_chip(DEMO_CHIP, verbose=args.verbose)
     print(f"pipeline on {DEMO_CHIP}: {'materialized' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
     if ok:
         print_outcomes(data, DEMO_CHIP)
@@ -298,9 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--job", choices=["chip_pipeline", "segment_chips"], default="chip_pipeline",
                    help="segment_chips: cell masks (champion LOCSNET) and everything after them, for a "
                         "chip whose well movies exist (after a new LOCSNET version)")
+    r.add_argument("-v", "--verbose", action="store_true", help="print Dagster's whole event stream")
     r.set_defaults(func=cmd_run)
 
-    d = sub.add_parser("demo", help="simulate the demo chip if missing, then run the pipeline on it")
+    d = sub.add_parser("demo", help="simulate the demo chip if missing, register the bundled models (models/) "
+                                    "where no champion exists, then run the pipeline on it")
+    d.add_argument("--train", action="store_true",
+                   help="train every model without a champion here instead of registering the bundled ones")
+    d.add_argument("-v", "--verbose", action="store_true", help="print Dagster's whole event stream")
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("train", help="train a model asset and register it in MLflow (alias champion)")
@@ -313,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "model's (10 short chips for the segmenters, 4 full chips for the classifiers)")
     t.add_argument("--time-budget-min", type=float, default=None,
                    help="stop training after this many minutes (segmenters, classifiers, reid_embedding)")
+    t.add_argument("-v", "--verbose", action="store_true", help="print Dagster's whole event stream")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("register", help="register a training bundle (a model trained elsewhere, e.g. by "
