@@ -1,7 +1,7 @@
 """The chip pipeline of this checkout against an earlier commit, on the same chip and models.
 
-For each of ``--base`` (a git ref, checked out into a temporary worktree) and this
-checkout, in alternating rounds: a fresh data folder holding only the raw chip, the
+For each of ``--base`` and ``--head`` (git refs, default HEAD; each checked out into a
+temporary worktree, so the code cannot change under a long run), in alternating rounds: a fresh data folder holding only the raw chip, the
 project's MLflow registry (the same champion models for both), and ``chip_pipeline`` run
 in a subprocess with that checkout's code (``lftiming_assets.cli.run_chip``). Reports per
 step the seconds Dagster recorded, the summed time of the steps after ``well_movies``
@@ -104,6 +104,7 @@ def after_movies(steps: dict[str, float]) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="git ref of the baseline commit")
+    p.add_argument("--head", default="HEAD", help="git ref of the commit compared with it")
     p.add_argument("--chip", default="demo-standard-s0", help="chip id under data/raw/")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pipeline_speed.json")
@@ -113,13 +114,14 @@ def main() -> None:
         sys.exit(f"{chip}: no such chip (run make demo first)")
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'data' / 'mlflow' / 'mlflow.db'}")
     base_sha = subprocess.check_output(["git", "rev-parse", args.base], cwd=ROOT, text=True).strip()
-    head_sha = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
+    head_sha = subprocess.check_output(["git", "rev-parse", args.head], cwd=ROOT, text=True).strip()
     with tempfile.TemporaryDirectory(prefix="lftiming-speed-") as tmp:
         tmp = Path(tmp)
-        subprocess.run(["git", "worktree", "add", "--detach", str(tmp / "base-code"), base_sha], cwd=ROOT, check=True,
-                       capture_output=True)
+        for name, sha in (("base", base_sha), ("head", head_sha)):
+            subprocess.run(["git", "worktree", "add", "--detach", str(tmp / f"{name}-code"), sha], cwd=ROOT,
+                           check=True, capture_output=True)
         try:
-            codes = {"base": tmp / "base-code", "head": ROOT}
+            codes = {"base": tmp / "base-code", "head": tmp / "head-code"}
             runs: dict[str, list[dict]] = {"base": [], "head": []}
             for r in range(args.rounds):
                 for name in ("base", "head") if r % 2 == 0 else ("head", "base"):
@@ -129,8 +131,9 @@ def main() -> None:
                           f"({json.dumps({k: round(v, 1) for k, v in steps.items()})})", flush=True)
             outputs = compare_outputs(tmp / "base" / "data", tmp / "head" / "data", args.chip)
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "base-code")], cwd=ROOT,
-                           capture_output=True)
+            for name in ("base", "head"):
+                subprocess.run(["git", "worktree", "remove", "--force", str(tmp / f"{name}-code")], cwd=ROOT,
+                               capture_output=True)
     best = {k: min(after_movies(s) for s in v) for k, v in runs.items()}
     result = {
         "chip": args.chip, "base": base_sha, "head": head_sha, "rounds": args.rounds,

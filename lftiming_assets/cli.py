@@ -1,4 +1,4 @@
-"""The ``lftiming`` command: simulate, validate, run the pipeline, the demo, pictures.
+"""The ``lftiming`` command: simulate, validate, run the pipeline, the demo, pictures, annotations.
 
 Dagster is imported only by the commands that need it, so ``simulate`` and ``validate``
 start fast.
@@ -213,6 +213,102 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_layout() -> DataLayout:
+    return DataLayout(Path(os.environ.get("LFTIMING_DATA", project_home() / "data")))
+
+
+def _print_write(result, what: str) -> None:
+    print(f"{what}: {len(result.written)} wells written ({', '.join(result.written) or 'none'}), "
+          f"{len(result.unchanged)} unchanged")
+    print(f"annotations version {result.version}")
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from lftiming_ml.annotations.sources import pipeline_records
+    from lftiming_ml.annotations.store import write_wells
+    from lftiming_ml.segmentation.config import MODEL_NAMES
+
+    chip = _data_layout().chip(args.chip)
+    if args.source == "simulator":
+        from lftiming_ml.truth.annotations import simulator_records
+
+        records = simulator_records(chip, args.wells)
+    else:
+        records = pipeline_records(chip, args.wells, segmenter=MODEL_NAMES["locsnet"])
+    _print_write(write_wells(chip, records), f"chip {args.chip}, labels from {args.source}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lftiming_ml.annotations.exchange import export_wells
+    from lftiming_ml.annotations.sources import pipeline_records
+    from lftiming_ml.annotations.store import read_manifest, read_well
+    from lftiming_ml.segmentation.config import MODEL_NAMES
+
+    layout = _data_layout()
+    chip = layout.chip(args.chip)
+    out = Path(args.out) if args.out else layout.export_dir(args.chip, args.format)
+    manifest = read_manifest(chip)
+    wanted = set(args.wells) if args.wells else None
+    annotated = [w for w in sorted(manifest.wells) if wanted is None or w in wanted]
+    folders = []
+    if args.source in ("annotations", "auto") and annotated:
+        records = [read_well(chip, w) for w in annotated]
+        folders += export_wells(chip, records, out, args.format, origin=f"annotations@{manifest.version}")
+    if args.source == "annotations":
+        missing = sorted((wanted or set()) - set(annotated))
+        if missing or not annotated:
+            sys.exit(f"lftiming export: chip {args.chip} has no annotations for {', '.join(missing) or 'any well'} "
+                     "(use --from model, or `lftiming annotate`)")
+    if args.source in ("model", "auto"):
+        rest = None if wanted is None else sorted(wanted - set(annotated if args.source == "auto" else []))
+        tracked = chip.table_path("cell_tracks").is_file()
+        if (rest is None and (tracked or args.source == "model")) or rest:
+            records = [r for r in pipeline_records(chip, rest, segmenter=MODEL_NAMES["locsnet"])
+                       if args.source == "model" or r.well not in annotated]
+            folders += export_wells(chip, records, out, args.format, origin="model")
+    for folder in folders:
+        print(f"  {folder}")
+    print(f"chip {args.chip}: {len(folders)} wells exported as {args.format} -> {out}")
+    print(f"edit them, then: lftiming import --chip {args.chip} --format {args.format} {out} --source human:<name>")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from lftiming_ml.annotations.exchange import import_wells
+
+    chip = _data_layout().chip(args.chip)
+    result, wells = import_wells(chip, Path(args.path), args.format, args.source)
+    for w in wells:
+        print(f"  {w.record.well} <- {w.folder}: {w.record.n_tracks} tracks; from {args.source}: {w.new_masks} "
+              f"track-frame masks, {w.new_types} cell types, {w.new_deaths} deaths")
+    _print_write(result, f"chip {args.chip}, import from {args.path}")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from lftiming_ml.annotations.proofread import default_user
+    from lftiming_ml.annotations.review_wells import wells_to_review
+    from lftiming_ml.segmentation.config import MODEL_NAMES
+
+    chip = _data_layout().chip(args.chip)
+    queue = wells_to_review(chip, top=None if args.wells else args.top, wells=args.wells)
+    if not queue:
+        sys.exit(f"lftiming review: chip {args.chip} has no wells to review")
+    ranked_by = queue[0].ranked_by
+    print(f"chip {args.chip}: {len(queue)} wells to review ({ranked_by}): {', '.join(w.well for w in queue)}")
+    try:
+        from lftiming_ml.annotations.proofread_window import run_review
+
+        return run_review(chip, queue, user=args.user or default_user(), segmenter=MODEL_NAMES["locsnet"],
+                          screenshot=Path(args.screenshot) if args.screenshot else None, frame=args.frame)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in ("napari", "qtpy", "PyQt5", "vispy"):
+            sys.exit(f"lftiming review needs napari and a Qt binding ({e.name} is missing): "
+                     "pip install -e '.[review]'")
+        raise
+
+
 DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("well_detector", {}, "cpu profile, ~3 min"),
     ("locsnet", {"epochs": 1}, "cpu profile, 1 epoch on 10 simulated chips, ~6 min"),
@@ -396,6 +492,43 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--csv", action="store_true", help="print CSV")
     shape.add_argument("--json", action="store_true", help="print JSON records")
     q.set_defaults(func=cmd_sql)
+
+    a = sub.add_parser("annotate", help="write a chip's well labels into its annotations store from the "
+                                         "simulator's truth or the pipeline's own outputs")
+    a.add_argument("--chip", required=True)
+    a.add_argument("--from", dest="source", choices=["simulator", "model"], required=True,
+                   help="simulator: the truth of a simulated chip (gt/); model: tracks, types, deaths of the pipeline")
+    a.add_argument("--wells", nargs="+", default=None, metavar="WELL", help="only these wells, e.g. f000/r0c1")
+    a.set_defaults(func=cmd_annotate)
+
+    x = sub.add_parser("export", help="write a chip's wells for editing: CTC sequences (Fiji, TrackMate) or napari folders")
+    x.add_argument("--chip", required=True)
+    x.add_argument("--format", choices=["ctc", "napari"], required=True)
+    x.add_argument("--wells", nargs="+", default=None, metavar="WELL", help="only these wells, e.g. f000/r0c1")
+    x.add_argument("--out", default=None, help="folder to write (default data/exports/<chip>/<format>)")
+    x.add_argument("--from", dest="source", choices=["auto", "annotations", "model"], default="auto",
+                   help="labels to export: the annotations store, the pipeline's outputs, or auto (annotations "
+                        "where a well has them, else the pipeline's)")
+    x.set_defaults(func=cmd_export)
+
+    i = sub.add_parser("import", help="bring edited wells (CTC or napari folders) back into the annotations store")
+    i.add_argument("--chip", required=True)
+    i.add_argument("--format", choices=["ctc", "napari"], required=True)
+    i.add_argument("path", help="one exported well folder, or the folder holding them")
+    i.add_argument("--source", required=True, help="provenance of the new or changed labels, e.g. human:alice")
+    i.set_defaults(func=cmd_import)
+
+    w = sub.add_parser("review", help="proofread the most suspicious wells in napari; Save writes them into the "
+                                       "annotations store as human:<user>")
+    w.add_argument("--chip", required=True)
+    w.add_argument("--top", type=int, default=10, help="the K most suspicious wells (default 10): the review_queue "
+                                                       "table's order, else the fallback ranking")
+    w.add_argument("--wells", nargs="+", default=None, metavar="WELL", help="open these wells instead, e.g. f000/r0c1")
+    w.add_argument("--user", default=None, help="who reviews: labels saved get human:<user> (default: the OS user)")
+    w.add_argument("--screenshot", default=None, metavar="PNG",
+                   help="draw the first well without showing the window, save the window as PNG and exit")
+    w.add_argument("--frame", type=int, default=None, help="frame to show first (default 0)")
+    w.set_defaults(func=cmd_review)
 
     m = sub.add_parser("montage", help="picture of a chip: a field, well crops over time, fluorescence")
     m.add_argument("chip_dir")

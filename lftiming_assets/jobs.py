@@ -1,7 +1,9 @@
-"""Jobs: the per-chip pipeline, re-running what follows segmentation, and model training."""
+"""Jobs: the per-chip pipeline, re-running what follows segmentation, model training, and the
+annotations summary."""
 
 import dagster as dg
 
+from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.classification.assets import apoptosis_classifier, cell_deaths, cell_types, celltype_classifier
 from lftiming_assets.interactions.assets import interactions
 from lftiming_assets.models.assets import well_detector
@@ -14,6 +16,7 @@ WELL_ASSETS = [raw_chip, well_grid, well_movies]
 # Need champion models (`lftiming train <model>`; the demo trains them on its first run).
 CELL_ASSETS = [cell_masks, cell_tracks, cell_types, cell_deaths, interactions]  # interactions: contacts, well_outcomes, killing_kinetics
 CHIP_ASSETS = [*WELL_ASSETS, *CELL_ASSETS]
+ANNOTATION_ASSETS = [annotations]  # read the annotations store; written by `lftiming annotate` / `import`
 MODEL_ASSETS = [well_detector, locsnet, mask_rcnn_baseline, reid_embedding, celltype_classifier, apoptosis_classifier]
 
 chip_pipeline = dg.define_asset_job(
@@ -33,4 +36,11 @@ train_models = dg.define_asset_job(
     "train_models",
     selection=dg.AssetSelection.assets(*MODEL_ASSETS),
     description="Train the models on simulated chips and register them in MLflow (alias champion).",
+)
+
+summarize_annotations = dg.define_asset_job(
+    "summarize_annotations",
+    selection=dg.AssetSelection.assets(*ANNOTATION_ASSETS),
+    description="Read each chip's annotations store (after `lftiming annotate` or `lftiming import`): its "
+                "version, wells annotated, labels by provenance, and the annotations table.",
 )

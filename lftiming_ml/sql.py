@@ -3,7 +3,11 @@
 The database (``data/lftiming.duckdb``, or ``$LFTIMING_DUCKDB``) holds one view per table
 over every chip's Parquet file (``lftiming_ml.store.tables.register_views``); the assets refresh
 it. ``run_query`` opens it read-only, accepts exactly one SELECT (or EXPLAIN) statement and
-passes values as DuckDB named parameters (``$name``), never pasted into the SQL text::
+passes values as DuckDB named parameters (``$name``), never pasted into the SQL text, and
+turns DuckDB's file access off for everything but the folders the database's views read
+(``allowed_directories``, then ``enable_external_access = false``: no
+``read_csv('/etc/passwd')``, ``glob``, other Parquet files, extensions or ``ATTACH``; the
+views over the project's tables still read)::
 
     run_query(db, "SELECT * FROM well_outcomes WHERE n_effectors >= $n", {"n": 2})
 
@@ -14,6 +18,7 @@ database is a FileNotFoundError.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -61,10 +66,19 @@ def _statement(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Statement:
     return statement
 
 
-def run_query(database: Path | str, sql: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
+def _view_folders(con: duckdb.DuckDBPyConnection) -> list[Path]:
+    """The folders the database's views read Parquet files from (``read_parquet('<dir>/*.parquet')``)."""
+    sqls = [row[0] for row in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()]
+    return sorted({Path(m).parent for sql in sqls for m in re.findall(r"read_parquet\('((?:[^']|'')*)'", sql or "")})
+
+
+def run_query(database: Path | str, sql: str, params: Mapping[str, object] | None = None, *,
+              tables_dir: Path | str | None = None) -> pd.DataFrame:
     """The result of one read-only query on ``database`` as a DataFrame.
 
     params: values of the query's ``$name`` parameters (every one it uses, no others).
+    tables_dir: the only folder the query may read files from; default: the folders the
+    database's views read (``store.tables.register_views``: one per table).
     """
     database = Path(database)
     if not database.is_file():
@@ -76,6 +90,9 @@ def run_query(database: Path | str, sql: str, params: Mapping[str, object] | Non
     except duckdb.Error as e:
         raise SqlError(f"{database}: cannot open read-only ({e}); is a pipeline run writing to it?") from None
     with con:
+        allowed = [Path(tables_dir)] if tables_dir is not None else _view_folders(con)
+        con.execute("SET allowed_directories = ?", [[f"{p.resolve()}/" for p in allowed]])
+        con.execute("SET enable_external_access = false")
         statement = _statement(con, sql)
         wanted = set(statement.named_parameters)
         if wanted != set(params):
@@ -85,6 +102,8 @@ def run_query(database: Path | str, sql: str, params: Mapping[str, object] | Non
                                                    f"not used {extra}" if extra else "") if m))
         try:
             return con.execute(sql, params or None).fetchdf()
+        except duckdb.PermissionException as e:
+            raise SqlError(f"refused: queries read only the outcome tables (views), not files: {e}") from None
         except duckdb.Error as e:
             raise SqlError(f"query failed: {e}") from None
 

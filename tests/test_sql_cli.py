@@ -55,6 +55,31 @@ def test_writes_are_refused(db: Path, sql: str) -> None:
     assert len(run_query(db, "SELECT * FROM effector_kinetics")) == 4
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM glob('/etc/*')",
+    "SELECT * FROM read_csv('{secret}')",
+    "SELECT * FROM read_csv('{tables}/../secret.csv')",
+    "SELECT * FROM read_parquet('{other}')",
+])
+def test_files_outside_the_tables_cannot_be_read(db: Path, sql: str) -> None:
+    (db.parent / "secret.csv").write_text("password\nhunter2\n")
+    other = db.parent / "elsewhere" / "t.parquet"
+    other.parent.mkdir()
+    pd.DataFrame({"x": [1]}).to_parquet(other)
+    query = sql.format(secret=db.parent / "secret.csv", tables=db.parent / "tables", other=other)
+    with pytest.raises(SqlError, match="refused: queries read only the outcome tables"):
+        run_query(db, query)
+    assert len(run_query(db, "SELECT * FROM effector_kinetics")) == 4  # the views still read their files
+
+
+def test_install_and_load_are_refused(db: Path) -> None:
+    for sql in ("INSTALL httpfs", "LOAD httpfs"):
+        with pytest.raises(SqlError, match="read-only|refused"):
+            run_query(db, sql)
+
+
 def test_bad_sql_and_missing_database(db: Path, tmp_path: Path) -> None:
     with pytest.raises(SqlError, match="bad SQL"):
         run_query(db, "SELEKT 1")

@@ -11,6 +11,11 @@
                                      per-chip tables (``store.tables``), views of all chips
                                      in ``<data>/lftiming.duckdb``
     <data>/reports/<chip_id>/        plots and previews
+    <data>/annotations/<chip_id>/    curated labels per well, versioned (``lftiming_ml.annotations``):
+                                     records/<sha256>/ (immutable), versions/<sha256>.json,
+                                     current.json
+    <data>/exports/<chip_id>/<format>/
+                                     wells exported for editing (``lftiming export``)
     <data>/training/<model family>/  simulated training corpora (cached)
     <data>/mlflow/                   the model registry (sqlite + artifacts)
 
@@ -36,13 +41,15 @@ def zarr_store_path(zarr_dir: Path | str, chip_id: str) -> Path:
 @dataclass(frozen=True)
 class ChipStore:
     """One chip's places: ``raw_dir`` (input), ``zarr_path`` (arrays), ``tables_dir``
-    (all chips' tables; this chip's rows are ``table_path(table)``), ``reports_dir``."""
+    (all chips' tables; this chip's rows are ``table_path(table)``), ``reports_dir``,
+    ``annotations_dir`` (curated labels; ``annotations_root`` is set by ``DataLayout.chip``)."""
 
     chip_id: str
     raw_dir: Path
     zarr_path: Path
     tables_dir: Path
     reports_root: Path
+    annotations_root: Path | None = None
 
     def __post_init__(self) -> None:
         check_safe_id(self.chip_id, "chip id")
@@ -56,6 +63,14 @@ class ChipStore:
     @property
     def reports_dir(self) -> Path:
         return self.reports_root / self.chip_id
+
+    @property
+    def annotations_dir(self) -> Path:
+        """The chip's annotations store, ``<data>/annotations/<chip_id>``."""
+        if self.annotations_root is None:
+            raise ValueError(f"chip {self.chip_id}: this ChipStore has no annotations_root (build it with "
+                             "DataLayout.chip)")
+        return self.annotations_root / self.chip_id
 
 
 @dataclass(frozen=True)
@@ -81,12 +96,20 @@ class DataLayout:
         return self.root / "reports"
 
     @property
+    def annotations_root(self) -> Path:
+        return self.root / "annotations"
+
+    @property
     def duckdb_path(self) -> Path:
         return self.root / DUCKDB_NAME
 
     @property
     def mlflow_dir(self) -> Path:
         return self.root / "mlflow"
+
+    def export_dir(self, chip_id: str, fmt: str) -> Path:
+        """Where ``lftiming export`` writes a chip's wells in ``fmt`` (``ctc``, ``napari``) by default."""
+        return self.root / "exports" / check_safe_id(chip_id, "chip id") / check_safe_id(fmt, "export format")
 
     def training_dir(self, family: str) -> Path:
         """Cache of a model family's simulated training corpus (``wells``, ``segmentation``, ...)."""
@@ -96,7 +119,8 @@ class DataLayout:
         """The places of chip ``chip_id`` (ValueError if the id is not a safe name)."""
         check_safe_id(chip_id, "chip id")
         return ChipStore(chip_id=chip_id, raw_dir=self.raw_dir / chip_id, zarr_path=zarr_store_path(self.zarr_dir, chip_id),
-                         tables_dir=self.tables_dir, reports_root=self.reports_root)
+                         tables_dir=self.tables_dir, reports_root=self.reports_root,
+                         annotations_root=self.annotations_root)
 
 
 __all__ = ["DUCKDB_NAME", "ChipStore", "DataLayout", "zarr_store_path"]

@@ -50,7 +50,8 @@ class PipelineChip:
     @property
     def store(self) -> ChipStore:
         return ChipStore(self.chip_id, raw_dir=self.chip_dir, zarr_path=self.store_path, tables_dir=self.tables_dir,
-                         reports_root=self.tables_dir.parent / "reports")
+                         reports_root=self.tables_dir.parent / "reports",
+                         annotations_root=self.tables_dir.parent / "annotations")
 
 
 def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_frames: int = 36,
