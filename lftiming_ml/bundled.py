@@ -102,9 +102,9 @@ def _classifier(task: str, settings: Mapping[str, object]
 
 def _recipes() -> dict[str, Recipe]:
     detector = {"profile": "cpu", "n_chips": 10, "overrides": {}, "workers": 2}
-    locsnet = {"profile": "cpu", "n_chips": 40, "workers": 2, "overrides": {"epochs": 5}}
-    reid = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"max_steps": 2500, "train_seconds": 7200.0}}
-    classifier = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"epochs": 10}}
+    locsnet = {"profile": "cpu", "n_chips": 40, "workers": 2, "overrides": {"epochs": 2}}
+    reid = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"max_steps": 1500, "train_seconds": 7200.0}}
+    classifier = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"epochs": 8}}
     return {
         "well_detector": Recipe("well_detector", "wells", detector, _well_detector(detector)),
         "locsnet": Recipe("locsnet", "segmentation/chips", locsnet, _segmenter(locsnet)),
