@@ -1,9 +1,11 @@
 # The two commands a newcomer needs:  make demo  |  make test
-# Both create .venv (pinned dependencies, torch from local wheels) if it is missing.
+# Both create .venv (pinned dependencies, torch from local wheels) if it is missing: the demo
+# installs the package, the tests also its dev extra (test tools, napari, baselines).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.lftiming-installed
+DEV_STAMP := $(VENV)/.lftiming-dev-installed
 export LFTIMING_HOME := $(CURDIR)
 export DAGSTER_HOME := $(CURDIR)
 export LFTIMING_DAGSTER_DIR := $(CURDIR)/data/dagster
@@ -14,16 +16,21 @@ export LFTIMING_DAGSTER_LOGS := $(CURDIR)/data/dagster/logs
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(DEV_STAMP)
 
+setup: $(DEV_STAMP)
+
+# make demo TRAIN=1: train the models here instead of registering the bundled ones (models/)
 demo: $(STAMP)
-	$(BIN)/lftiming demo
+	$(BIN)/lftiming demo $(if $(TRAIN),--train,)
 
 # pytest exits 5 when it collects no tests: that is a failure here, said plainly.
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
@@ -36,5 +43,5 @@ mlflow-ui: $(STAMP)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --workers 1 --host 127.0.0.1 --port 5000 \
 	  --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --default-artifact-root $(CURDIR)/data/mlflow/artifacts
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/simulate.py

@@ -62,6 +62,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_run(instance, run_id: str):
+    """Write the run's whole event log to ``$LFTIMING_DAGSTER_LOGS/<run_id>.log`` and print one
+    line per failed step with its cause and per failed check, then where that log is.
+    Returns the run's summary (``runs.run_summary``) and the log's path."""
+    from lftiming_assets.runs import run_summary, write_run_log
+
+    summary = run_summary(instance, run_id)
+    logs = Path(os.environ.get("LFTIMING_DAGSTER_LOGS", Path(instance.root_directory) / "logs"))
+    log_path = write_run_log(instance, run_id, logs)
+    for step, cause in summary.failed_steps:
+        print(f"  step {step} FAILED: {cause}")
+    for asset, check, hint in summary.failed_checks:
+        print(f"  check {asset}:{check} FAILED: {hint}")
+    print(f"  whole log of run {run_id}: {log_path}")
+    return summary, log_path
+
+
 class MissingModelsError(LookupError):
     """Models a job needs have no version under the alias the pipeline uses (the message
     names every one and the commands that make them)."""
@@ -85,8 +102,8 @@ def missing_models_message(job_name: str, missing: list[str], registry) -> str:
     commands = "\n".join(f"  lftiming train {name}" for name in missing)
     return (f"{job_name} needs {len(missing)} model(s) with no '{registry.alias}' version in "
             f"{registry.tracking_uri}: {', '.join(missing)}. Train and register them:\n{commands}\n"
-            "or run `make demo`, which trains every model the pipeline needs on simulated chips (~25 min on 2 "
-            "cores), or register bundles trained elsewhere with `lftiming register <bundle>`.")
+            "or run `make demo`, which registers the bundled models of models/ for every model without a "
+            "champion, or register bundles trained elsewhere with `lftiming register <bundle>`.")
 
 
 @dataclass
@@ -107,7 +124,8 @@ class ChipRun:
         return 1 if not self.summary.success else 3 if self.summary.failed_checks else 0
 
 
-def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: bool = False) -> ChipRun:
+def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: bool = False,
+             verbose: bool = False) -> ChipRun:
     """Run ``job_name`` on chip ``chip_id`` in this process, recorded in the Dagster instance.
 
     Refuses (``ValueError``) a chip id that is not a safe name before registering it as a
@@ -115,16 +133,18 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: 
     (``ChipBusyError``; ``wait`` waits instead), as is a chip with a live run launched from
     the UI or the daemon; marks failed the chip's runs whose worker died; refuses
     (``MissingModelsError``) when any model the job needs is missing, naming them all. Then
-    prints one line per failed step with its cause and per failed check, and where the
-    run's whole log is. ``defs``: the Definitions to run (default the code location's)."""
+    prints one line per step while it runs (``progress.progress_logger``; Dagster's event
+    stream with ``verbose``), after it one line per failed step with its cause and per
+    failed check, and where the run's whole log is (``report_run``). ``defs``: the
+    Definitions to run (default the code location's)."""
     import dagster as dg
 
-    from lftiming_assets.runs import (chip_runs_in_progress, reap_dead_runs, run_summary, worker_tags,
-                                      write_run_log)
+    from lftiming_assets.runs import chip_runs_in_progress, reap_dead_runs, worker_tags
     from lftiming_assets.partitions import chips
     from lftiming_ml.chip.manifest import check_safe_id
     from lftiming_ml.store.layout import chip_work_dir
     from lftiming_ml.store.lock import ChipBusyError, chip_lock
+    from lftiming_assets.progress import quiet_run_config
 
     check_safe_id(chip_id, "chip id")
     if defs is None:
@@ -150,18 +170,11 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: 
             if not instance.has_dynamic_partition(chips.name, chip_id):
                 instance.add_dynamic_partitions(chips.name, [chip_id])
             result = defs.resolve_job_def(job_name).execute_in_process(
-                partition_key=chip_id, instance=instance, raise_on_error=False, tags=worker_tags())
+                partition_key=chip_id, instance=instance, raise_on_error=False, tags=worker_tags(),
+                run_config=quiet_run_config(verbose=verbose))
     except ChipBusyError as e:
         raise ChipBusyError(str(e) if busy_hint in str(e) else f"{e}{busy_hint}") from None
-    summary = run_summary(instance, result.run_id)
-    logs = Path(os.environ.get("LFTIMING_DAGSTER_LOGS", Path(instance.root_directory) / "logs"))
-    log_path = write_run_log(instance, result.run_id, logs)
-    for step, cause in summary.failed_steps:
-        print(f"  step {step} FAILED: {cause}")
-    for asset, check, hint in summary.failed_checks:
-        print(f"  check {asset}:{check} FAILED: {hint}")
-    if summary.failed_steps or summary.failed_checks:
-        print(f"  whole log of run {result.run_id}: {log_path}")
+    summary, log_path = report_run(instance, result.run_id)
     return ChipRun(result.run_id, summary, log_path)
 
 
@@ -171,22 +184,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     chip_dir = DataLayout(Path(os.environ["LFTIMING_DATA"])).chip(args.chip).raw_dir
     if not (chip_dir / "chip.json").is_file():
         sys.exit(f"lftiming: no chip {args.chip!r}: {chip_dir / 'chip.json'} not found")
-    run = run_chip(args.chip, args.job, wait=args.wait)
+    run = run_chip(args.chip, args.job, wait=args.wait, verbose=args.verbose)
     state = ("materialized" if run.exit_code == 0 else "FAILED" if run.exit_code == 1 else
              f"materialized, but {len(run.summary.failed_checks)} check(s) FAILED (exit code 3)")
     print(f"chip {args.chip} ({args.job}): {state}")
     return run.exit_code
 
 
-def materialize_models(selection: list[str], run_config: dict | None = None) -> bool:
+def materialize_models(selection: list[str], run_config: dict | None = None, *, verbose: bool = False) -> bool:
     """Materialize unpartitioned model assets in this process (recorded in the instance)."""
     import dagster as dg
 
     from lftiming_assets.definitions import defs
+    from lftiming_assets.progress import quiet_run_config
 
+    instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("train_models")
-    result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False,
-                                    asset_selection=[dg.AssetKey(k) for k in selection], run_config=run_config)
+    result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                    asset_selection=[dg.AssetKey(k) for k in selection],
+                                    run_config=quiet_run_config(run_config, verbose=verbose))
+    report_run(instance, result.run_id)
     return result.success
 
 
@@ -229,30 +246,39 @@ def cmd_train(args: argparse.Namespace) -> int:
                  "the classifiers, not well_detector")
     run_config = train_run_config(args.model, profile=args.profile, n_chips=args.n_chips, epochs=args.epochs,
                                   time_budget_min=args.time_budget_min, **finetune)
-    ok = materialize_models([args.model], run_config)
+    ok = materialize_models([args.model], run_config, verbose=args.verbose)
     print(f"{args.model}: {f'trained and registered (alias {args.alias})' if ok else 'FAILED'}")
     return 0 if ok else 1
 
 
 def cmd_register(args: argparse.Namespace) -> int:
     from lftiming_assets.resources import build_resources
+    from lftiming_ml.bundled import check_bundle_builds, register_shipped
+    from lftiming_ml.classification.serving import MODEL_NAMES as CLASSIFIER_NAMES
     from lftiming_ml.models.bundle import BundleError, read_bundle
+    from lftiming_ml.models.card import CARD_JSON
     from lftiming_ml.models.registry import register_bundle
-    from lftiming_ml.segmentation.config import MODEL_NAMES
     from lftiming_ml.reid.config import MODEL_NAME as REID_NAME
+    from lftiming_ml.segmentation.config import MODEL_NAMES
+    from lftiming_ml.wells.detector_config import MODEL_NAME as DETECTOR_NAME
 
-    offline = sorted([*MODEL_NAMES.values(), REID_NAME])  # the models with an offline trainer
+    offline = sorted([*MODEL_NAMES.values(), REID_NAME, DETECTOR_NAME, *CLASSIFIER_NAMES.values()])
 
     _dagster_env(project_home())
+    mlflow = build_resources()["mlflow"]
     try:
         bundle = read_bundle(args.bundle)
+        if bundle.model_name not in offline:
+            sys.exit(f"lftiming register: {args.bundle}: model {bundle.model_name!r} is not one of {offline}")
+        if (args.bundle / CARD_JSON).is_file():  # a bundled model: checksums checked, tagged source=bundled
+            info = register_shipped(args.bundle, tracking_uri=mlflow.tracking_uri,
+                                    artifact_location=mlflow.artifact_location(), alias=args.alias)
+        else:
+            check_bundle_builds(bundle, args.bundle)
+            info = register_bundle(bundle, tracking_uri=mlflow.tracking_uri, alias=args.alias,
+                                   artifact_location=mlflow.artifact_location(), source=str(args.bundle.resolve()))
     except BundleError as e:
         sys.exit(f"lftiming register: {e}")
-    if bundle.model_name not in offline:
-        sys.exit(f"lftiming register: {args.bundle}: model {bundle.model_name!r} is not one of {offline}")
-    mlflow = build_resources()["mlflow"]
-    info = register_bundle(bundle, tracking_uri=mlflow.tracking_uri, alias=args.alias,
-                           artifact_location=mlflow.artifact_location(), source=str(args.bundle.resolve()))
     metrics = ", ".join(f"{k} {bundle.metrics[k]:.4f}" for k in ("val_miou", "val_effector_verification", "train_seconds")
                         if k in bundle.metrics)
     print(f"{info.name} version {info.version} registered (alias {info.alias}) from {args.bundle}"
@@ -408,9 +434,40 @@ DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("celltype_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
     ("apoptosis_classifier", {}, "cpu profile CNN-LSTM, labels from fluorescence, a few minutes"),
 ]
-"""Models the demo trains when they have no champion yet: (asset, ``train_run_config``
-keywords, cost on 2 cores). ``lftiming train <model>`` trains the full profile later; the
-pipeline uses whichever version holds the ``champion`` alias."""
+"""What ``lftiming demo --train`` trains for a model without a champion: (asset,
+``train_run_config`` keywords, cost on 2 cores). Without ``--train`` the demo registers the
+bundled model of ``models/<asset>`` (``lftiming_ml.bundled``) instead. ``lftiming train
+<model>`` trains the full profile later; the pipeline uses the ``champion`` alias."""
+
+
+def provide_models(*, train: bool, verbose: bool) -> bool:
+    """Give every pipeline model without a champion one: its bundled model (checked and
+    registered, ``source=bundled``) or, with ``train`` or when no bundle is there, a model
+    trained here. False if one fails."""
+    from lftiming_assets.resources import build_resources
+    from lftiming_ml.bundled import MODELS_DIR, register_shipped
+    from lftiming_ml.models.bundle import BundleError
+
+    mlflow = build_resources()["mlflow"]
+    for model, config, cost in DEMO_MODELS:
+        if has_champion(model):
+            continue
+        bundle = MODELS_DIR / model
+        if not train and bundle.is_dir():
+            try:
+                info = register_shipped(bundle, tracking_uri=mlflow.tracking_uri,
+                                        artifact_location=mlflow.artifact_location())
+            except BundleError as e:
+                print(f"bundled {model} refused: {e}\n(re-checkout models/{model}, or train with `make demo TRAIN=1`)")
+                return False
+            print(f"  {model:<22} bundled model registered as version {info.version} (alias champion)")
+            continue
+        print(f"training {model} ({cost}; first run only)...")
+        run_config = train_run_config(model, **config) if config else None
+        if not materialize_models([model], run_config, verbose=verbose):
+            print(f"{model} training FAILED")
+            return False
+    return True
 
 
 OUTCOME_QUERY = """
@@ -441,16 +498,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                         preset="standard", overwrite=False))
     else:
         print(f"demo chip exists: {chip_dir}")
-    for model, config, cost in DEMO_MODELS:
-        if has_champion(model):
-            continue
-        print(f"training {model} ({cost}; first run only)...")
-        run_config = train_run_config(model, **config) if config else None
-        if not materialize_models([model], run_config):
-            print(f"{model} training FAILED")
-            return 1
+    if not provide_models(train=args.train, verbose=args.verbose):
+        return 1
     start = time.perf_counter()
-    ok = run_chip(DEMO_CHIP).ok
+    print(f"pipeline on {DEMO_CHIP}:")
+    ok = run_chip(DEMO_CHIP, verbose=args.verbose).ok
     print(f"pipeline on {DEMO_CHIP}: {'materialized' if ok else 'FAILED'} in {time.perf_counter() - start:.1f} s")
     if ok:
         print_outcomes(data, DEMO_CHIP)
@@ -511,9 +563,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "chip whose well movies exist (after a new LOCSNET version)")
     r.add_argument("--wait", action="store_true",
                    help="when the chip is being run already, wait for that run to end instead of refusing")
+    r.add_argument("-v", "--verbose", action="store_true", help="print Dagster's whole event stream")
     r.set_defaults(func=cmd_run)
 
-    d = sub.add_parser("demo", help="simulate the demo chip if missing, then run the pipeline on it")
+    d = sub.add_parser("demo", help="simulate the demo chip if missing, register the bundled models (models/) "
+                                    "where no champion exists, then run the pipeline on it")
+    d.add_argument("--train", action="store_true",
+                   help="train every model without a champion here instead of registering the bundled ones")
+    d.add_argument("-v", "--verbose", action="store_true", help="print Dagster's whole event stream")
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("train", help="train a model asset and register it in MLflow (alias champion)")
@@ -539,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only labels of these provenances (human, human:<name>, fluorescence, model, simulator)")
     t.add_argument("--annotation-share", type=float, default=None,
                    help="share of the training samples drawn from the annotations (default: every sample once)")
+    t.add_argument("-v", "--verbose", action="store_true", help="print Dagster's whole event stream")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("register", help="register a training bundle (a model trained elsewhere, e.g. by "

@@ -26,6 +26,7 @@ from lftiming_ml.classification.postprocess import death_frame, fill_skipped, ma
 from lftiming_ml.metrics.classification import binary_scores
 from lftiming_ml.models.init import InitWeights, apply_init
 from lftiming_ml.models.training import close_epoch, pick_device, warmup_cosine
+from lftiming_ml.progress import progress
 
 LogFn = Callable[[int, dict[str, float]], None]
 
@@ -237,7 +238,7 @@ def train_classifier(config: ClassifierTrainConfig, *, train_tracks: Sequence[Tr
     onset_share = config.death_oversample if config.task == "apoptosis" else 0.0
     deadline = time.perf_counter() + 60 * config.time_budget_min if config.time_budget_min else None
     history: list[dict[str, float]] = []
-    for epoch in range(config.epochs):
+    for epoch in progress(range(config.epochs), desc="epochs", unit="epoch"):
         start = time.perf_counter()
         model.train()
         sums: dict[str, float] = {}

@@ -40,7 +40,7 @@ def train_bundle(
     *, task: ClassifierTask, corpus: CorpusConfig, corpus_root: Path, kind: ClassifierKind = "cnn_lstm",
     profile: str = "cpu", overrides: Mapping[str, object] | None = None, log_fn: LogFn | None = None,
     cv_folds: int = 0, init: InitWeights | None = None, annotations: AnnotationCorpus | None = None,
-    layout: DataLayout | None = None,
+    layout: DataLayout | None = None, workers: int = 1,
 ) -> TrainingBundle:
     """Simulate the corpus once (cached under ``corpus_root``), label its tracks from
     fluorescence, split by chip, add the annotated tracks, train ``task`` / ``kind`` with
@@ -52,7 +52,7 @@ def train_bundle(
     model_name = MODEL_NAMES[(task, kind)]
     config = train_config(profile, task=task, kind=kind, **dict(overrides or {}))  # type: ignore[arg-type]
     ann, entries = annotated_corpus_tracks(annotations, layout, profile=config.profile)
-    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root))
+    train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root, workers=workers))
     train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=config.profile)]
     val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=config.profile)]
     label_errors = label_error_rates([*train_tracks, *val_tracks])

@@ -25,6 +25,7 @@ from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.store.movies import list_well_movies, open_well_phase
 from lftiming_ml.store.tracks import open_well_track_masks
+from lftiming_ml.progress import progress
 
 MODEL_NAMES: dict[tuple[str, str], str] = {
     ("celltype", "cnn_lstm"): "celltype_classifier", ("apoptosis", "cnn_lstm"): "apoptosis_classifier",
@@ -93,7 +94,8 @@ def chip_track_sequences(store_path: Path | str, tracks: pd.DataFrame, *, profil
     phase channel of each cropped well movie and its track masks, cut as ``profile`` says."""
     out: list[TrackSequence] = []
     by_well = dict(iter(tracks.groupby(["field_id", "row", "col"], sort=True)))
-    for info in (i for i in list_well_movies(store_path) if i.cropped):
+    cropped = [i for i in list_well_movies(store_path) if i.cropped]
+    for info in progress(cropped, desc="track patches", unit="well"):
         rows = by_well.get((info.field_id, info.row, info.col))
         if rows is None or rows.empty:
             continue

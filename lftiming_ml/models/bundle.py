@@ -11,7 +11,10 @@ without MLflow or Dagster on the training machine::
 
 ``write_bundle`` builds the folder under a temporary name and renames it into place;
 ``read_bundle`` checks every part and names the file and the problem when one is wrong.
-Weights are read with ``torch.load(weights_only=True)``. ``models.registry.register_bundle``
+Weights are read with ``torch.load(weights_only=True)``. ``weights_dtype="float16"`` stores
+floating-point tensors at half precision (half the size: the bundled models in ``models/``
+are stored so); ``read_bundle`` casts them back to float32, so a model is always rebuilt
+and run in float32. ``models.registry.register_bundle``
 logs a bundle as a new registered version (``lftiming register <bundle>``).
 """
 
@@ -82,20 +85,35 @@ def _artifact_path(name: str, where: str) -> PurePosixPath:
     return p
 
 
-def write_bundle(target: Path | str, bundle: TrainingBundle, *, overwrite: bool = False) -> Path:
-    """Write ``bundle`` to the folder ``target`` atomically (staged, then renamed). Returns it."""
+WEIGHTS_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+
+
+def cast_floating(state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """``state_dict`` with every floating-point tensor cast to ``dtype`` (others unchanged)."""
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
+def write_bundle(target: Path | str, bundle: TrainingBundle, *, overwrite: bool = False,
+                 weights_dtype: str = "float32") -> Path:
+    """Write ``bundle`` to the folder ``target`` atomically (staged, then renamed); floating
+    weights stored as ``weights_dtype`` (``float32`` or ``float16``). Returns the folder."""
     target = Path(target)
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise BundleError(f"{target}: weights_dtype must be one of {sorted(WEIGHTS_DTYPES)}, not {weights_dtype!r}")
     metrics = _finite(bundle.metrics, f"{target}: metrics")
     history = [_finite(row, f"{target}: history row {i}") for i, row in enumerate(bundle.history)]
     names = {name: _artifact_path(name, str(target)) for name in bundle.artifacts}
     with atomic_dir(target, overwrite=overwrite) as tmp:
-        torch.save({k: v.detach().cpu() for k, v in bundle.state_dict.items()}, tmp / BUNDLE_WEIGHTS)
+        weights = cast_floating({k: v.detach().cpu() for k, v in bundle.state_dict.items()},
+                                WEIGHTS_DTYPES[weights_dtype])
+        torch.save(weights, tmp / BUNDLE_WEIGHTS)
         for name, content in bundle.artifacts.items():
             path = tmp / BUNDLE_ARTIFACTS / names[name]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
         (tmp / BUNDLE_JSON).write_text(json.dumps({
             "format": BUNDLE_FORMAT, "model_name": bundle.model_name, "run_name": bundle.run_name,
+            "weights_dtype": weights_dtype,
             "config": bundle.config, "params": bundle.params, "metrics": metrics, "history": history,
             "artifacts": sorted(bundle.artifacts)}, indent=1, default=str))
     return target
@@ -123,6 +141,9 @@ def read_bundle(path: Path | str) -> TrainingBundle:
     weights = path / BUNDLE_WEIGHTS
     if not weights.is_file():
         raise BundleError(f"{weights}: missing (the bundle holds no weights)")
+    dtype = meta.get("weights_dtype", "float32")
+    if dtype not in WEIGHTS_DTYPES:
+        raise BundleError(f"{meta_path}: weights_dtype {dtype!r} is not one of {sorted(WEIGHTS_DTYPES)}")
     artifacts = {}
     for name in meta["artifacts"]:
         file = path / BUNDLE_ARTIFACTS / _artifact_path(name, str(meta_path))
@@ -130,7 +151,8 @@ def read_bundle(path: Path | str) -> TrainingBundle:
             raise BundleError(f"{file}: listed in {BUNDLE_JSON} but missing")
         artifacts[name] = file.read_bytes()
     return TrainingBundle(
-        model_name=meta["model_name"], state_dict=load_state_dict_file(weights), config=meta["config"],
+        model_name=meta["model_name"], state_dict=cast_floating(load_state_dict_file(weights), torch.float32),
+        config=meta["config"],
         params=meta["params"], metrics=_finite(meta["metrics"], f"{meta_path}: metrics"),
         history=[_finite(row, f"{meta_path}: history row {i}") for i, row in enumerate(meta["history"])],
         artifacts=artifacts, run_name=meta.get("run_name"))

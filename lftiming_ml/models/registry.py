@@ -127,6 +127,7 @@ def log_and_register(
     set_alias: bool = True,
     run_name: str | None = None,
     artifact_location: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> ModelVersionInfo:
     """Log one run and register its model as a new version of ``model_name``.
 
@@ -138,10 +139,11 @@ def log_and_register(
     - ``set_alias``: point ``alias`` at the new version (the previous holder loses it).
     - ``artifact_location``: only used when the experiment is created; default for a sqlite
       store is ``artifacts/`` beside the database.
+    - ``tags``: set on the run and on the new model version (e.g. ``source=bundled``).
     """
     client = _client(tracking_uri)
     exp_id = ensure_experiment(tracking_uri, experiment, artifact_location)
-    run = client.create_run(exp_id, run_name=run_name, tags={"lftiming.model_name": model_name})
+    run = client.create_run(exp_id, run_name=run_name, tags={"lftiming.model_name": model_name, **dict(tags or {})})
     run_id = run.info.run_id
     try:
         client.log_batch(run_id, params=[Param(k, v) for k, v in flatten_params(params).items()])
@@ -169,7 +171,7 @@ def log_and_register(
         except MlflowException:
             client.create_registered_model(model_name)
         source = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{MODEL_DIR}"
-        mv = client.create_model_version(model_name, source=source, run_id=run_id)
+        mv = client.create_model_version(model_name, source=source, run_id=run_id, tags=dict(tags or {}))
         if set_alias:
             client.set_registered_model_alias(model_name, alias, mv.version)
     except BaseException:
@@ -180,18 +182,21 @@ def log_and_register(
 
 
 def register_bundle(bundle: TrainingBundle, *, tracking_uri: str, alias: str = "champion", set_alias: bool = True,
-                    artifact_location: str | None = None, source: str | None = None) -> ModelVersionInfo:
+                    artifact_location: str | None = None, source: str | None = None,
+                    tags: Mapping[str, str] | None = None, extra_params: Mapping[str, object] | None = None
+                    ) -> ModelVersionInfo:
     """Log a training bundle (``models.bundle``) as one run and register it as a new version
     of ``bundle.model_name``, exactly as if it had been trained here; ``source`` (where the
-    bundle came from) is recorded as the param ``bundle_source``."""
-    params = dict(bundle.params)
+    bundle came from) is recorded as the param ``bundle_source``, ``extra_params`` (e.g. a
+    model card's fields) beside the bundle's own, ``tags`` on the run and the version."""
+    params = {**dict(bundle.params), **dict(extra_params or {})}
     if source is not None:
         params["bundle_source"] = source
     return log_and_register(
         tracking_uri=tracking_uri, experiment=bundle.model_name, model_name=bundle.model_name,
         state_dict=bundle.state_dict, config=bundle.config, params=params, metrics=bundle.metrics,
         history=bundle.history, artifacts=bundle.artifacts, alias=alias, set_alias=set_alias,
-        run_name=bundle.run_name, artifact_location=artifact_location)
+        run_name=bundle.run_name, artifact_location=artifact_location, tags=tags)
 
 
 def move_alias(*, tracking_uri: str, model_name: str, version: int, alias: str = "champion") -> ModelVersionInfo:

@@ -25,6 +25,7 @@ from lftiming_ml.models.init import InitWeights, apply_init
 from lftiming_ml.models.training import StepFn, close_epoch, pick_device, train_detection_epoch, warmup_cosine
 from lftiming_ml.segmentation.losses import composite_loss
 from lftiming_ml.segmentation.model import build_segmenter, registry_config
+from lftiming_ml.progress import progress
 
 LogFn = Callable[[int, dict[str, float]], None]
 
@@ -127,7 +128,7 @@ def train_segmenter(
     weights = config.loss_weights()
     history: list[dict[str, float]] = []
     global_step = 0
-    for epoch in range(config.epochs):
+    for epoch in progress(range(config.epochs), desc="epochs", unit="epoch"):
         start = time.perf_counter()
         row: dict[str, float] = {"epoch": float(epoch), "lr": optimizer.param_groups[0]["lr"]}
 

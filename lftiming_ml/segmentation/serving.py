@@ -23,6 +23,7 @@ from lftiming_ml.segmentation.postprocess import instance_properties
 from lftiming_ml.segmentation.model import segmenter_from_registry
 from lftiming_ml.store.masks import write_well_masks
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
+from lftiming_ml.progress import progress
 
 SegmentFn = Callable[[np.ndarray], list[Instances]]
 """``crops (uint16[B, H, W])`` phase crops -> one ``Instances`` per crop (crop px)."""
@@ -113,7 +114,7 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
     wells = [i for i in list_well_movies(store_path) if i.cropped]
     tables: list[pd.DataFrame] = []
     written: list[WellMasks] = []
-    for start in range(0, len(wells), batch_wells):
+    for start in progress(range(0, len(wells), batch_wells), desc="cell_masks", unit="batch"):
         batch = wells[start:start + batch_wells]
         phases = []
         for info in batch:

@@ -31,6 +31,7 @@ from lftiming_ml.store.tracks import write_well_track_masks
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.types import ABSENT, DETECTED, SOURCE_NAMES, WellFrameDetections, WellTracks
+from lftiming_ml.progress import progress
 
 TRACK_TABLE_COLUMNS: dict[str, str] = {
     "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "track_id": "int64",
@@ -168,7 +169,8 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
     """
     params = params or TrackerParams()
     tables, summaries = [], []
-    for info in (i for i in list_well_movies(store_path) if i.cropped):
+    cropped = [i for i in list_well_movies(store_path) if i.cropped]
+    for info in progress(cropped, desc="cell_tracks", unit="well"):
         instances, _ = open_well_masks(store_path, info.field_id, info.row, info.col)
         detections = detections_from_instances(instances)
         if reid is not None:

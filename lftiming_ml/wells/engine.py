@@ -20,6 +20,7 @@ from lftiming_ml.models.training import pick_device, train_detection_epoch, warm
 from lftiming_ml.wells.dataset import FieldSample, WellDetectionDataset, collate_detection, load_field_samples
 from lftiming_ml.wells.detector import build_well_detector, detect_wells_batch
 from lftiming_ml.wells.detector_config import DetectorProfile, DetectorTrainConfig
+from lftiming_ml.progress import progress
 
 LogFn = Callable[[int, dict[str, float]], None]
 
@@ -68,7 +69,7 @@ def train_detector(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(
         s, total=total, warmup=config.warmup_steps, final_fraction=config.lr_final_fraction))
     history: list[dict[str, float]] = []
-    for epoch in range(config.epochs):
+    for epoch in progress(range(config.epochs), desc="epochs", unit="epoch"):
         start = time.perf_counter()
         row: dict[str, float] = {"epoch": float(epoch), "lr": optimizer.param_groups[0]["lr"]}
         row.update(train_detection_epoch(model, optimizer, loader, device=device, scheduler=scheduler, what="detector",
