@@ -41,6 +41,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import subprocess
@@ -142,6 +143,13 @@ def models_key(identity: dict[str, dict]) -> str:
 
 # --- running --------------------------------------------------------------------------------
 
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of the finished subprocesses so far. A stage's share tells
+    its size apart from the machine's load: on 2 idle cores its wall time is at most this."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_stage(stage: Stage, out_dir: Path, env: dict[str, str]) -> dict:
     """Run one benchmark as a subprocess (output into ``logs/<stage>.log``); its record."""
     argv = [sys.executable, f"benchmarks/{stage.script}", *stage.args, "--out", str(out_dir / stage.out)]
@@ -149,16 +157,17 @@ def run_stage(stage: Stage, out_dir: Path, env: dict[str, str]) -> dict:
     log.parent.mkdir(parents=True, exist_ok=True)
     (out_dir / stage.out).unlink(missing_ok=True)  # a file left by an earlier run is never read as this run's
     print(f"{stage.name}: running benchmarks/{stage.script} (output in {log})", flush=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu_seconds()
     with open(log, "w") as f:
         rc = subprocess.run(argv, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, _children_cpu_seconds() - cpu_start
     if rc != 0:
         tail = log.read_text().splitlines()[-15:]
         print(f"{stage.name}: FAILED (exit {rc}) after {seconds:.0f} s; last lines of {log}:\n  " + "\n  ".join(tail),
               flush=True)
     return {"stage": stage.name, "command": shlex.join(["python", *argv[1:]]),
-            "json": str(out_dir / stage.out), "log": str(log), "seconds": seconds, "returncode": rc}
+            "json": str(out_dir / stage.out), "log": str(log), "seconds": seconds, "cpu_seconds": cpu_seconds,
+            "returncode": rc}
 
 
 def stage_figures(record: dict) -> list[Figure]:
@@ -207,7 +216,8 @@ def write_summary(results: Path, report: dict, figures: list[Figure]) -> Path:
         f"Run {report['date']} on {report['machine']} ({report['cpus']} CPUs, load average "
         f"{report['load_average'][0]:.1f} at the start, {report['load_average'][1]:.1f} at the end): "
         f"{total:.1f} min in all (target ≤ {TIME_BUDGET_MIN:.0f} min on 2 cores: "
-        f"{'met' if within else f'missed by {total - TIME_BUDGET_MIN:.1f} min'}).",
+        f"{'met' if within else f'missed by {total - TIME_BUDGET_MIN:.1f} min'}); the stages used "
+        f"{sum(r.get('cpu_seconds', 0.0) for r in report['stages']) / 60:.1f} CPU min.",
         "Figures come from the JSONs in `reproduce/` (source column); each stage's exact command is in the last "
         "table. 'CI vs target': clear = the whole 95% CI is on the target's side; straddles = it is not.",
     ]
@@ -274,14 +284,15 @@ def main() -> int:
             if blocked:
                 print(f"{stage.name}: skipped, {', '.join(blocked)} failed", flush=True)
                 records.append({"stage": stage.name, "command": "", "json": "", "log": "", "seconds": 0.0,
-                                "returncode": -1, "skipped": f"{', '.join(blocked)} failed"})
+                                "cpu_seconds": 0.0, "returncode": -1, "skipped": f"{', '.join(blocked)} failed"})
                 continue
             record = run_stage(stage, out_dir, env)
             records.append(record)
             found = stage_figures(record)
             figures += found
             if record["returncode"] == 0:
-                print(f"  {record['seconds']:.0f} s; " + headline_line(stage.name, found), flush=True)
+                print(f"  {record['seconds']:.0f} s ({record['cpu_seconds']:.0f} CPU s); "
+                      + headline_line(stage.name, found), flush=True)
         report = {
             "benchmark": "reproduce", "command": command, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "models": {"source": source, "tracking_uri": None if store else uri, "key": key, "identity": identity},
@@ -299,7 +310,8 @@ def main() -> int:
     (results / "reproduce.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     md = write_summary(results, report, figures)
     print(md.read_text())
-    print("stage seconds: " + ", ".join(f"{r['stage']} {r['seconds']:.0f}" for r in records)
+    print("stage seconds (CPU seconds): " + ", ".join(f"{r['stage']} {r['seconds']:.0f} ({r['cpu_seconds']:.0f})"
+                                                      for r in records)
           + f"; total {report['total_seconds'] / 60:.1f} min; wrote {results / 'reproduce.json'} and {md}")
     return 1 if any(r["returncode"] != 0 for r in records) else 0
 

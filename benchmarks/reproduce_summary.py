@@ -287,9 +287,12 @@ def markdown(figures: Sequence[Figure], sources: Mapping[str, str], stages: Sequ
     lines += ["", "## Every figure, by stage", ""]
     for stage in dict.fromkeys(f.stage for f in figures):
         lines += [f"### {stage}", "", HEADER] + [_row(f, sources[stage]) for f in figures if f.stage == stage] + [""]
-    lines += ["## Stages", "", "| stage | seconds | exit | command |", "|---|---|---|---|"]
+    lines += ["## Stages", "", "CPU s: user + system seconds of the stage's processes; on 2 otherwise idle cores its wall "
+              "time is about this or less (2 threads at most), so wall time well above it is other work's load.", "",
+              "| stage | wall s | CPU s | exit | command |", "|---|---|---|---|---|"]
     for s in stages:
-        lines.append(f"| {s['stage']} | {s['seconds']:.0f} | {s['returncode']} | `{s['command']}` |")
+        lines.append(f"| {s['stage']} | {s['seconds']:.0f} | {s.get('cpu_seconds', float('nan')):.0f} | "
+                     f"{s['returncode']} | `{s['command'] or s.get('skipped', '')}` |")
     return "\n".join(lines) + "\n"
 
 
