@@ -179,7 +179,7 @@ def stage_figures(record: dict) -> list[Figure]:
 
 def headline_line(name: str, figures: list[Figure]) -> str:
     heads = [f for f in figures if f.headline]
-    parts = [f"{f.name.split(', ')[-1] if f.name.count(', ') else f.name} {f.value:.3f}"
+    parts = [f"{f.name} {f.value:.3f}"
              + (f" [{f.ci[0]:.3f}, {f.ci[1]:.3f}]" if f.ci else "") + (f" {f.status}" if f.status else "")
              for f in heads[:4]]
     return f"{name}: " + "; ".join(parts) + (f"; ... ({len(heads)} headline figures)" if len(heads) > 4 else "")

@@ -261,7 +261,7 @@ def _row(f: Figure, source: str) -> str:
     target = "—" if f.target is None else f.target.text()
     if f.status in ("met", "missed"):
         margin = abs(f.target.margin(f.value))  # type: ignore[union-attr]
-        status = f"{f.status} ({'+' if f.status == 'met' else '−'}{margin:.{3 if margin >= 0.001 else 4}f})"
+        status = f"{f.status} ({'+' if f.status == 'met' else '−'}{margin:.{4 if 0 < margin < 0.001 else 3}f})"
         status = f"**{status}**" if f.status == "missed" else status
     else:
         status = f.status or "—"
