@@ -31,7 +31,8 @@ value, 95% CI, target, met or missed and by how much; ``benchmarks/reproduce_sum
 Simulated chips are cached in ``<cache>/chips`` and the pipeline's grid, movies and LOCSNET
 masks in ``<cache>/pipeline-<models key>`` (a hash of the models' weights or registry runs),
 so a rerun with the same models simulates and segments nothing again. Measured: see the
-README's Benchmarks section. Exit code 1 when a stage fails (the others still run).
+README's Benchmarks section. Exit code 1 when a stage fails or writes no JSON (the others
+still run; a stage that needs a failed one is skipped).
 """
 
 from __future__ import annotations
@@ -161,19 +162,21 @@ def run_stage(stage: Stage, out_dir: Path, env: dict[str, str]) -> dict:
     with open(log, "w") as f:
         rc = subprocess.run(argv, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
     seconds, cpu_seconds = time.perf_counter() - start, _children_cpu_seconds() - cpu_start
-    if rc != 0:
+    failed = rc != 0 or not (out_dir / stage.out).is_file()
+    if failed:
         tail = log.read_text().splitlines()[-15:]
-        print(f"{stage.name}: FAILED (exit {rc}) after {seconds:.0f} s; last lines of {log}:\n  " + "\n  ".join(tail),
+        why = f"exit {rc}" if rc != 0 else f"exit 0 but wrote no {stage.out}"
+        print(f"{stage.name}: FAILED ({why}) after {seconds:.0f} s; last lines of {log}:\n  " + "\n  ".join(tail),
               flush=True)
     return {"stage": stage.name, "command": shlex.join(["python", *argv[1:]]),
             "json": str(out_dir / stage.out), "log": str(log), "seconds": seconds, "cpu_seconds": cpu_seconds,
-            "returncode": rc}
+            "returncode": rc, "failed": failed}
 
 
 def stage_figures(record: dict) -> list[Figure]:
-    path = Path(record["json"])
-    if record["returncode"] != 0 or not path.is_file():
+    if record["failed"]:
         return []
+    path = Path(record["json"])
     return READERS[record["stage"]](json.loads(path.read_text()))
 
 
@@ -208,7 +211,9 @@ def record_cards(models_dir: Path, records: list[dict], figures: list[Figure], c
 def write_summary(results: Path, report: dict, figures: list[Figure]) -> Path:
     sources = {r["stage"]: f"reproduce/{Path(r['json']).name}" for r in report["stages"]}
     total = report["total_seconds"] / 60
-    within = total <= TIME_BUDGET_MIN
+    every_stage = [r["stage"] for r in report["stages"]] == list(STAGE_NAMES)
+    verdict = (("met" if total <= TIME_BUDGET_MIN else f"missed by {total - TIME_BUDGET_MIN:.1f} min") if every_stage
+               else "not judged: only some stages ran")
     preamble = [
         f"Command: `{report['command']}`", "",
         f"Models: {report['models']['source']}; " + ", ".join(
@@ -216,12 +221,12 @@ def write_summary(results: Path, report: dict, figures: list[Figure]) -> Path:
         f"Run {report['date']} on {report['machine']} ({report['cpus']} CPUs, load average "
         f"{report['load_average'][0]:.1f} at the start, {report['load_average'][1]:.1f} at the end): "
         f"{total:.1f} min in all (target ≤ {TIME_BUDGET_MIN:.0f} min on 2 cores: "
-        f"{'met' if within else f'missed by {total - TIME_BUDGET_MIN:.1f} min'}); the stages used "
+        f"{verdict}); the stages used "
         f"{sum(r.get('cpu_seconds', 0.0) for r in report['stages']) / 60:.1f} CPU min.",
         "Figures come from the JSONs in `reproduce/` (source column); each stage's exact command is in the last "
         "table. 'CI vs target': clear = the whole 95% CI is on the target's side; straddles = it is not.",
     ]
-    failed = [r["stage"] for r in report["stages"] if r["returncode"] != 0]
+    failed = [r["stage"] for r in report["stages"] if r["failed"]]
     if failed:
         preamble.append(f"**Failed stages (no figures): {', '.join(failed)}** (see their logs).")
     md = markdown(figures, sources, report["stages"], title="Reproduced benchmarks", preamble=preamble)
@@ -253,6 +258,8 @@ def main() -> int:
         p.error("--record-cards writes into the bundles' cards: it needs --models-dir, not --tracking-uri")
 
     if args.summary_only:
+        if not (results / "reproduce.json").is_file():
+            raise SystemExit(f"{results / 'reproduce.json'}: no earlier run to summarise (run without --summary-only)")
         report = json.loads((results / "reproduce.json").read_text())
         figures = [f for r in report["stages"] for f in stage_figures(r)]
         report["figures"] = [f.as_dict() for f in figures]
@@ -280,17 +287,18 @@ def main() -> int:
         for stage in stages(uri, args.cache.resolve(), pipeline, out_dir):
             if stage.name not in args.stages:
                 continue
-            blocked = [n for n in stage.needs if any(r["stage"] == n and r["returncode"] != 0 for r in records)]
+            blocked = [n for n in stage.needs if any(r["stage"] == n and r["failed"] for r in records)]
             if blocked:
                 print(f"{stage.name}: skipped, {', '.join(blocked)} failed", flush=True)
                 records.append({"stage": stage.name, "command": "", "json": "", "log": "", "seconds": 0.0,
-                                "cpu_seconds": 0.0, "returncode": -1, "skipped": f"{', '.join(blocked)} failed"})
+                                "cpu_seconds": 0.0, "returncode": None, "failed": True,
+                                "skipped": f"{', '.join(blocked)} failed"})
                 continue
             record = run_stage(stage, out_dir, env)
             records.append(record)
             found = stage_figures(record)
             figures += found
-            if record["returncode"] == 0:
+            if not record["failed"]:
                 print(f"  {record['seconds']:.0f} s ({record['cpu_seconds']:.0f} CPU s); "
                       + headline_line(stage.name, found), flush=True)
         report = {
@@ -313,7 +321,7 @@ def main() -> int:
     print("stage seconds (CPU seconds): " + ", ".join(f"{r['stage']} {r['seconds']:.0f} ({r['cpu_seconds']:.0f})"
                                                       for r in records)
           + f"; total {report['total_seconds'] / 60:.1f} min; wrote {results / 'reproduce.json'} and {md}")
-    return 1 if any(r["returncode"] != 0 for r in records) else 0
+    return 1 if any(r["failed"] for r in records) else 0
 
 
 if __name__ == "__main__":

@@ -292,7 +292,8 @@ def markdown(figures: Sequence[Figure], sources: Mapping[str, str], stages: Sequ
               "| stage | wall s | CPU s | exit | command |", "|---|---|---|---|---|"]
     for s in stages:
         lines.append(f"| {s['stage']} | {s['seconds']:.0f} | {s.get('cpu_seconds', float('nan')):.0f} | "
-                     f"{s['returncode']} | `{s['command'] or s.get('skipped', '')}` |")
+                     f"{'—' if s['returncode'] is None else s['returncode']}{' (failed)' if s.get('failed') else ''} | "
+                     f"`{s['command'] or 'skipped: ' + s.get('skipped', '')}` |")
     return "\n".join(lines) + "\n"
 
 
