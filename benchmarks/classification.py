@@ -4,6 +4,8 @@ and the backbone comparison (issue 6; paper Tables 2-4).
     flock /tmp/lftiming_train.lock .venv/bin/python benchmarks/classification.py \
         [--train-chips 4] [--epochs 6] [--test standard:611 hard:612] [--backbones resnet18 resnet34 resnet50]
         [--backbone-minutes 2] [--folds 5] [--kinds cnn_lstm frame_cnn] [--run cpu]
+    # score the registered champions instead of training (no corpus, no training):
+    .venv/bin/python benchmarks/classification.py --registered [--tracking-uri URI] [--alias champion]
 
 Training chips are the classifier corpus (seeds from 40 000, ``data/training/classification/chips``,
 simulated when missing, labels FROM FLUORESCENCE); test chips are other seeds, simulated
@@ -16,8 +18,12 @@ per lineage (``postprocess.lineage_cell_types`` over the truth's mitosis links, 
 lineage call gets wrong are listed with their meta. ``--folds k`` runs a k-fold CV grouped
 by chip over the ``--train-chips`` corpus chips (needs at least k of them), scored against
 the held-out chips' fluorescence labels and, per track and per lineage, against the truth.
-Also reports the fluorescence label error rate against truth.
-Writes run ``--run`` of ``benchmarks/results/classification.json`` (other runs kept) and prints tables.
+Also reports the fluorescence label error rate against truth. ``--registered`` scores the
+registered CNN-LSTMs (``celltype_classifier``, ``apoptosis_classifier`` at ``--alias`` in
+``--tracking-uri``, loaded as the pipeline loads them) on the same test chips, the same way
+(run ``registered`` unless ``--run`` says otherwise).
+Writes run ``--run`` of ``benchmarks/results/classification.json`` (other runs kept; or
+``--out``) and prints tables.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from lftiming_ml.classification.data import label_error_rates, load_chip_tracks
 from lftiming_ml.classification.sequences import TrackSequence
 from lftiming_ml.classification.engine import chip_folds, cross_validate, predict_tracks, train_classifier
 from lftiming_ml.evaluation.classification import CONTACT_GROUP, score_apoptosis, score_celltypes
-from lftiming_ml.classification.serving import cell_types_table
+from lftiming_ml.classification.serving import MODEL_NAMES, cell_types_table, load_classifier
 from lftiming_ml.corpus import split_by_chip
 from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.sim.chip import simulate_chip
@@ -138,6 +144,63 @@ def save(path: Path, run: str, result: dict) -> None:
     path.write_text(json.dumps({"runs": runs}, indent=1, default=float))
 
 
+def score_task(task: str, test_tracks: list[TrackSequence], preds) -> tuple[dict, dict]:
+    """(scores per group, extra entries) of ``preds`` on ``test_tracks``: cell type per lineage
+    (the headline) with the per-track view and the wrong tracks; apoptosis per frame with the
+    death-frame scores."""
+    if task != "celltype":
+        return score_apoptosis(*apoptosis_tables(test_tracks, preds)), {}
+    table = celltype_table(test_tracks, preds)
+    scores, per_track = score_celltype_views(table)
+    return scores, {"test_per_track": per_track, "test_overall_per_track": per_track["overall"],
+                    "n_lineages_with_relatives": int(table.groupby(
+                        ["chip_id", "field_id", "row", "col", "lineage_id"]).size().gt(1).sum()),
+                    "wrong_tracks": wrong_tracks(table)}
+
+
+def print_scores(task: str, label: str, scores: dict, extra: dict) -> None:
+    if task == "celltype":
+        print(f"{task}/{label} per track: accuracy {summary_row(extra['test_per_track'])}", flush=True)
+        for row in extra["wrong_tracks"]:
+            print(f"    wrong: {row}", flush=True)
+    print(f"{task}/{label}: {'per lineage: ' if task == 'celltype' else ''}accuracy {summary_row(scores)}", flush=True)
+    if task == "apoptosis":
+        o = scores["overall"]
+        print(f"    AUROC {o['auroc']:.3f} {o['auroc_ci']}, death within 4: {o['death']['within_tol']:.3f} "
+              f"{o['death']['within_tol_ci']}", flush=True)
+
+
+def registered_result(args: argparse.Namespace) -> dict:
+    """The registered CNN-LSTMs (``--alias`` in ``--tracking-uri``) on the test chips, scored
+    as the trained ones are; nothing is trained."""
+    tests = test_chips(args.test, args.cache)
+    classifiers = {task: load_classifier(tracking_uri=args.tracking_uri, model_name=MODEL_NAMES[(task, "cnn_lstm")],
+                                         alias=args.alias) for task in ("celltype", "apoptosis")}
+    tracks_by_profile: dict[str, list[TrackSequence]] = {}
+    result: dict = {
+        "command": "benchmarks/classification.py " + " ".join(f"{k}={v}" for k, v in vars(args).items()),
+        "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+                   f"cuda={torch.cuda.is_available()}",
+        "registered": {"tracking_uri": args.tracking_uri, "alias": args.alias},
+        "test_chips": [d.name for d in tests], "targets": TARGETS, "models": {}}
+    for task, (clf, info) in classifiers.items():
+        key = clf.profile.model_dump_json()
+        if key not in tracks_by_profile:
+            tracks_by_profile[key] = [t for d in tests for t in load_chip_tracks(d, profile=clf.profile)]
+        test_tracks = tracks_by_profile[key]
+        start = time.perf_counter()
+        preds = clf.predict(test_tracks)
+        entry = {"model_name": info.name, "version": info.version, "run_id": info.run_id,
+                 "profile": clf.profile.model_dump(mode="json"), "n_test_tracks": len(test_tracks),
+                 "inference_seconds": time.perf_counter() - start}
+        scores, extra = score_task(task, test_tracks, preds)
+        entry.update({**extra, "test": scores, "test_overall": dict(scores["overall"])})
+        result["models"][f"{task}/cnn_lstm"] = entry
+        print_scores(task, f"cnn_lstm v{info.version}", scores, extra)
+    result["label_error_vs_truth"] = {"test": label_error_rates(next(iter(tracks_by_profile.values())))}
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train-chips", type=int, default=4)
@@ -148,13 +211,25 @@ def main() -> None:
     ap.add_argument("--backbone-minutes", type=float, default=2.0)
     ap.add_argument("--folds", type=int, default=0, help="k-fold CV grouped by chip over the training corpus (0: skip)")
     ap.add_argument("--kinds", nargs="+", default=["cnn_lstm", "frame_cnn"])
-    ap.add_argument("--run", default="cpu", help="name of this run inside the results file (other runs are kept)")
+    ap.add_argument("--run", default=None, help="name of this run inside the results file (other runs are kept; "
+                    "default cpu, or registered with --registered)")
     ap.add_argument("--out", type=Path, default=RESULTS / "classification.json")
+    ap.add_argument("--registered", action="store_true",
+                    help="score the registered CNN-LSTM classifiers instead of training new ones")
+    ap.add_argument("--tracking-uri", default=os.environ.get(
+        "MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'data' / 'mlflow' / 'mlflow.db'}"),
+        help="MLflow store of --registered")
+    ap.add_argument("--alias", default="champion", help="alias of the registered versions (--registered)")
     args = ap.parse_args()
+    args.run = args.run or ("registered" if args.registered else "cpu")
     if args.folds and (args.folds < 2 or args.train_chips < args.folds):
         ap.error(f"--folds {args.folds}: a cross-validation grouped by chip holds out whole chips and needs at least 2 "
                  f"folds and at least as many corpus chips as folds; --train-chips is {args.train_chips}")
     torch.set_num_threads(2)
+    if args.registered:
+        save(args.out, args.run, registered_result(args))
+        print(f"wrote {args.out}")
+        return
 
     corpus = CLASSIFICATION_CORPUS.replace(n_chips=args.train_chips)
     chips = simulate_corpus(corpus, ROOT / "data" / "training" / "classification" / "chips")
@@ -184,26 +259,10 @@ def main() -> None:
             preds = predict_tracks(model, test_tracks, task=task)
             infer_s = time.perf_counter() - start
             entry = {"train_seconds": seconds, "inference_seconds": infer_s, "history": history}
-            if task == "celltype":
-                table = celltype_table(test_tracks, preds)
-                scores, per_track = score_celltype_views(table)
-                entry.update({"test_per_track": per_track, "test_overall_per_track": per_track["overall"],
-                              "n_lineages_with_relatives": int(table.groupby(
-                                  ["chip_id", "field_id", "row", "col", "lineage_id"]).size().gt(1).sum()),
-                              "wrong_tracks": wrong_tracks(table)})
-                print(f"{task}/{kind} per track: accuracy {summary_row(per_track)}", flush=True)
-                for row in entry["wrong_tracks"]:
-                    print(f"    wrong: {row}", flush=True)
-            else:
-                scores = score_apoptosis(*apoptosis_tables(test_tracks, preds))
-            entry["test"] = scores
+            scores, extra = score_task(task, test_tracks, preds)
+            entry.update({**extra, "test": scores})
             result["models"][f"{task}/{kind}"] = entry
-            label = "per lineage: " if task == "celltype" else ""
-            print(f"{task}/{kind} ({seconds:.0f} s): {label}accuracy {summary_row(scores)}", flush=True)
-            if task == "apoptosis":
-                o = scores["overall"]
-                print(f"    AUROC {o['auroc']:.3f} {o['auroc_ci']}, death within 4: {o['death']['within_tol']:.3f} "
-                      f"{o['death']['within_tol_ci']}", flush=True)
+            print_scores(task, f"{kind} ({seconds:.0f} s)", scores, extra)
             result["models"][f"{task}/{kind}"]["test_overall"] = {k: v for k, v in scores["overall"].items()}
             save(args.out, args.run, result)
     table = {}

@@ -32,7 +32,9 @@ it), then the interaction stage into ``--cache``/models-inputs/, scored like ``p
 (LOCSNET -> tracker -> CNN-LSTM -> contacts / well_outcomes / killing_kinetics, under
 ``--tables``, stores under ``--zarr``) against the chip's truth, with pipeline tracks
 matched to true cells (``interactions.evaluation``); chips without those tables are skipped
-and named.
+and named. For ``tracks``, ``models`` and ``pipeline`` the pair-frame FN rates (tracks
+matched per track and frame by frame) also come per E:T group of the true well and for
+contact-rich wells, with 95% bootstrap CIs over wells (``contacts_fn_rate_by_stratum``).
 
 Writes ``benchmarks/results/kinetics_<inputs>.json`` (and PNGs with ``--plots DIR``, or only
 the killing curves with ``--killing-curves PNG``).
@@ -67,6 +69,9 @@ from lftiming_ml.interactions.kinetics import killing_frequency
 from lftiming_ml.interactions.plots import killing_curves_png, kinetics_distributions_png
 from lftiming_ml.interactions.survival import survival_by_group
 from lftiming_ml.metrics.interactions import compare_killing_frequency, score_contacts, score_kinetics
+from lftiming_ml.metrics.stats import bootstrap_ratio_ci
+from lftiming_ml.metrics.strata import STRATA
+from lftiming_ml.store.keys import WELL_KEYS
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.truth.files import CONTACTS, has_truth, read_cells
@@ -245,6 +250,47 @@ def built_tables_dir(args: argparse.Namespace) -> Path:
     return args.cache / f"{args.inputs}-inputs" / "tables"
 
 
+def contact_counts_by_well(runs: list) -> pd.DataFrame:
+    """One row per true well with contacts scored (``MatchedOutcomes``' truth frames) and per
+    matching (``track``: tracks matched to cells per track; ``frame_matched``: frame by frame):
+    its FN and TP pair-frames (``score_contacts`` of that well), ``et_group`` and ``contact_rich``."""
+    rows = []
+    for run in runs:
+        strata = run.truth_wells.set_index(WELL_KEYS)[["et_group", "contact_rich"]]
+        for matching, pred in (("track", run.frames), ("frame_matched", run.frames_per_frame)):
+            pred_by_well = dict(iter(pred.groupby(WELL_KEYS, sort=False)))
+            for key, truth in run.truth_frames.groupby(WELL_KEYS, sort=False):
+                s = score_contacts(pred_by_well.get(key, pred.iloc[:0]), truth)
+                group = strata.loc[key] if key in strata.index else None
+                rows.append({**dict(zip(WELL_KEYS, key)), "matching": matching, "fn": s.fn, "tp": s.tp,
+                             "et_group": "unknown" if group is None else group["et_group"],
+                             "contact_rich": False if group is None else bool(group["contact_rich"])})
+    return pd.DataFrame(rows)
+
+
+def fn_rate_by_stratum(by_well: pd.DataFrame, pooled: dict) -> dict:
+    """FN rate (FN / true contact pair-frames) per matching, overall, per E:T group and for
+    contact-rich wells, with 95% bootstrap CIs over wells (``bootstrap_ratio_ci``). The overall
+    rates must equal the pooled ones of ``score_matched_contacts`` (``pooled``)."""
+    out: dict[str, dict] = {}
+    for matching, g in by_well.groupby("matching", sort=False):
+        groups = [("overall", g)] + [(s, g[g["et_group"] == s]) for s in STRATA]
+        groups.append(("contact-rich", g[g["contact_rich"]]))
+        out[matching] = {}
+        for name, part in groups:
+            fn, pos = part["fn"].to_numpy(float), (part["fn"] + part["tp"]).to_numpy(float)
+            if pos.sum() == 0:
+                continue
+            est, lo, hi = bootstrap_ratio_ci(fn, pos)
+            out[matching][name] = {"fn_rate": est, "fn_rate_ci95": [lo, hi], "wells": int(len(part)),
+                                   "true_contact_pair_frames": int(pos.sum())}
+    for matching, key in (("track", "fn_rate"), ("frame_matched", "frame_matched_fn_rate")):
+        if not math.isclose(out[matching]["overall"]["fn_rate"], pooled[key], rel_tol=1e-9):
+            raise RuntimeError(f"FN rate over wells ({out[matching]['overall']['fn_rate']}) differs from the pooled "
+                               f"{key} ({pooled[key]}): a pair-frame is counted in no well or in two")
+    return out
+
+
 def pipeline_result(chips: list[Path], args: argparse.Namespace) -> dict | None:
     """The pipeline's outcome tables of ``chips`` (``--inputs pipeline``), or those built from
     its tracks with true labels (``--inputs tracks``), scored against the truth; None (after
@@ -285,6 +331,7 @@ def pipeline_result(chips: list[Path], args: argparse.Namespace) -> dict | None:
         "contact_tolerance_um": (SEGMENTED_MASK_TOLERANCE_UM if args.inputs in ("tracks", "models")
                                  else "the contacts asset's config (default SEGMENTED_MASK_TOLERANCE_UM)"),
         "contacts_pair_frames": contacts,
+        "contacts_fn_rate_by_stratum": fn_rate_by_stratum(contact_counts_by_well(runs), contacts),
         "kinetics": {k: v for k, v in kinetics.items() if k != "killing_frequency_within_truth_ci"},
         "killing_frequency": {"well": freq},
         "acceptance": acceptance(contacts["accuracy"], contacts["fn_rate"], kinetics,

@@ -17,10 +17,12 @@ simulated into ``data/training/segmentation/chips`` when missing; validation chi
 seeds 20010-20011 (frames 0, 6, 11). Both models get the same data, recipe and number of
 steps. Weights are plain state_dicts in ``data/models/segmentation/<kind>_cpu.pt`` (+ the
 registry config JSON and the training history). Evaluation: held-out chips seed 301
-(standard) and 302 (hard), one field of 72 frames each, every ``--frame-step``-th frame;
+(standard) and 302 (hard), one field of 72 frames each (simulated into ``--cache``, default
+the corpus folder, when missing), every ``--frame-step``-th frame;
 mIoU per frame (``metrics.segmentation``), per stratum, 95% bootstrap CIs over wells, AP50,
 missed/extra cells and inference speed (well-frames/s, 2 CPU threads, batch 32). Writes
-``benchmarks/results/segmentation.json`` and prints a table.
+``benchmarks/results/segmentation.json`` (``segmentation_registered.json`` with
+``--registered``; or ``--out``) and prints a table.
 """
 
 from __future__ import annotations
@@ -40,14 +42,8 @@ from lftiming_ml.metrics.segmentation import summarize_segmentation
 from lftiming_ml.models.registry import load_by_alias
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, train_config
 from lftiming_ml.segmentation.data import load_chip_samples, load_corpus_samples
-from lftiming_ml.segmentation.engine import (
-    evaluate,
-    load_weights,
-    registry_config,
-    save_weights,
-    segmenter_from_registry,
-    train_segmenter,
-)
+from lftiming_ml.segmentation.engine import evaluate, load_weights, save_weights, train_segmenter
+from lftiming_ml.segmentation.model import registry_config, segmenter_from_registry
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.sim.config import preset_config
 from lftiming_ml.truth.files import WELLS, has_truth
@@ -61,8 +57,8 @@ VAL = SEGMENTATION_CORPUS.replace(n_chips=2, first_seed=20_010)
 MIOU_TARGET_CPU = 0.85
 
 
-def held_out_chip(preset: str, seed: int) -> Path:
-    path = CHIPS / f"bench-{preset}-s{seed}"
+def held_out_chip(preset: str, seed: int, cache: Path = CHIPS) -> Path:
+    path = cache / f"bench-{preset}-s{seed}"
     if not has_truth(path, WELLS):
         simulate_chip(path, preset_config(preset, seed=seed, n_fields=1, n_frames=72), overwrite=True)
     return path
@@ -119,6 +115,9 @@ def main() -> None:
                         "locsnet:candidate (writes segmentation_registered.json)")
     p.add_argument("--tracking-uri", default=f"sqlite:///{ROOT / 'data' / 'mlflow' / 'mlflow.db'}",
                    help="MLflow store of --registered")
+    p.add_argument("--cache", type=Path, default=CHIPS, help="where the held-out chips are simulated")
+    p.add_argument("--out", type=Path, default=None, help="results file (default: benchmarks/results/"
+                   "segmentation.json, or segmentation_registered.json with --registered)")
     args = p.parse_args()
     torch.set_num_threads(2)
     if args.train:
@@ -126,7 +125,8 @@ def main() -> None:
             train(kind, args)
     if args.no_eval:
         return
-    eval_samples = {preset: load_chip_samples(held_out_chip(preset, seed), frames=range(0, 72, args.frame_step))
+    eval_samples = {preset: load_chip_samples(held_out_chip(preset, seed, args.cache),
+                                              frames=range(0, 72, args.frame_step))
                     for preset, seed in HELD_OUT}
     result: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
                     "held_out": [f"{p}:{s}" for p, s in HELD_OUT], "frame_step": args.frame_step,
@@ -177,8 +177,8 @@ def main() -> None:
                 continue
             print(f"  {group:<14}{m['n_wells']:>6}{m['n_frames_with_cells']:>7}{m['miou_mean']:>7.3f}{m['miou_sd']:>6.2f}"
                   f"  [{m['miou_ci_low']:.3f}, {m['miou_ci_high']:.3f}]  {m['ap50']:>6.3f}{m['n_missed']:>8}{m['n_extra']:>7}")
-    out_path = RESULTS / ("segmentation_registered.json" if args.registered else "segmentation.json")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_path = args.out or RESULTS / ("segmentation_registered.json" if args.registered else "segmentation.json")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(f"\nwrote {out_path}")
 

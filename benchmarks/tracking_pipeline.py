@@ -2,13 +2,14 @@
 laptrack (issue 5, benchmark b).
 
     flock /tmp/lftiming_train.lock .venv/bin/python benchmarks/tracking_pipeline.py \\
-        [--chips standard:41 hard:42] [--fields 2] [--cache DIR] [--reuse-masks]
+        [--chips standard:41 hard:42] [--fields 2] [--cache DIR] [--raw DIR] [--reuse-masks]
 
 Each chip (``preset:seed``, seeds < 1000: never trained on; the segmentation corpus uses seeds
 >= 20 000, the well detector's >= 10 000, the ground-truth tracking benchmark 11/12/31/32) is
 simulated with ``--fields`` fields of 72 frames into ``--cache`` (default
 ``$LFTIMING_BENCH_CACHE/tracking_pipeline`` or ``/tmp/lftiming_bench_cache/tracking_pipeline``),
-laid out like a data folder (``raw/``, ``zarr/``). Then the pipeline's library calls, as the
+laid out like a data folder (``raw/``, ``zarr/``, ``tables/``; ``--raw`` puts the simulated
+chips elsewhere, e.g. where another run with other models already simulated them). Then the pipeline's library calls, as the
 assets make them: well grid with the champion well detector, well movies, ``cell_masks`` with
 the champion LOCSNET (both resolved in the project's MLflow store), ``cell_tracks`` with
 ``TrackerParams()`` and the champion ``reid_embedding`` (appearance term of Eq. 7; the same
@@ -66,8 +67,8 @@ if GATE_PX != MOTA_GATE_PX:
     raise SystemExit(f"gate of benchmarks/tracking.py ({GATE_PX}) differs from the evaluation's ({MOTA_GATE_PX})")
 
 
-def ensure_chip(cache: Path, preset: str, seed: int, n_fields: int) -> Path:
-    chip = cache / "raw" / f"trkpipe-{preset}-s{seed}"
+def ensure_chip(raw: Path, preset: str, seed: int, n_fields: int) -> Path:
+    chip = raw / f"trkpipe-{preset}-s{seed}"
     if not has_truth(chip, MASKS):
         print(f"simulating {chip} ...", flush=True)
         simulate_chip(chip, preset_config(preset, seed=seed, n_fields=n_fields, n_frames=72), overwrite=True)
@@ -135,11 +136,12 @@ def tracks_on_true_masks(chip: Path, store: Path, reid: ReidNet) -> pd.DataFrame
     return pd.concat(parts, ignore_index=True)
 
 
-def run_chip(cache: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bool) -> tuple[pd.DataFrame, dict]:
+def run_chip(cache: Path, raw: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bool
+             ) -> tuple[pd.DataFrame, dict]:
     preset, seed = spec.split(":")
     if int(seed) >= 1000:
         raise SystemExit(f"held-out seeds are < 1000, got {spec}")
-    chip = ensure_chip(cache, preset, int(seed), n_fields)
+    chip = ensure_chip(raw, preset, int(seed), n_fields)
     store = cache / "zarr" / f"{chip.name}.zarr"
     store.parent.mkdir(parents=True, exist_ok=True)
     record = segment_chip(chip, store, tracking_uri, reuse)
@@ -177,6 +179,7 @@ def main() -> None:
     p.add_argument("--fields", type=int, default=2, help="fields of view per simulated chip (72 frames each)")
     p.add_argument("--cache", type=Path, default=Path(os.environ.get("LFTIMING_BENCH_CACHE", "/tmp/lftiming_bench_cache"))
                    / "tracking_pipeline")
+    p.add_argument("--raw", type=Path, default=None, help="where the chips are simulated (default: <cache>/raw)")
     p.add_argument("--tracking-uri", default=os.environ.get(
         "MLFLOW_TRACKING_URI", f"sqlite:///{(ROOT / 'data' / 'mlflow' / 'mlflow.db').resolve()}"),
         help="MLflow store holding the champion well_detector and locsnet")
@@ -188,7 +191,8 @@ def main() -> None:
     started = time.perf_counter()
     parts, records = [], {}
     for spec in args.chips:
-        wells, records[spec] = run_chip(args.cache, spec, args.fields, args.tracking_uri, args.reuse_masks)
+        wells, records[spec] = run_chip(args.cache, args.raw or args.cache / "raw", spec, args.fields,
+                                        args.tracking_uri, args.reuse_masks)
         parts.append(wells)
     df = pd.concat(parts, ignore_index=True)
     strata = {m: summarize_tracking(df[df["method"] == m]) for m in ("ours", "ours_no_reid", "laptrack", "ours_true_masks")}

@@ -2,12 +2,14 @@
 
     .venv/bin/lftiming train well_detector      # once: registers the champion detector
     .venv/bin/python benchmarks/wells.py [--seeds 1 2 3] [--presets standard standard hard]
+        [--tracking-uri URI] [--cache DIR] [--out FILE]
 
 For each held-out chip (seeds below 1000 are never trained on; the detector trains on
 seeds >= 10000), runs the champion detector, lattice fit and drift (``chip_well_grid``) and
 the crops (``chip_well_movies``), scores the grid against ``gt/wells.parquet`` over all 72
 frames (drift and focus drift included), and times grid + crops per field. The detector's
-training time is read from its MLflow run. Writes ``benchmarks/results/wells.json``.
+training time is read from its MLflow run (the project's store, or ``--tracking-uri``).
+Writes ``benchmarks/results/wells.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -42,12 +44,15 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--presets", nargs="+", default=["standard", "standard", "hard"])
     p.add_argument("--cache", default=os.environ.get("LFTIMING_BENCH_CACHE", str(ROOT / "data" / "bench" / "wells")))
+    p.add_argument("--tracking-uri", default=None, help="MLflow store of the champion well_detector "
+                   "(default: the project's, as the pipeline resolves it)")
+    p.add_argument("--out", type=Path, default=RESULTS / "wells.json", help="results file")
     args = p.parse_args()
     if len(args.seeds) != len(args.presets) or min(args.seeds) >= 1000:
         raise SystemExit("give one preset per seed; held-out seeds are below 1000")
-    mlflow = build_resources(str(ROOT / "data"))["mlflow"]
-    detect, info = load_detector(tracking_uri=mlflow.tracking_uri)
-    run = MlflowClient(mlflow.tracking_uri).get_run(info.run_id)
+    tracking_uri = args.tracking_uri or build_resources(str(ROOT / "data"))["mlflow"].tracking_uri
+    detect, info = load_detector(tracking_uri=tracking_uri)
+    run = MlflowClient(tracking_uri).get_run(info.run_id)
     params = WellGridParams()
     chips, preds, truths, field_seconds = [], [], [], []
     for seed, preset in zip(args.seeds, args.presets):
@@ -79,8 +84,8 @@ def main() -> None:
                               and max(field_seconds) <= 20.0),
         "seconds_per_field_max": round(max(field_seconds), 2), "cpus": os.cpu_count(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "wells.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "per_chip"}, indent=2, default=str))
 
 
