@@ -24,7 +24,7 @@ INFERENCE_ENTRY_POINTS = [
     "lftiming_ml.store", "lftiming_ml.wells.grid", "lftiming_ml.wells.serving", "lftiming_ml.segmentation.serving",
     "lftiming_ml.tracking.chip", "lftiming_ml.reid.serving", "lftiming_ml.classification.serving",
     "lftiming_ml.interactions.pipeline_inputs", "lftiming_ml.interactions.outcomes", "lftiming_ml.sql",
-    "lftiming_ml.annotations.exchange", "lftiming_ml.annotations.sources",
+    "lftiming_ml.annotations.exchange", "lftiming_ml.annotations.sources", "lftiming_ml.qa.report",
 ]
 FORBIDDEN_AT_INFERENCE = ("lftiming_ml.truth", "lftiming_ml.evaluation", "lftiming_ml.sim")
 

@@ -32,7 +32,7 @@ from mlflow.exceptions import MlflowException
 from lftiming_ml.models.bundle import TrainingBundle, UnsafeWeightsError, load_state_dict_file
 
 __all__ = ["ModelNotRegisteredError", "ModelVersionInfo", "UnsafeWeightsError", "load_by_alias", "load_state_dict_file",
-           "log_and_register", "move_alias", "register_bundle", "resolve_alias"]
+           "log_and_register", "move_alias", "register_bundle", "resolve_alias", "VersionRun", "version_runs"]
 
 MODEL_DIR = "model"
 STATE_DICT_FILE = "state_dict.pt"
@@ -246,6 +246,42 @@ def load_by_alias(
         state_dict = load_state_dict_file(local / STATE_DICT_FILE, what=what)
         config = json.loads((local / CONFIG_FILE).read_text())
     return state_dict, config, info
+
+
+@dataclass(frozen=True)
+class VersionRun:
+    """What MLflow knows of a registered version: its ``run_id``, ``run_name``, the run's
+    ``experiment`` and ``status``, when it started (``start_time``, ISO text) and the
+    ``aliases`` pointing at the version now."""
+
+    name: str
+    version: int
+    run_id: str
+    run_name: str
+    experiment: str
+    status: str
+    start_time: str
+    aliases: tuple[str, ...]
+
+
+def version_runs(*, tracking_uri: str, versions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], VersionRun]:
+    """``(model name, version) -> VersionRun`` for each of ``versions`` that the registry
+    holds (others are left out: a chip made by a model registered elsewhere still reports)."""
+    from datetime import datetime, timezone
+
+    client = _client(tracking_uri)
+    out = {}
+    for name, version in versions:
+        try:
+            mv = client.get_model_version(name, str(version))
+            run = client.get_run(mv.run_id)
+            experiment = client.get_experiment(run.info.experiment_id).name
+        except MlflowException:
+            continue
+        started = datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        out[(name, int(version))] = VersionRun(name, int(version), mv.run_id, run.info.run_name or "", experiment,
+                                              run.info.status, started, tuple(sorted(mv.aliases)))
+    return out
 
 
 def _download(artifact_uri: str, dst: str, tracking_uri: str) -> str:

@@ -13,7 +13,7 @@ Keys of the output are the PIPELINE's (field_id, row, col); the true well is kep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,11 +124,14 @@ class TruthWellMasks:
     masks: np.ndarray
 
 
-def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> Iterator[TruthWellMasks]:
+def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str, *,
+                              only: Collection[tuple[str, int, int]] | None = None) -> Iterator[TruthWellMasks]:
     """True masks per cropped pipeline well (only where the crop scale is 1, i.e. the chip's
-    pixel size is the canonical one; otherwise ValueError naming the well)."""
+    pixel size is the canonical one; otherwise ValueError naming the well); ``only``: just
+    these pipeline wells ``(field_id, row, col)``."""
     chip_dir = Path(chip_dir)
-    wells = [i for i in list_well_movies(store_path) if i.cropped]
+    wells = [i for i in list_well_movies(store_path) if i.cropped
+             and (only is None or (i.field_id, i.row, i.col) in only)]
     pairs = pair_wells(chip_dir, wells)
     gt_wells = read_wells(chip_dir).set_index([*WELL_KEYS, "frame"]).sort_index()
     root = open_masks(chip_dir)
