@@ -16,7 +16,7 @@ from lftiming_ml.classification.engine import LogFn, cross_validate, registry_co
 from lftiming_ml.classification.serving import MODEL_NAMES
 from lftiming_ml.corpus import CorpusConfig, split_by_chip
 from lftiming_ml.sim.corpus import simulate_corpus
-from lftiming_ml.models.registry import ModelVersionInfo, log_and_register
+from lftiming_ml.models.registry import ModelVersionInfo, training_run
 
 
 def train_and_register(
@@ -40,30 +40,30 @@ def train_and_register(
     train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=config.profile)]
     val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=config.profile)]
     label_errors = label_error_rates([*train_tracks, *val_tracks])
-    cv: dict[str, float] = {}
-    if cv_folds:
-        folds = cross_validate(config, [*train_tracks, *val_tracks], n_folds=cv_folds)
-        for row in folds:
-            cv.update({f"cv_fold{int(row['fold'])}_{k}": v for k, v in row.items() if k.startswith("val_")})
-        for key in ("val_accuracy", "val_auroc"):
-            values = np.array([row[key] for row in folds], float)
-            cv[f"cv_{key}_mean"], cv[f"cv_{key}_sd"] = float(np.nanmean(values)), float(np.nanstd(values))
-    start = time.perf_counter()
-    model, history = train_classifier(config, train_tracks=train_tracks, val_tracks=val_tracks, log_fn=log_fn)
-    seconds = time.perf_counter() - start
-    final = {k: float(v) for k, v in history[-1].items()}
-    final["train_seconds"] = seconds
-    final.update({f"label_{k}": v for k, v in label_errors.items()})
-    final.update(cv)
-    info = log_and_register(
-        tracking_uri=tracking_uri, experiment=model_name, model_name=model_name,
-        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-        config=registry_config(config),
-        params={"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
-                "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
-                "n_train_tracks": len(train_tracks), "n_val_tracks": len(val_tracks), "cv_folds": cv_folds},
-        metrics=final, history=history, alias=alias, artifact_location=artifact_location,
-        run_name=f"{model_name}-{config.profile.name}-{config.profile.backbone}-{corpus.n_chips}chips")
+    params = {"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
+              "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
+              "n_train_tracks": len(train_tracks), "n_val_tracks": len(val_tracks), "cv_folds": cv_folds}
+    with training_run(tracking_uri=tracking_uri, experiment=model_name, model_name=model_name, params=params,
+                      run_name=f"{model_name}-{config.profile.name}-{config.profile.backbone}-{corpus.n_chips}chips",
+                      artifact_location=artifact_location) as run:
+        cv: dict[str, float] = {}
+        if cv_folds:
+            folds = cross_validate(config, [*train_tracks, *val_tracks], n_folds=cv_folds)
+            for row in folds:
+                cv.update({f"cv_fold{int(row['fold'])}_{k}": v for k, v in row.items() if k.startswith("val_")})
+            for key in ("val_accuracy", "val_auroc"):
+                values = np.array([row[key] for row in folds], float)
+                cv[f"cv_{key}_mean"], cv[f"cv_{key}_sd"] = float(np.nanmean(values)), float(np.nanstd(values))
+        start = time.perf_counter()
+        model, history = train_classifier(config, train_tracks=train_tracks, val_tracks=val_tracks,
+                                          log_fn=run.epoch_logger(log_fn))
+        seconds = time.perf_counter() - start
+        final = {k: float(v) for k, v in history[-1].items()}
+        final["train_seconds"] = seconds
+        final.update({f"label_{k}": v for k, v in label_errors.items()})
+        final.update(cv)
+        info = run.finish(state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                          config=registry_config(config), metrics=final, alias=alias)
     return info, history, seconds
 
 

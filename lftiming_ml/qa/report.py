@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from lftiming_ml.annotations.review_wells import WellToReview, wells_to_review
 from lftiming_ml.io import atomic_file
@@ -36,6 +37,21 @@ from lftiming_ml.qa.views import ChipOutputs, WellView, predicted_well_view
 from lftiming_ml.store.layout import ChipStore
 
 REPORT_NAME = "report.html"
+
+
+class ReportParams(BaseModel):
+    """What the report shows (the ``qa_report`` asset's run config and ``lftiming report``'s options)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top: int = Field(12, ge=0, description="Wells needing review shown with their filmstrips, best ranked first.")
+    with_truth: bool = Field(True, description="Draw ground truth under the prediction where the chip has it "
+                                               "(the caller reads it: this module never does).")
+    n_frames: int = Field(8, ge=1, le=40, description="Frames per filmstrip.")
+    zoom: int = Field(2, ge=1, le=6, description="Screen pixels per crop pixel in the filmstrips.")
+
+    def style(self) -> FilmstripStyle:
+        return FilmstripStyle(n_frames=self.n_frames, zoom=self.zoom)
 TruthViews = Callable[[Sequence[str]], Mapping[str, WellView]]
 """Well names -> their truth views (wells without truth left out)."""
 OUTCOME_TABLES = ("well_outcomes", "target_outcomes", "effector_kinetics", "killing_kinetics", "killing_frequency")
@@ -142,11 +158,12 @@ def _review_section(chip: ChipStore, top: int, truth_views: TruthViews | None, s
     return "\n".join(parts), shown, ranked_by, first, bool(truth)
 
 
-def chip_report_html(chip: ChipStore, *, tracking_uri: str | None = None, truth_views: TruthViews | None = None,
-                     top: int = 12, style: FilmstripStyle | None = None) -> tuple[str, dict]:
+def chip_report_html(chip: ChipStore, params: ReportParams | None = None, *, tracking_uri: str | None = None,
+                     truth_views: TruthViews | None = None) -> tuple[str, dict]:
     """The report's HTML and what it holds (``wells``, ``ranked_by``, ``summary``,
     ``with_truth``, ``first_filmstrip``)."""
-    style = style or FilmstripStyle()
+    params = params or ReportParams()
+    style, top = params.style(), params.top
     summary = chip_summary(chip)
     targets, wells, survival, frequency = (read_table(chip, t) for t in ("target_outcomes", "well_outcomes",
                                                                           "target_survival", "killing_frequency"))
@@ -245,11 +262,14 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
 """
 
 
-def write_chip_report(chip: ChipStore, *, tracking_uri: str | None = None, truth_views: TruthViews | None = None,
-                      top: int = 12, style: FilmstripStyle | None = None, out: Path | None = None) -> ReportResult:
-    """Write the chip's report to ``out`` (default ``<reports_dir>/report.html``) atomically."""
+def write_chip_report(chip: ChipStore, params: ReportParams | None = None, *, tracking_uri: str | None = None,
+                      truth_views: TruthViews | None = None, out: Path | None = None) -> ReportResult:
+    """Write the chip's report to ``out`` (default ``<reports_dir>/report.html``) atomically;
+    ``truth_views`` only draws truth when ``params.with_truth``."""
     start = time.perf_counter()
-    page, info = chip_report_html(chip, tracking_uri=tracking_uri, truth_views=truth_views, top=top, style=style)
+    params = params or ReportParams()
+    page, info = chip_report_html(chip, params, tracking_uri=tracking_uri,
+                                  truth_views=truth_views if params.with_truth else None)
     path = Path(out) if out is not None else chip.reports_dir / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     data = page.encode("utf-8")
@@ -259,4 +279,4 @@ def write_chip_report(chip: ChipStore, *, tracking_uri: str | None = None, truth
                         time.perf_counter() - start, info["first_filmstrip"])
 
 
-__all__ = ["REPORT_NAME", "ReportResult", "TruthViews", "chip_report_html", "well_anchor", "write_chip_report"]
+__all__ = ["REPORT_NAME", "ReportParams", "ReportResult", "TruthViews", "chip_report_html", "well_anchor", "write_chip_report"]

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lftiming_ml.corpus import CorpusConfig
-from lftiming_ml.models.registry import ModelVersionInfo, register_bundle
-from lftiming_ml.segmentation.config import CorpusSampling, SegmenterKind
+from lftiming_ml.models.registry import ModelVersionInfo, training_run
+from lftiming_ml.segmentation.config import MODEL_NAMES, CorpusSampling, SegmenterKind
 from lftiming_ml.segmentation.engine import LogFn
 from lftiming_ml.segmentation.offline import train_bundle
 
@@ -20,15 +20,20 @@ def train_and_register(
     sampling: CorpusSampling = CorpusSampling(),
 ) -> tuple[ModelVersionInfo, list[dict[str, float]], float]:
     """``offline.train_bundle`` (simulate the corpus, split by chip, train ``kind`` with the
-    ``profile`` recipe), then log the run to MLflow (params incl. corpus size, per-epoch
-    history, validation mIoU overall and per stratum, the ``OVERLAY_ARTIFACT`` preview),
-    register a version of ``MODEL_NAMES[kind]`` and point ``alias`` at it.
+    ``profile`` recipe) inside an MLflow run opened first (each epoch's losses and validation
+    mIoU logged as the epoch ends), then the rest (params incl. corpus size, final metrics,
+    the ``OVERLAY_ARTIFACT`` preview), register a version of ``MODEL_NAMES[kind]`` and point
+    ``alias`` at it.
 
     Returns the version, the per-epoch history and the training time (s, simulation excluded).
     """
-    bundle = train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
-                          log_fn=log_fn, sampling=sampling)
-    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    name = MODEL_NAMES[kind]
+    with training_run(tracking_uri=tracking_uri, experiment=name, model_name=name,
+                      run_name=f"{name}-{profile}-{corpus.n_chips}chips", artifact_location=artifact_location) as run:
+        bundle = train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
+                              log_fn=run.epoch_logger(log_fn), sampling=sampling)
+        info = run.finish(state_dict=bundle.state_dict, config=bundle.config, params=bundle.params,
+                          metrics=bundle.metrics, artifacts=bundle.artifacts, alias=alias, run_name=bundle.run_name)
     return info, bundle.history, bundle.metrics["train_seconds"]
 
 
