@@ -127,8 +127,7 @@ def kinetics_by_group(interactions: pd.DataFrame, wells: pd.DataFrame) -> pd.Dat
     for group in [g for g in STRATA if (k["et_group"] == g).any()] + ["all"]:
         g = k if group == "all" else k[k["et_group"] == group]
         rows.append({"et_group": group, "interactions": len(g), "kills": int(g["killed"].sum()),
-                     "median_t_seek_min": g["t_seek_min"].median(), "median_t_contact_min": g["t_contact_min"].median(),
-                     "median_t_death_min": g["t_death_min"].median()})
+                     **{f"median_{c}": g[c].dropna().median() for c in ("t_seek_min", "t_contact_min", "t_death_min")}})
     return pd.DataFrame(rows)
 
 
