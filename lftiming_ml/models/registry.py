@@ -303,7 +303,10 @@ def compare_versions(*, tracking_uri: str, model_name: str, versions: tuple[int,
     """Two registered versions of ``model_name`` side by side: one row per run field (run id,
     name, status, start, duration, aliases), param (only those that differ unless
     ``all_params``) and final metric (the latest value of each), columns ``section, name,
-    v<a>, v<b>, differs``. ``ModelNotRegisteredError`` names the versions that exist."""
+    v<a>, v<b>, differs``. ``ModelNotRegisteredError`` names the versions that exist;
+    ValueError when the two versions are the same."""
+    if versions[0] == versions[1]:
+        raise ValueError(f"compare two different versions of {model_name!r}, not {versions[0]} with itself")
     client = _client(tracking_uri)
     runs = []
     for version in versions:

@@ -95,6 +95,8 @@ def test_compare_two_versions_side_by_side(tracking_uri: str) -> None:
     assert table[table["section"] == "run"]["name"].tolist()[:3] == ["run_id", "run_name", "status"]
     everything = compare_versions(tracking_uri=tracking_uri, model_name="locsnet", versions=(1, 2), all_params=True)
     assert set(everything[everything["section"] == "param"]["name"]) == {"lr", "epochs"}
+    with pytest.raises(ValueError, match="not 2 with itself"):
+        compare_versions(tracking_uri=tracking_uri, model_name="locsnet", versions=(2, 2))
     with pytest.raises(ModelNotRegisteredError, match=r"no version 9 .*versions: \[1, 2\]"):
         compare_versions(tracking_uri=tracking_uri, model_name="locsnet", versions=(1, 9))
 
