@@ -40,6 +40,7 @@ ui: $(STAMP)
 
 # MLflow UI on http://127.0.0.1:5000 over data/mlflow
 mlflow-ui: $(STAMP)
+	@echo "MLflow UI: http://127.0.0.1:5000/#/?workflowType=machine_learning (the Model training view: Experiments, Model registry)"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --workers 1 --host 127.0.0.1 --port 5000 \
 	  --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --default-artifact-root $(CURDIR)/data/mlflow/artifacts
 

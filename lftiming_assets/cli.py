@@ -1,4 +1,5 @@
-"""The ``lftiming`` command: simulate, validate, run the pipeline, the demo, pictures, annotations.
+"""The ``lftiming`` command: simulate, validate, run the pipeline, the demo, reports and pictures,
+annotations, model versions.
 
 Dagster is imported only by the commands that need it, so ``simulate`` and ``validate``
 start fast.
@@ -427,6 +428,74 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise
 
 
+def _tracking_uri(layout: DataLayout) -> str:
+    """$MLFLOW_TRACKING_URI, else the data folder's sqlite registry (as ``resources.build_resources``)."""
+    return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{(layout.mlflow_dir / 'mlflow.db').resolve()}")
+
+
+def _truth_views(chip, wanted: bool):
+    """Truth views of the chip's wells when wanted and the chip has ground truth, else None."""
+    if not wanted:
+        return None
+    from functools import partial
+
+    from lftiming_ml.evaluation.well_views import chip_has_truth, truth_well_views
+
+    return partial(truth_well_views, chip) if chip_has_truth(chip) else None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lftiming_ml.qa.report import ReportParams, write_chip_report
+
+    layout = _data_layout()
+    chip = layout.chip(args.chip)
+    params = ReportParams(top=args.top, with_truth=not args.no_truth, n_frames=args.frames, zoom=args.zoom)
+    result = write_chip_report(chip, params, tracking_uri=_tracking_uri(layout),
+                               truth_views=_truth_views(chip, params.with_truth),
+                               out=Path(args.out) if args.out else None)
+    print(f"chip {args.chip}: report with {len(result.wells)} wells to review ({result.ranked_by}"
+          f"{', prediction above truth' if result.with_truth else ''}), {result.n_bytes / 1e6:.1f} MB, "
+          f"{result.seconds:.1f} s")
+    print(f"report: {result.path}")
+    return 0
+
+
+def cmd_filmstrip(args: argparse.Namespace) -> int:
+    from lftiming_ml.qa.filmstrip import FilmstripStyle, animation_gif, filmstrip_png
+    from lftiming_ml.qa.views import ChipOutputs, predicted_well_view
+
+    chip = _data_layout().chip(args.chip)
+    style = FilmstripStyle(n_frames=args.frames, zoom=args.zoom)
+    out = Path(args.out) if args.out else chip.reports_dir / "filmstrips"
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = ChipOutputs(chip)
+    truth_views = _truth_views(chip, not args.no_truth)
+    truth = truth_views(args.wells) if truth_views is not None else {}
+    for well in args.wells:
+        views = [predicted_well_view(chip, well, outputs)] + ([truth[well]] if well in truth else [])
+        stem = out / well.replace("/", "-")
+        stem.with_suffix(".png").write_bytes(filmstrip_png(views, style=style))
+        written = [stem.with_suffix(".png")]
+        if args.gif:
+            stem.with_suffix(".gif").write_bytes(animation_gif(views, style=style))
+            written.append(stem.with_suffix(".gif"))
+        print(f"{well} ({' | '.join(v.label for v in views)}): {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lftiming_ml.models.registry import ModelNotRegisteredError, compare_versions
+    from lftiming_ml.sql import format_result
+
+    try:
+        table = compare_versions(tracking_uri=_tracking_uri(_data_layout()), model_name=args.model,
+                                 versions=(args.v1, args.v2), all_params=args.all)
+    except ModelNotRegisteredError as e:
+        sys.exit(f"lftiming compare: {e}")
+    print(format_result(table))
+    return 0
+
+
 DEMO_MODELS: list[tuple[str, dict, str]] = [
     ("well_detector", {}, "cpu profile, ~3 min"),
     ("locsnet", {"epochs": 1}, "cpu profile, 1 epoch on 10 simulated chips, ~6 min"),
@@ -515,6 +584,7 @@ outputs
   tables          {layout.tables_dir}   (SQL: {layout.duckdb_path})
   well movies     {store.zarr_path}   (napari --plugin napari-ome-zarr <store>/wells/f000/r0c1)
   reports         {store.reports_dir}
+  chip report     {store.reports_dir / "report.html"}   (open it in a browser; `lftiming report --chip {DEMO_CHIP}` rewrites it)
 Scores vs ground truth: .venv/bin/lftiming evaluate --chip {DEMO_CHIP}
 Dagster UI: make ui   then open http://127.0.0.1:3000 (chips appear as partitions)""")
     return 0 if ok else 1
@@ -663,6 +733,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw the first well without showing the window, save the window as PNG and exit")
     w.add_argument("--frame", type=int, default=None, help="frame to show first (default 0)")
     w.set_defaults(func=cmd_review)
+
+    rp = sub.add_parser("report", help="write the chip's report: one HTML file with counts, killing curves, "
+                                        "kinetics, the wells needing review with filmstrips, tables and models")
+    rp.add_argument("--chip", required=True)
+    rp.add_argument("--top", type=int, default=12, help="wells to review shown with filmstrips (default 12)")
+    rp.add_argument("--frames", type=int, default=8, help="frames per filmstrip (default 8)")
+    rp.add_argument("--zoom", type=int, default=2, help="screen px per crop px (default 2)")
+    rp.add_argument("--no-truth", action="store_true", help="do not draw ground truth even where the chip has it")
+    rp.add_argument("--out", default=None, help="HTML file to write (default data/reports/<chip>/report.html)")
+    rp.set_defaults(func=cmd_report)
+
+    fs = sub.add_parser("filmstrip", help="pictures of wells: N frames side by side (PNG) and the movie (GIF), "
+                                          "tracks, E/T, deaths and contacts drawn; truth below where the chip has it")
+    fs.add_argument("--chip", required=True)
+    fs.add_argument("--wells", nargs="+", required=True, metavar="WELL", help="e.g. f000/r0c1")
+    fs.add_argument("--frames", type=int, default=8, help="frames side by side (default 8)")
+    fs.add_argument("--zoom", type=int, default=2, help="screen px per crop px (default 2)")
+    fs.add_argument("--gif", action="store_true", help="also write the whole movie as an animated GIF")
+    fs.add_argument("--no-truth", action="store_true", help="prediction only")
+    fs.add_argument("--out", default=None, help="folder (default data/reports/<chip>/filmstrips)")
+    fs.set_defaults(func=cmd_filmstrip)
+
+    cp = sub.add_parser("compare", help="two registered versions of a model side by side: run, params, metrics")
+    cp.add_argument("model", help="registered model name, e.g. locsnet")
+    cp.add_argument("v1", type=int)
+    cp.add_argument("v2", type=int)
+    cp.add_argument("--all", action="store_true", help="every param, not only those that differ")
+    cp.set_defaults(func=cmd_compare)
 
     m = sub.add_parser("montage", help="picture of a chip: a field, well crops over time, fluorescence")
     m.add_argument("chip_dir")

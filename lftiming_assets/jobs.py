@@ -7,6 +7,7 @@ from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.classification.assets import apoptosis_classifier, cell_deaths, cell_types, celltype_classifier
 from lftiming_assets.interactions.assets import interactions
 from lftiming_assets.models.assets import well_detector
+from lftiming_assets.qa.assets import qa_report
 from lftiming_assets.raw.assets import raw_chip
 from lftiming_assets.review.assets import review_queue
 from lftiming_assets.segmentation.assets import cell_masks, locsnet, mask_rcnn_baseline
@@ -16,7 +17,7 @@ from lftiming_assets.wells.assets import well_grid, well_movies
 WELL_ASSETS = [raw_chip, well_grid, well_movies]
 # Need champion models (`lftiming train <model>`; the demo trains them on its first run).
 CELL_ASSETS = [cell_masks, cell_tracks, cell_types, cell_deaths, interactions,  # interactions: contacts, well_outcomes, killing_kinetics
-               review_queue]
+               review_queue, qa_report]  # qa_report: the chip's HTML report, after the outcomes
 CHIP_ASSETS = [*WELL_ASSETS, *CELL_ASSETS]
 ANNOTATION_ASSETS = [annotations]  # read the annotations store; written by `lftiming annotate` / `import`
 MODEL_ASSETS = [well_detector, locsnet, mask_rcnn_baseline, reid_embedding, celltype_classifier, apoptosis_classifier]

@@ -25,7 +25,7 @@ INFERENCE_ENTRY_POINTS = [
     "lftiming_ml.tracking.chip", "lftiming_ml.reid.serving", "lftiming_ml.classification.serving",
     "lftiming_ml.interactions.pipeline_inputs", "lftiming_ml.interactions.outcomes", "lftiming_ml.sql",
     "lftiming_ml.annotations.exchange", "lftiming_ml.annotations.sources", "lftiming_ml.review.queue",
-    "lftiming_ml.review.plots",
+    "lftiming_ml.review.plots", "lftiming_ml.qa.report",
 ]
 FORBIDDEN_AT_INFERENCE = ("lftiming_ml.truth", "lftiming_ml.evaluation", "lftiming_ml.sim")
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.config import params_metadata
+from lftiming_assets.metadata import model_text
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
@@ -73,7 +74,7 @@ def cell_types(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     return dg.MaterializeResult(
         metadata={"tracks": len(table), "effectors": int((table["cell_type"] == "effector").sum()),
                   "targets": int((table["cell_type"] == "target").sum()), "seconds": round(seconds, 1),
-                  "model": f"{info.name} v{info.version} ({info.alias})", "model_version": info.version},
+                  "model": model_text(info.name, info.version, info.alias)},
         check_results=[dg.AssetCheckResult(check_name="every_track_typed", passed=bool(typed), metadata={
             "tracks_in_cell_tracks": n_tracks, "typed_rows": len(table)})])
 
@@ -99,7 +100,6 @@ def cell_deaths(context: dg.AssetExecutionContext, zarr_store: ZarrStore, regist
     deaths = table.drop_duplicates(["field_id", "row", "col", "track_id"])["death_frame"]
     return dg.MaterializeResult(
         metadata={"tracks": int(per_track.ngroups), "track_frames": len(table), "deaths": int(deaths.notna().sum()),
-                  "seconds": round(seconds, 1), "model": f"{info.name} v{info.version} ({info.alias})",
-                  "model_version": info.version},
+                  "seconds": round(seconds, 1), "model": model_text(info.name, info.version, info.alias)},
         check_results=[dg.AssetCheckResult(check_name="deaths_irreversible", passed=not bad, metadata={
             "inconsistent_tracks": len(bad), "first": str(bad[:3])})])

@@ -18,7 +18,6 @@ kinetics params) reads the ``contact_events``, ``well_outcomes`` and ``target_ou
 tables it needs from the chip's tables.
 """
 
-import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from pydantic import Field
 
 from lftiming_assets.config import params_config, params_metadata
+from lftiming_assets.metadata import counts_markdown, models_markdown, png_markdown
 from lftiming_assets.partitions import chips
 from lftiming_assets.resources import ChipTables, LftimingStorage, ZarrStore
 from lftiming_ml.interactions import checks
@@ -36,6 +36,7 @@ from lftiming_ml.store.keys import PAIR_KEYS, WELL_KEYS
 from lftiming_ml.interactions.outcomes import contact_tables, killing_tables, well_tables
 from lftiming_ml.interactions.pipeline_inputs import INPUT_TABLES, PipelineInputs, pipeline_inputs
 from lftiming_ml.interactions.plots import killing_curves_png, kinetics_distributions_png
+from lftiming_ml.qa.report_data import OUTCOME_VERSION_COLUMNS, target_counts
 
 CONTACTS, WELLS, KILLING = dg.AssetKey("contacts"), dg.AssetKey("well_outcomes"), dg.AssetKey("killing_kinetics")
 SPECS = [
@@ -91,8 +92,10 @@ def _check(asset: dg.AssetKey, name: str, problems: checks.Problems, hint: str) 
         "offending_rows": problems.n, "examples": dg.MetadataValue.json(problems.examples), "hint": hint})
 
 
-def _png_md(path: Path, caption: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{caption}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
+def _models(versions: dict[str, int]) -> dg.MetadataValue:
+    """The model versions stamped on every row (text: versions are not a series to plot)."""
+    return models_markdown({column.removesuffix("_version"): (OUTCOME_VERSION_COLUMNS[column], version)
+                            for column, version in versions.items()})
 
 
 @dg.multi_asset(name="interactions", specs=SPECS, check_specs=CHECKS, partitions_def=chips,
@@ -122,7 +125,8 @@ def interactions(context: dg.AssetExecutionContext, config: InteractionsConfig, 
         done |= _write(tables, chip_id, killing_tables(inputs.tracks, table("contact_events"), table("well_outcomes"),
                                                        table("target_outcomes"), inputs.timing, inputs.versions,
                                                        params=kinetics))
-        yield _result(context, KILLING, *killing_outcome(done, inputs, kinetics, storage.reports_dir(chip_id), chip_id))
+        yield _result(context, KILLING, *killing_outcome(done, inputs, kinetics, storage.reports_dir(chip_id), chip_id,
+                                                         table("well_outcomes"), table("target_outcomes")))
 
 
 def _write(tables: ChipTables, chip_id: str, new: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -144,8 +148,8 @@ def contacts_outcome(done: dict[str, pd.DataFrame], inputs: PipelineInputs, para
     metadata = {"tolerance_um": params.tolerance_um, "pair_frames": len(frames),
                 "contact_pair_frames": int(frames["in_contact"].sum()), "contact_events": len(events),
                 "wells_with_pairs": int(frames[WELL_KEYS].drop_duplicates().shape[0]),
-                "pixel_size_um": inputs.timing.pixel_size_um, "seconds": round(seconds, 1), **inputs.versions,
-                "params": params_metadata(params)}
+                "pixel_size_um": inputs.timing.pixel_size_um, "seconds": round(seconds, 1),
+                "models": _models(inputs.versions), "params": params_metadata(params)}
     return metadata, [
         _check(CONTACTS, "no_negative_durations", checks.negative_event_durations(events),
                "a contact event runs backwards: the contact_events builder is broken, report it"),
@@ -157,11 +161,13 @@ def wells_outcome(done: dict[str, pd.DataFrame], inputs: PipelineInputs, params:
                   ) -> tuple[dict[str, object], list[dg.AssetCheckResult]]:
     """Metadata and checks of ``well_outcomes``."""
     wells, targets, effectors = done["well_outcomes"], done["target_outcomes"], done["effector_kinetics"]
-    metadata = {"wells": len(wells), "targets": len(targets), "effectors": len(effectors),
-                "wells_with_kill": int(wells["killed_any"].sum()), "targets_killed": int(targets["killed"].sum()),
+    metadata = {"wells": len(wells), "targets_at_frame_0": int(wells["n_targets"].sum()),
+                "target_tracks": len(targets), "target_tracks_killed": int(targets["killed"].sum()),
+                "effector_tracks": len(effectors), "wells_with_kill": int(wells["killed_any"].sum()),
                 "serial_killers": int(effectors["serial_killer"].sum()),
-                "et_groups": dg.MetadataValue.json(wells["et_group"].value_counts().to_dict()), **inputs.versions,
-                "params": params_metadata(params)}
+                "target_counts": dg.MetadataValue.md(counts_markdown(target_counts(targets, wells, None))),
+                "et_groups": dg.MetadataValue.json(wells["et_group"].value_counts().to_dict()),
+                "models": _models(inputs.versions), "params": params_metadata(params)}
     return metadata, [
         _check(WELLS, "one_row_per_well", checks.duplicate_rows(wells, WELL_KEYS),
                "duplicate wells in cell_tracks: re-materialize cell_tracks"),
@@ -170,8 +176,10 @@ def wells_outcome(done: dict[str, pd.DataFrame], inputs: PipelineInputs, params:
 
 
 def killing_outcome(done: dict[str, pd.DataFrame], inputs: PipelineInputs, params: KineticsParams, reports: Path,
-                    chip_id: str) -> tuple[dict[str, object], list[dg.AssetCheckResult]]:
-    """Plots under ``reports``, metadata and checks of ``killing_kinetics``."""
+                    chip_id: str, wells: pd.DataFrame, targets: pd.DataFrame
+                    ) -> tuple[dict[str, object], list[dg.AssetCheckResult]]:
+    """Plots under ``reports``, metadata and checks of ``killing_kinetics``; ``wells`` and
+    ``targets``: the chip's ``well_outcomes`` and ``target_outcomes`` (for the counts)."""
     interactions, frequency = done["killing_kinetics"], done["killing_frequency"]
     curves = killing_curves_png(done["target_survival"], reports / "killing_curves.png",
                                 title=f"{chip_id}: target death by E:T group (Kaplan-Meier, 95% CI)")
@@ -183,11 +191,11 @@ def killing_outcome(done: dict[str, pd.DataFrame], inputs: PipelineInputs, param
                 "median_t_contact_min": float(interactions["t_contact_min"].median()),
                 "median_t_death_min": float(interactions["t_death_min"].median()),
                 "killing_frequency": dg.MetadataValue.md(shown.round(3).to_markdown(index=False)),
-                "killing_curves": _png_md(curves, "killing curves by E:T group"),
-                "kinetics_distributions": _png_md(dists, "tSeek, tContact, tDeath"),
-                "killing_curves_png": dg.MetadataValue.path(str(curves)),
-                "kinetics_distributions_png": dg.MetadataValue.path(str(dists)), **inputs.versions,
-                "params": params_metadata(params)}
+                "killing_curves": png_markdown(curves.read_bytes(), "killing curves by E:T group"),
+                "kinetics_distributions": png_markdown(dists.read_bytes(), "tSeek, tContact, tDeath"),
+                "target_counts": dg.MetadataValue.md(counts_markdown(
+                    target_counts(targets, wells, done["target_survival"], frequency))),
+                "models": _models(inputs.versions), "params": params_metadata(params)}
     return metadata, [
         _check(KILLING, "one_row_per_interaction", checks.duplicate_rows(interactions, PAIR_KEYS),
                "duplicate contact events of a pair: re-materialize contacts"),

@@ -56,7 +56,6 @@ def raw_chip(context: dg.AssetExecutionContext, storage: LftimingStorage, tables
             "field_shape": list(manifest.field_shape),
             "preview": dg.MetadataValue.md(
                 f"![phase, {first}, frame 0](data:image/png;base64,{base64.b64encode(preview).decode()})"),
-            "preview_path": dg.MetadataValue.path(str(preview_path)),
         },
         check_results=[dg.AssetCheckResult(
             check_name="frames_stable", passed=not bad,

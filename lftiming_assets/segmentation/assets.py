@@ -7,6 +7,7 @@ import dagster as dg
 
 from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.config import params_metadata
+from lftiming_assets.metadata import model_text
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
@@ -59,10 +60,10 @@ def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     """Amodal instance masks per well and frame (champion ``locsnet``) and the per-cell table."""
     chip_id = context.partition_key
     segment, info = registry.segmenter("locsnet")
-    model = f"{info.name} v{info.version} ({info.alias})"
     start = time.perf_counter()
     with tables.commit(chip_id, what=step_label(context, "cell_masks")):  # Zarr masks and table at once
-        cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment, attrs={"model": model})
+        cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment,
+                                       attrs={"model": f"{info.name} v{info.version} ({info.alias})"})
         seconds = time.perf_counter() - start
         cells["model_version"] = info.version
         tables.write(chip_id, {"cell_masks": cells})
@@ -71,8 +72,8 @@ def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     empty_fraction = empty / well_frames if well_frames else 0.0
     return dg.MaterializeResult(
         metadata={"cells": len(cells), "wells": len(wells), "well_frames": well_frames,
-                  "well_frames_per_s": round(well_frames / max(seconds, 1e-9), 2), "model": model,
-                  "model_version": info.version, "alias": info.alias},
+                  "well_frames_per_s": round(well_frames / max(seconds, 1e-9), 2),
+                  "model": model_text(info.name, info.version, info.alias)},
         check_results=[dg.AssetCheckResult(
             check_name="no_empty_occupied_wells", passed=empty_fraction < MAX_EMPTY_FRACTION,
             metadata={"empty_well_frames": empty, "well_frames": well_frames,

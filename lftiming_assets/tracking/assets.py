@@ -8,6 +8,7 @@ import dagster as dg
 
 from lftiming_assets.annotations.assets import annotations
 from lftiming_assets.config import params_config, params_metadata
+from lftiming_assets.metadata import model_text, models_markdown
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
@@ -83,8 +84,9 @@ def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_s
                   "track_frames": len(table), "interpolated_frames": int(per_source.get("interpolated", 0)),
                   "forward_backward_agreement": round(float(table["fb_agree"].mean()), 4) if len(table) else 1.0,
                   "seconds": round(seconds, 1), **{f"ms_per_well_{k}": v for k, v in steps.items()},
-                  "segmenter_version": segmenter_version, "reid_version": reid_info.version,
-                  "reid_model": f"{reid_info.name} v{reid_info.version} ({reid_info.alias})",
+                  "models": models_markdown({"segmentation (the masks tracked)": ("locsnet", segmenter_version),
+                                             "re-identification": (reid_info.name, reid_info.version)}),
+                  "reid_model": model_text(reid_info.name, reid_info.version, reid_info.alias),
                   "params": params_metadata(params)},
         check_results=[
             dg.AssetCheckResult(check_name="tracks_complete", passed=unexplained == 0,

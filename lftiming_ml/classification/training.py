@@ -14,7 +14,7 @@ from lftiming_ml.classification.offline import train_bundle
 from lftiming_ml.classification.serving import MODEL_NAMES
 from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig
 from lftiming_ml.models.init import resolve_init
-from lftiming_ml.models.registry import ModelVersionInfo, register_bundle
+from lftiming_ml.models.registry import ModelVersionInfo, train_live
 from lftiming_ml.store.layout import DataLayout
 
 
@@ -33,10 +33,12 @@ def train_and_register(
     Returns the version, the per-epoch history and the training time (s, data excluded).
     """
     start = resolve_init(init, model_name=MODEL_NAMES[(task, kind)], tracking_uri=tracking_uri) if init else None
-    bundle = train_bundle(task=task, corpus=corpus, corpus_root=corpus_root, kind=kind, profile=profile,
-                          overrides=overrides, log_fn=log_fn, cv_folds=cv_folds, init=start, annotations=annotations,
-                          layout=layout)
-    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    info, bundle = train_live(
+        lambda log: train_bundle(task=task, corpus=corpus, corpus_root=corpus_root, kind=kind, profile=profile,
+                                 overrides=overrides, log_fn=log, cv_folds=cv_folds, init=start,
+                                 annotations=annotations, layout=layout),
+        tracking_uri=tracking_uri, model_name=MODEL_NAMES[(task, kind)], alias=alias,
+        artifact_location=artifact_location, log_fn=log_fn)
     return info, bundle.history, bundle.metrics["train_seconds"]
 
 

@@ -34,6 +34,9 @@ def killing_curves_png(survival: pd.DataFrame, path: Path | str, *, title: str =
     survival: ``survival.survival_by_group`` table. Each panel shows its group's curve with
     its 95% CI band and, dashed grey, the pooled curve 'all' for reference, so curves are
     compared without their bands covering each other. An empty table gives one empty panel.
+    The counts are the curve's own: n = targets present at frame 0 (Kaplan-Meier enters no
+    later target), dead = deaths of any cause among them, so they differ from
+    ``well_outcomes``' killed counts, which cover every target track and only kills.
     """
     groups = [g for g in dict.fromkeys(survival["et_group"]) if g != "all"] or ["all"]
     pooled = survival[survival["et_group"] == "all"]
@@ -49,14 +52,14 @@ def killing_curves_png(survival: pd.DataFrame, path: Path | str, *, title: str =
         curve = survival[survival["et_group"] == group]
         if len(pooled) and group != "all":
             ax.step(pooled["time_min"], 1 - pooled["survival"], where="post", color="0.45", ls="--", lw=1.2,
-                    label=f"all groups (n={int(pooled['n_at_risk'].iloc[0])})")
+                    label=f"all groups (n={int(pooled['n_at_risk'].iloc[0])} at frame 0)")
         if len(curve):
             n = int(curve["n_at_risk"].iloc[0])
             ax.fill_between(curve["time_min"], 1 - curve["ci_high"], 1 - curve["ci_low"], step="post",
                             color="#c44e52", alpha=0.2, lw=0, label="95% CI")
             ax.step(curve["time_min"], 1 - curve["survival"], where="post", color="#c44e52", lw=2.0,
-                    label=f"{group} (n={n} targets)")
-            ax.set_title(f"{group}: {int(curve['n_deaths'].sum())} of {n} targets dead", fontsize=9)
+                    label=f"{group} (n={n} targets at frame 0)")
+            ax.set_title(f"{group}: {int(curve['n_deaths'].sum())} of {n} frame-0 targets died (any cause)", fontsize=9)
         ax.set(ylim=(0, 1))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig
 from lftiming_ml.models.init import resolve_init
-from lftiming_ml.models.registry import ModelVersionInfo, register_bundle
+from lftiming_ml.models.registry import ModelVersionInfo, train_live
 from lftiming_ml.reid.config import MODEL_NAME
 from lftiming_ml.reid.engine import LogFn
 from lftiming_ml.reid.offline import train_bundle
@@ -27,9 +27,11 @@ def train_and_register(
     version of ``MODEL_NAME`` under ``alias``. Returns the version, the history and the
     training time (s, data excluded)."""
     start = resolve_init(init, model_name=MODEL_NAME, tracking_uri=tracking_uri) if init else None
-    bundle = train_bundle(corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides, log_fn=log_fn,
-                          init=start, annotations=annotations, layout=layout)
-    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    info, bundle = train_live(
+        lambda log: train_bundle(corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
+                                 log_fn=log, init=start, annotations=annotations, layout=layout),
+        tracking_uri=tracking_uri, model_name=MODEL_NAME, alias=alias, artifact_location=artifact_location,
+        log_fn=log_fn)
     return info, bundle.history, bundle.metrics["train_seconds"]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig
 from lftiming_ml.models.init import resolve_init
-from lftiming_ml.models.registry import ModelVersionInfo, register_bundle
+from lftiming_ml.models.registry import ModelVersionInfo, train_live
 from lftiming_ml.segmentation.config import MODEL_NAMES, CorpusSampling, SegmenterKind
 from lftiming_ml.segmentation.engine import LogFn
 from lftiming_ml.segmentation.offline import train_bundle
@@ -33,9 +33,12 @@ def train_and_register(
     Returns the version, the per-epoch history and the training time (s, simulation excluded).
     """
     start = resolve_init(init, model_name=MODEL_NAMES[kind], tracking_uri=tracking_uri) if init else None
-    bundle = train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile, overrides=overrides,
-                          log_fn=log_fn, sampling=sampling, init=start, annotations=annotations, layout=layout)
-    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    info, bundle = train_live(
+        lambda log: train_bundle(kind=kind, corpus=corpus, corpus_root=corpus_root, profile=profile,
+                                 overrides=overrides, log_fn=log, sampling=sampling, init=start,
+                                 annotations=annotations, layout=layout),
+        tracking_uri=tracking_uri, model_name=MODEL_NAMES[kind], alias=alias, artifact_location=artifact_location,
+        log_fn=log_fn)
     return info, bundle.history, bundle.metrics["train_seconds"]
 
 

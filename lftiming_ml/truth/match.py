@@ -13,7 +13,7 @@ Keys of the output are the PIPELINE's (field_id, row, col); the true well is kep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,12 +139,15 @@ def resample_mask(mask: np.ndarray, origin: tuple[float, float], scale: float, s
     return ndimage.map_coordinates(m, [yy, xx], order=1, mode="constant", cval=0.0, prefilter=False) >= 0.5
 
 
-def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str) -> Iterator[TruthWellMasks]:
+def iter_truth_masks_in_crops(chip_dir: Path | str, store_path: Path | str, *,
+                              only: Collection[tuple[str, int, int]] | None = None) -> Iterator[TruthWellMasks]:
     """True masks per cropped pipeline well: shifted by whole pixels where the crop scale is
     1 (the chip's pixel size is the canonical one), resampled (``resample_mask``) where it is
-    not (e.g. the other-scope preset's 0.5 um/px)."""
+    not (e.g. the other-scope preset's 0.5 um/px); ``only``: just these pipeline wells
+    ``(field_id, row, col)``."""
     chip_dir = Path(chip_dir)
-    wells = [i for i in list_well_movies(store_path) if i.cropped]
+    wells = [i for i in list_well_movies(store_path) if i.cropped
+             and (only is None or (i.field_id, i.row, i.col) in only)]
     pairs = pair_wells(chip_dir, wells)
     gt_wells = read_wells(chip_dir).set_index([*WELL_KEYS, "frame"]).sort_index()
     root = open_masks(chip_dir)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lftiming_ml.corpus import CorpusConfig
-from lftiming_ml.models.registry import ModelVersionInfo, register_bundle
-from lftiming_ml.wells.detector_config import DetectorTrainConfig
+from lftiming_ml.models.registry import ModelVersionInfo, train_live
+from lftiming_ml.wells.detector_config import MODEL_NAME, DetectorTrainConfig
 from lftiming_ml.wells.engine import LogFn
 from lftiming_ml.wells.offline import train_bundle
 
@@ -18,8 +18,9 @@ def train_and_register(*, cache_dir: Path, tracking_uri: str, artifact_location:
     """``offline.train_bundle``, then log the run to MLflow, register a version and point
     ``alias`` at it. Returns the version, the per-epoch history and the training time (s,
     simulation excluded)."""
-    bundle = train_bundle(train=train, data=data, cache_dir=cache_dir, log_fn=log_fn)
-    info = register_bundle(bundle, tracking_uri=tracking_uri, alias=alias, artifact_location=artifact_location)
+    info, bundle = train_live(lambda log: train_bundle(train=train, data=data, cache_dir=cache_dir, log_fn=log),
+                              tracking_uri=tracking_uri, model_name=MODEL_NAME, alias=alias,
+                              artifact_location=artifact_location, log_fn=log_fn)
     return info, bundle.history, bundle.metrics["train_seconds"]
 
 

@@ -1,0 +1,1 @@
+"""The chip report: ``qa_report``."""
