@@ -37,7 +37,8 @@ EARLY_STEPS = ("raw_chip", "well_grid", "well_movies")
 RUNNER = """
 import json, sys, dagster as dg
 from lftiming_assets.cli import run_chip
-ok = run_chip(sys.argv[1])
+run = run_chip(sys.argv[1])
+ok = getattr(run, "ok", run)  # a ChipRun in newer commits, a bool in older ones
 instance = dg.DagsterInstance.get()
 run = instance.get_runs(limit=1)[0]
 stats = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(run.run_id)}
