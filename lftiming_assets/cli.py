@@ -138,9 +138,7 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: 
     stream with ``verbose``), after it one line per failed step with its cause and per
     failed check, and where the run's whole log is (``report_run``). ``defs``: the
     Definitions to run (default the code location's)."""
-    import dagster as dg
-
-    from lftiming_assets.runs import chip_runs_in_progress, reap_dead_runs, worker_tags
+    from lftiming_assets.runs import chip_runs_in_progress, get_instance, reap_dead_runs, worker_tags
     from lftiming_assets.partitions import chips
     from lftiming_ml.chip.manifest import check_safe_id
     from lftiming_ml.store.layout import chip_work_dir
@@ -151,7 +149,7 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: 
     if defs is None:
         from lftiming_assets.definitions import defs
     tables, registry = defs.resources["tables"], defs.resources["registry"]
-    instance = dg.DagsterInstance.get()
+    instance = get_instance()
     run_lock = chip_work_dir(tables.store_path(chip_id)) / "run.lock"
     busy_hint = "; wait for it to finish, or pass --wait to queue behind it"
     try:
@@ -198,8 +196,9 @@ def materialize_models(selection: list[str], run_config: dict | None = None, *, 
 
     from lftiming_assets.definitions import defs
     from lftiming_assets.progress import quiet_run_config
+    from lftiming_assets.runs import get_instance
 
-    instance = dg.DagsterInstance.get()
+    instance = get_instance()
     job = defs.resolve_job_def("train_models")
     result = job.execute_in_process(instance=instance, raise_on_error=False,
                                     asset_selection=[dg.AssetKey(k) for k in selection],

@@ -4,7 +4,7 @@ import dagster as dg
 
 from lftiming_assets.jobs import (ANNOTATION_ASSETS, CHIP_ASSETS, MODEL_ASSETS, chip_pipeline, segment_chips,
                                   summarize_annotations, train_models)
-from lftiming_assets.progress import progress_logger
+from lftiming_assets.progress import RUN_LOGGERS
 from lftiming_assets.raw.sensors import new_chip_folders
 from lftiming_assets.resources import build_resources
 
@@ -13,5 +13,5 @@ defs = dg.Definitions(
     jobs=[chip_pipeline, segment_chips, train_models, summarize_annotations],
     sensors=[new_chip_folders],
     resources=build_resources(),
-    loggers={"console": dg.colored_console_logger, "progress": progress_logger},
+    loggers=RUN_LOGGERS,
 )

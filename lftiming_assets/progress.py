@@ -79,6 +79,11 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     return log
 
 
+RUN_LOGGERS = {"console": dg.colored_console_logger, "progress": progress_logger}
+"""The loggers every ``Definitions`` whose jobs ``lftiming run``/``train`` execute must offer
+(``quiet_run_config`` picks one of them)."""
+
+
 def quiet_run_config(run_config: dict | None = None, *, verbose: bool = False) -> dict:
     """``run_config`` with the loggers set: Dagster's console stream when ``verbose``, else
     ``progress_logger`` alone."""
@@ -87,4 +92,4 @@ def quiet_run_config(run_config: dict | None = None, *, verbose: bool = False) -
     return config
 
 
-__all__ = ["KEY_FIGURES", "progress_logger", "quiet_run_config"]
+__all__ = ["KEY_FIGURES", "RUN_LOGGERS", "progress_logger", "quiet_run_config"]

@@ -30,6 +30,22 @@ PARTITION_TAG = "dagster/partition"
 _STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
+def get_instance() -> dg.DagsterInstance:
+    """The Dagster instance of ``$DAGSTER_HOME``. The first use of a home creates its sqlite
+    storage, and two processes doing that at once fail ("table snapshots already exists"), so
+    the instance is opened holding a lock in that folder."""
+    import fcntl
+    import os
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.get()
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with open(Path(home) / ".instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return dg.DagsterInstance.get()
+
+
 def step_label(context: dg.AssetExecutionContext, step: str) -> str:
     """Who holds a chip's write lock during a step: ``"run 1a2b3c4d (cell_masks)"``
     (``"run direct (...)"`` for an asset invoked directly, as in tests)."""
@@ -143,5 +159,5 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, logs_dir: Path) -> 
     return path
 
 
-__all__ = ["HOST_TAG", "PID_TAG", "RunSummary", "chip_runs_in_progress", "reap_dead_runs", "root_cause",
+__all__ = ["HOST_TAG", "PID_TAG", "RunSummary", "chip_runs_in_progress", "get_instance", "reap_dead_runs", "root_cause",
            "run_summary", "step_label", "run_worker_pid", "worker_alive", "worker_tags", "write_run_log"]

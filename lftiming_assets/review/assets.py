@@ -39,7 +39,7 @@ def reason_counts(queue: pd.DataFrame) -> dict[str, int]:
 
 @dg.asset(partitions_def=chips, group_name="review", kinds={"parquet", "duckdb"},
           deps=["cell_masks", "cell_tracks", "cell_types", "cell_deaths", "well_outcomes", "killing_kinetics"],
-          check_specs=[dg.AssetCheckSpec("one_row_per_occupied_well", asset="review_queue", description=(
+          check_specs=[dg.AssetCheckSpec("one_row_per_occupied_well", asset="review_queue", partitions_def=chips, description=(
               "review_queue has exactly one row per well the well detector called occupied."))])
 def review_queue(context: dg.AssetExecutionContext, config: ReviewConfig,  # type: ignore[valid-type]
                  storage: LftimingStorage, zarr_store: ZarrStore, tables: ChipTables) -> dg.MaterializeResult:

@@ -106,20 +106,25 @@ def test_register_bundle_is_a_new_version_with_its_history(tmp_path: Path) -> No
 
 
 def test_cli_register_and_promote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from lftiming_ml.reid.config import registry_config, reid_profile
+    from lftiming_ml.reid.model import ReidNet
+
     monkeypatch.setenv("LFTIMING_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("LFTIMING_HOME", str(Path(__file__).resolve().parents[2]))
-    path = write_bundle(tmp_path / "b", _bundle())
+    tiny = reid_profile("cpu", channels=(4,), embedding_dim=4)  # a real (tiny) re-ID net: its weights fit its config
+    reid = _bundle(model_name="reid_embedding", state_dict=ReidNet(tiny).state_dict(), config=registry_config(tiny))
+    path = write_bundle(tmp_path / "r", reid)
     assert main(["register", str(path), "--alias", "candidate"]) == 0
-    assert "locsnet version 1 registered (alias candidate)" in capsys.readouterr().out
+    assert "reid_embedding version 1 registered (alias candidate)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="is not one of"):
-        main(["register", str(write_bundle(tmp_path / "c", _bundle(model_name="celltype_classifier")))])
-    assert main(["register", str(write_bundle(tmp_path / "r", _bundle(model_name="reid_embedding")))]) == 0
-    assert "reid_embedding version 1 registered (alias champion)" in capsys.readouterr().out
-    assert main(["promote", "locsnet", "1"]) == 0
-    assert "locsnet: alias champion -> version 1" in capsys.readouterr().out
+        main(["register", str(write_bundle(tmp_path / "c", _bundle(model_name="mystery_model")))])
+    with pytest.raises(SystemExit, match="the weights do not fit the model its config describes"):
+        main(["register", str(write_bundle(tmp_path / "b", _bundle()))])  # locsnet named, a 2x3 matrix inside
+    assert main(["promote", "reid_embedding", "1"]) == 0
+    assert "reid_embedding: alias champion -> version 1" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"no version 7 .*\(versions: \[1\]\)"):
-        main(["promote", "locsnet", "7"])
+        main(["promote", "reid_embedding", "7"])
     (path / BUNDLE_WEIGHTS).unlink()
     with pytest.raises(SystemExit, match=f"{path / BUNDLE_WEIGHTS}: missing"):
         main(["register", str(path)])

@@ -96,7 +96,7 @@ def test_the_cli_passes_fine_tuning_to_the_run_config_and_the_graph_shows_annota
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen = {}
     monkeypatch.setattr(cli, "_dagster_env", lambda home: None)
-    monkeypatch.setattr(cli, "materialize_models", lambda selection, run_config: seen.update(run_config) or True)
+    monkeypatch.setattr(cli, "materialize_models", lambda selection, run_config, verbose=False: seen.update(run_config) or True)
     assert cli.main(["train", "locsnet", "--init", "champion", "--annotations", "chip-a@0123abcd", "chip-b",
                      "--provenance", "human", "--annotation-share", "0.4", "--alias", "candidate"]) == 0
     config = seen["ops"]["locsnet"]["config"]

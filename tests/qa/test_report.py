@@ -7,7 +7,7 @@ the pipeline's layout, then the outcome tables by the library).
 - ``test_report_renders_in_headless_chromium``: renders the file in headless Chromium
   (``--dump-dom`` after the page's scripts ran, a header clicked to sort), and finds the
   same; skipped, saying so, where no Chromium is installed (``apt-get install -y chromium``).
-- the ranking comes from the chip's ``review_queue`` table when it has one.
+- the ranking comes from the chip's ``review_queue`` table when it has one, else the fallback.
 - ``qa_report`` as a Dagster asset: where it wrote, metadata that reads well.
 """
 
@@ -119,7 +119,7 @@ def _png(src: str) -> Image.Image:
 def _check_page(page: Page, report: ReportResult, chip: PipelineChip) -> None:
     assert SECTIONS <= page.sections
     listed = [w.well for w in report.wells]
-    assert len(listed) == 3 and report.ranked_by == "fallback" and report.with_truth
+    assert len(listed) == 3 and report.ranked_by == "review_queue" and report.with_truth
     for well in listed:
         anchor = page.wells[well]
         assert anchor == well_anchor(well)
@@ -175,11 +175,17 @@ def test_the_review_queue_table_ranks_when_the_chip_has_one(chip: PipelineChip, 
     wells = pd.read_parquet(chip.tables_dir / "well_outcomes" / f"{chip.chip_id}.parquet")[["chip_id", "field_id",
                                                                                             "row", "col"]]
     queue = wells.assign(score=range(len(wells)), reasons=[f"reason {i}; second {i}" for i in range(len(wells))])
+    path = chip.tables_dir / "review_queue" / f"{chip.chip_id}.parquet"
+    original = path.read_bytes() if path.is_file() else None  # the pipeline's own queue, put back after
     write_chip_table(chip.tables_dir, "review_queue", chip.chip_id, queue)
     try:
         result = write_chip_report(chip.store, ReportParams(top=2, with_truth=False), out=tmp_path / "r.html")
+        path.unlink()
+        fallback = write_chip_report(chip.store, ReportParams(top=2, with_truth=False), out=tmp_path / "f.html")
     finally:
-        (chip.tables_dir / "review_queue" / f"{chip.chip_id}.parquet").unlink()
+        if original is not None:
+            path.write_bytes(original)
+    assert fallback.ranked_by == "fallback" and len(fallback.wells) == 2
     best = queue.sort_values("score", ascending=False).head(2)
     assert result.ranked_by == "review_queue" and not result.with_truth
     assert [w.well for w in result.wells] == [f"{f}/r{r}c{c}" for f, r, c in best[["field_id", "row", "col"]].values]
@@ -198,7 +204,7 @@ def test_qa_report_asset_writes_the_report_and_metadata_that_reads_well(chip: Pi
     metadata = result.asset_materializations_for_node("qa_report")[0].metadata
     path = root / "reports" / chip.chip_id / "report.html"
     assert path.is_file() and str(path) in metadata["report"].value
-    assert metadata["with_truth"].value is True and metadata["ranked_by"].value == "fallback"
+    assert metadata["with_truth"].value is True and metadata["ranked_by"].value == "review_queue"
     assert metadata["wells_shown"].value == min(12, len(_parse(path.read_text()).wells))
     assert metadata["first_review_well"].value.startswith("![filmstrip of ")
     assert "| targets at frame 0 |" in metadata["counts"].value

@@ -26,6 +26,7 @@ from pathlib import Path
 import dagster as dg
 
 from lftiming_assets.jobs import CHIP_ASSETS, MODEL_ASSETS, chip_pipeline, segment_chips
+from lftiming_assets.progress import RUN_LOGGERS
 from lftiming_assets.resources import build_resources
 from lftiming_ml.store import commit as store_commit
 from lftiming_ml.store import masks as store_masks
@@ -41,7 +42,7 @@ def fake_defs(data: Path, chip: str, version: int = 1, registry: dg.Configurable
     """The code location's chip jobs over ``data`` with ``FakeRegistry`` models at ``version``."""
     registry = registry or FakeRegistry(chip_dir=str(data / "raw" / chip), versions={m: version for m in MODELS})
     return dg.Definitions(assets=[*CHIP_ASSETS, *MODEL_ASSETS], jobs=[chip_pipeline, segment_chips],
-                          resources={**build_resources(str(data)), "registry": registry})
+                          resources={**build_resources(str(data)), "registry": registry}, loggers=RUN_LOGGERS)
 
 
 def pause(data: Path, point: str) -> None:
@@ -124,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         install_pause(args.data, args.pause_at)
     if args.direct:
         from lftiming_assets.partitions import chips
+        from lftiming_assets.runs import get_instance
 
-        instance = dg.DagsterInstance.get()
+        instance = get_instance()  # the UI's instance exists before its runs; here two workers may create it
         instance.add_dynamic_partitions(chips.name, [args.chip])
         result = fake_defs(args.data, args.chip, args.version).resolve_job_def(args.job).execute_in_process(
             partition_key=args.chip, instance=instance, raise_on_error=False)

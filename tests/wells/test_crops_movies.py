@@ -17,6 +17,7 @@ from lftiming_ml.wells.crops import crop_origins, crop_scale, crop_to_field, fie
 from lftiming_ml.wells.drift import estimate_drift
 from lftiming_ml.wells.lattice import fit_lattice
 from lftiming_ml.store import movies as store_movies
+from lftiming_ml.store.layout import chip_work_dir
 from lftiming_ml.store.movies import (WellMovieInfo, list_well_movies, open_well_channel, open_well_movie, open_well_phase,
                                       write_well_movie)
 from lftiming_ml.wells.movies import write_field_movies
@@ -182,7 +183,9 @@ def test_rewrite_replaces_and_leaves_no_staging(tmp_path):
     write_well_movie(store, info_for(), first + 7)
     assert len(list_well_movies(store)) == 1
     assert (open_well_movie(store, "f000", 0, 1)[0] == 7).all()
-    assert [p.name for p in tmp_path.iterdir()] == ["wells.zarr"]
+    work = chip_work_dir(store)  # the chip's locks and commit journal, never staged data
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["wells.zarr", work.name])
+    assert not any(p.is_file() for p in (work / "tx").rglob("*"))
 
 
 def test_refusals(tmp_path):
