@@ -333,15 +333,8 @@ def compare_versions(*, tracking_uri: str, model_name: str, versions: tuple[int,
     client = _client(tracking_uri)
     runs = []
     for version in versions:
-        try:
-            mv = client.get_model_version(model_name, str(version))
-        except MlflowException as e:
-            try:
-                known = sorted(int(v.version) for v in client.search_model_versions(f"name='{model_name}'"))
-            except MlflowException:
-                known = []
-            raise ModelNotRegisteredError(f"model {model_name!r} has no version {version} in {tracking_uri} "
-                                          f"(versions: {known or 'none'})") from e
+        resolve_version(tracking_uri=tracking_uri, model_name=model_name, version=version)  # or names those that exist
+        mv = client.get_model_version(model_name, str(version))
         runs.append((mv, client.get_run(mv.run_id)))
     rows = []
 
