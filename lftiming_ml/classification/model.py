@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lftiming_ml.classification.config import ClassifierKind, ClassifierProfile
 from lftiming_ml.classification.sequences import N_MOTION
+from lftiming_ml.models.pooling import fast_max_pools
 
 TRUNK_FEATURES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048}
 
@@ -84,8 +85,9 @@ class CellSequenceClassifier(nn.Module):
 
 
 def build_classifier(*, profile: ClassifierProfile, kind: ClassifierKind = "cnn_lstm") -> CellSequenceClassifier:
-    """A fresh classifier (trunk built with weights=None; ``profile.frozen_stages`` frozen)."""
-    return CellSequenceClassifier(profile=profile, kind=kind)
+    """A fresh classifier (trunk built with weights=None; ``profile.frozen_stages`` frozen; the
+    trunk's max pooling is ``models.pooling.ChannelsLastMaxPool2d``, same values)."""
+    return fast_max_pools(CellSequenceClassifier(profile=profile, kind=kind))
 
 
 __all__ = ["CellSequenceClassifier", "build_classifier"]

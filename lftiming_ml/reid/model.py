@@ -16,11 +16,13 @@ import torch.nn.functional as F
 from scipy.ndimage import binary_dilation
 from torch import nn
 
+from lftiming_ml.models.pooling import ChannelsLastMaxPool2d
 from lftiming_ml.reid.config import MODEL_NAME, ReidProfile
 
 
 class ReidNet(nn.Module):
-    """Small CNN: ``float[B, 2, P, P]`` patches -> ``float[B, D]`` L2-normalised embeddings."""
+    """Small CNN: ``float[B, 2, P, P]`` patches -> ``float[B, D]`` L2-normalised embeddings.
+    (Its max pooling is ``models.pooling.ChannelsLastMaxPool2d``: ``nn.MaxPool2d``'s values.)"""
 
     def __init__(self, profile: ReidProfile) -> None:
         super().__init__()
@@ -28,7 +30,7 @@ class ReidNet(nn.Module):
         widths = [2, *profile.channels]
         layers: list[nn.Module] = []
         for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), ChannelsLastMaxPool2d(2)]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(widths[-1], profile.embedding_dim)
 

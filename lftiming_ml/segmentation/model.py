@@ -41,6 +41,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
+from lftiming_ml.models.pooling import fast_max_pools
 from lftiming_ml.segmentation.config import SegmenterKind, SegmenterProfile, SegmenterTrainConfig
 from lftiming_ml.segmentation.losses import head_mask_loss, overlap_complement_targets
 
@@ -146,7 +147,7 @@ class _PreparedInputTransform(GeneralizedRCNNTransform):
 
 def _backbone(profile: SegmenterProfile) -> BackboneWithFPN:
     norm_layer = nn.BatchNorm2d if profile.norm == "batch" else partial(nn.GroupNorm, 32)
-    trunk = resnet.__dict__[profile.backbone](weights=None, norm_layer=norm_layer)
+    trunk = fast_max_pools(resnet.__dict__[profile.backbone](weights=None, norm_layer=norm_layer))
     stage_channels = {1: 64, 2: 128, 3: 256, 4: 512}
     expansion = 4 if profile.backbone == "resnet50" else 1
     return BackboneWithFPN(
