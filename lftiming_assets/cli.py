@@ -35,6 +35,10 @@ def _dagster_env(home: Path) -> None:
     os.environ.setdefault("LFTIMING_DATA", str(home / "data"))
     os.environ.setdefault("LFTIMING_DAGSTER_DIR", str(home / "data" / "dagster"))
     os.environ.setdefault("LFTIMING_DAGSTER_LOGS", str(home / "data" / "dagster" / "logs"))
+    # A terminal run prints one line per step: no MLflow progress bar per model download and
+    # no MLflow INFO lines (database creation); the run's log file keeps Dagster's events.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
