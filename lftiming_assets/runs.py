@@ -68,7 +68,9 @@ def run_worker_pid(instance: dg.DagsterInstance, run: DagsterRun) -> int | None:
     if PID_TAG in run.tags:
         return int(run.tags[PID_TAG]) if run.tags.get(HOST_TAG) == socket.gethostname() else None
     for entry in reversed(instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)):
-        found = _STARTED.search(entry.user_message or "")
+        # the launcher's event keeps its text on the event; the entry's user_message is empty
+        message = (entry.dagster_event.message if entry.dagster_event else None) or entry.user_message
+        found = _STARTED.search(message or "")
         if found:
             return int(found.group(1))
     return None
