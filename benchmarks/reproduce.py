@@ -81,7 +81,8 @@ def stages(uri: str, cache: Path, pipeline: Path, out_dir: Path) -> list[Stage]:
     return [
         Stage("wells", "wells.py", "wells.json", ("--tracking-uri", uri, "--cache", str(chips))),
         Stage("segmentation", "segmentation.py", "segmentation_registered.json",
-              ("--registered", "locsnet:champion", "--tracking-uri", uri, "--cache", str(chips))),
+              ("--registered", "locsnet:champion", "--tracking-uri", uri, "--cache", str(chips),
+               "--no-log-held-out")),  # the store stays read only; held-out scores go into the cards
         Stage("tracking_gt", "tracking.py", "tracking_gt.json", ("--tracking-uri", uri, "--cache", str(chips))),
         Stage("tracking_locsnet", "tracking_pipeline.py", "tracking_locsnet.json",
               ("--chips", *PIPELINE_CHIPS, "--tracking-uri", uri, "--cache", str(pipeline), "--raw", str(raw),

@@ -39,7 +39,7 @@ from mlflow import MlflowClient
 
 from lftiming_ml.sim.corpus import simulate_corpus
 from lftiming_ml.metrics.segmentation import summarize_segmentation
-from lftiming_ml.models.registry import load_by_alias
+from lftiming_ml.models.registry import load_by_alias, log_held_out
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, train_config
 from lftiming_ml.segmentation.data import load_chip_samples, load_corpus_samples
 from lftiming_ml.segmentation.engine import evaluate, load_weights, save_weights, train_segmenter
@@ -113,6 +113,9 @@ def main() -> None:
     p.add_argument("--registered", nargs="+", default=None, metavar="NAME:ALIAS",
                    help="evaluate registered versions instead of saved weights, e.g. locsnet:champion "
                         "locsnet:candidate (writes segmentation_registered.json)")
+    p.add_argument("--no-log-held-out", action="store_true",
+                   help="with --registered: do not log the scores on each version's MLflow run (heldout_miou_<group>, "
+                        "shown by lftiming compare)")
     p.add_argument("--tracking-uri", default=f"sqlite:///{ROOT / 'data' / 'mlflow' / 'mlflow.db'}",
                    help="MLflow store of --registered")
     p.add_argument("--cache", type=Path, default=CHIPS, help="where the held-out chips are simulated")
@@ -166,6 +169,10 @@ def main() -> None:
         out["all"]["speed"] = {"frames_per_s": sum(len(s) for s in eval_samples.values()) /
                                sum(out[p]["speed"]["seconds"] for p in eval_samples)}
         result["models"][label] = out
+        if args.registered and not args.no_log_held_out:  # lftiming compare shows them beside training's
+            name = label.split(":")[0]
+            log_held_out(tracking_uri=args.tracking_uri, model_name=name, version=out["version"],
+                         scores={f"miou_{group}": m["miou_mean"] for group, m in out["all"].items() if group != "speed"})
         trained = (f"trained {out['train_seconds'] / 60:.1f} min on {out['n_train_samples']} well-frames"
                    if out.get("train_seconds") else "training time not recorded")
         print(f"\n{label}: {trained}{'; ' + out['train_device'] if 'train_device' in out else ''}; "

@@ -41,7 +41,7 @@ from mlflow.exceptions import MlflowException
 from lftiming_ml.models.bundle import TrainingBundle, UnsafeWeightsError, load_state_dict_file
 
 __all__ = ["EXPERIMENT_KIND", "ModelNotRegisteredError", "ModelVersionInfo", "TrainingRun", "UnsafeWeightsError",
-           "VersionRun", "compare_versions", "load_by_alias", "load_state_dict_file", "load_version", "log_and_register",
+           "VersionRun", "compare_versions", "load_by_alias", "load_state_dict_file", "load_version", "log_and_register", "log_held_out", "HELD_OUT_PREFIX",
            "move_alias", "register_bundle", "registry_exists", "resolve_alias", "resolve_version", "train_live",
            "training_run", "version_runs"]
 
@@ -319,6 +319,25 @@ def register_bundle(bundle: TrainingBundle, *, tracking_uri: str, alias: str = "
         state_dict=bundle.state_dict, config=bundle.config, params=params, metrics=bundle.metrics,
         history=bundle.history, artifacts=bundle.artifacts, alias=alias, set_alias=set_alias,
         run_name=bundle.run_name, artifact_location=artifact_location, tags=tags)
+
+
+HELD_OUT_PREFIX = "heldout_"
+"""Metrics a benchmark scored a registered version with on held-out chips, logged on the
+version's run (``log_held_out``), so that ``compare_versions`` shows them beside training's."""
+
+
+def log_held_out(*, tracking_uri: str, model_name: str, version: int, scores: Mapping[str, float]) -> list[str]:
+    """Log ``scores`` (finite numbers; e.g. ``{"miou_all": 0.92}``) on the run of ``version``
+    of ``model_name`` as metrics ``heldout_<name>``, replacing an earlier benchmark's value
+    (a new step). Returns the metric names. ``ModelNotRegisteredError`` if there is no
+    such version."""
+    info = resolve_version(tracking_uri=tracking_uri, model_name=model_name, version=version)
+    client = _client(tracking_uri)
+    step = max((m.step for key in scores for m in client.get_metric_history(info.run_id, HELD_OUT_PREFIX + key)),
+               default=-1) + 1
+    metrics = _metric_list({HELD_OUT_PREFIX + k: v for k, v in scores.items()}, step, int(time.time() * 1000))
+    client.log_batch(info.run_id, metrics=metrics)
+    return [m.key for m in metrics]
 
 
 def compare_versions(*, tracking_uri: str, model_name: str, versions: tuple[int, int],

@@ -14,6 +14,7 @@ from lftiming_ml.models.registry import (
     EXPERIMENT_KIND,
     ModelNotRegisteredError,
     compare_versions,
+    log_held_out,
     log_and_register,
     registry_exists,
     training_run,
@@ -95,6 +96,13 @@ def test_compare_two_versions_side_by_side(tracking_uri: str) -> None:
     assert table[table["section"] == "run"]["name"].tolist()[:3] == ["run_id", "run_name", "status"]
     everything = compare_versions(tracking_uri=tracking_uri, model_name="locsnet", versions=(1, 2), all_params=True)
     assert set(everything[everything["section"] == "param"]["name"]) == {"lr", "epochs"}
+    assert log_held_out(tracking_uri=tracking_uri, model_name="locsnet", version=2,
+                        scores={"miou_all": 0.91, "miou_gt4": float("nan")}) == ["heldout_miou_all"]
+    log_held_out(tracking_uri=tracking_uri, model_name="locsnet", version=2, scores={"miou_all": 0.93})  # a rerun
+    scored = compare_versions(tracking_uri=tracking_uri, model_name="locsnet", versions=(1, 2)).set_index("name")
+    assert scored.loc["heldout_miou_all", ["v1", "v2", "differs"]].tolist() == ["nan", "0.93", "*"]
+    with pytest.raises(ModelNotRegisteredError, match="no version 9"):
+        log_held_out(tracking_uri=tracking_uri, model_name="locsnet", version=9, scores={"miou_all": 0.5})
     with pytest.raises(ValueError, match="not 2 with itself"):
         compare_versions(tracking_uri=tracking_uri, model_name="locsnet", versions=(2, 2))
     with pytest.raises(ModelNotRegisteredError, match=r"no version 9 .*versions: \[1, 2\]"):
