@@ -72,9 +72,9 @@ def test_a_failed_training_leaves_a_failed_run_and_no_version(tracking_uri: str)
     assert client.search_model_versions("name='celltype'") == []
 
 
-def test_an_older_experiment_gets_the_kind_tag(tracking_uri: str) -> None:
+def test_an_older_experiment_gets_the_kind_tag(tracking_uri: str, tmp_path: Path) -> None:
     client = MlflowClient(tracking_uri)
-    client.create_experiment("old")
+    client.create_experiment("old", artifact_location=(tmp_path / "artifacts").as_uri())  # not ./mlruns
     log_and_register(tracking_uri=tracking_uri, experiment="old", model_name="old", state_dict=_weights(),
                      config={}, params={}, metrics={"m": 1.0})
     assert client.get_experiment_by_name("old").tags[EXPERIMENT_KIND[0]] == EXPERIMENT_KIND[1]
