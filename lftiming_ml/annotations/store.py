@@ -211,5 +211,21 @@ def write_wells(chip: ChipStore, records: Sequence[WellAnnotation], *,
     return WriteResult(manifest.version, written, unchanged)
 
 
+def restore_version(chip: ChipStore, version: str) -> AnnotationManifest:
+    """Make an earlier ``version`` of the chip's annotations current again (undo the writes
+    since: their records and versions stay in the store, so they can be restored in turn).
+    AnnotationError when the chip never had ``version`` or one of its records is gone."""
+    with chip_lock(chip):
+        manifest = read_manifest(chip, version)
+        lost = sorted(w for w, h in manifest.wells.items() if not (record_dir(chip, h) / "record.json").is_file())
+        if lost:
+            raise AnnotationError(chip.annotations_dir, f"version {version} cannot be restored: the records of "
+                                                        f"{', '.join(lost)} are missing")
+        version_file = chip.annotations_dir / "versions" / f"{version}.json"
+        with atomic_file(chip.annotations_dir / CURRENT) as tmp:
+            tmp.write_text(version_file.read_text())
+    return manifest
+
+
 __all__ = ["AnnotationManifest", "WriteResult", "chip_lock", "list_versions", "read_manifest", "read_well",
-           "record_dir", "validate_against_store", "well_geometry", "write_wells"]
+           "record_dir", "restore_version", "validate_against_store", "well_geometry", "write_wells"]

@@ -36,7 +36,7 @@ def truth_well_detector(chip_dir: Path | str, drop: int = 0):
     truth says), minus the first ``drop`` of each field."""
     wells = read_wells(chip_dir)
 
-    def detect(frames: list[np.ndarray]) -> list[TruthBoxes]:
+    def detect(frames: list[np.ndarray], pixel_size_um: float | None = None) -> list[TruthBoxes]:
         out = []
         for fid in sorted(wells["field_id"].unique()):
             w = wells[(wells["field_id"] == fid) & (wells["frame"] == 0)].iloc[drop:]

@@ -145,8 +145,16 @@ def normalise_phase(image: np.ndarray, profile: DetectorProfile) -> torch.Tensor
     return torch.from_numpy(np.clip(out, *profile.intensity_clip).astype(np.float32))
 
 
-def prepare_field(image: np.ndarray, profile: DetectorProfile) -> tuple[torch.Tensor, tuple[float, float]]:
-    """One phase frame -> network input ``float32[1, h, w]`` at model scale, and the scale (sy, sx).
+def field_scale(profile: DetectorProfile, pixel_size_um: float | None = None) -> float:
+    """Model px per field px: ``input_scale``, times pixel / ``um_per_px`` for a chip whose
+    pixel is not the one the detector learned on (None: that one)."""
+    return profile.input_scale * (pixel_size_um / profile.um_per_px if pixel_size_um else 1.0)
+
+
+def prepare_field(image: np.ndarray, profile: DetectorProfile,
+                  pixel_size_um: float | None = None) -> tuple[torch.Tensor, tuple[float, float]]:
+    """One phase frame -> network input ``float32[1, h, w]`` at model scale (``field_scale``),
+    and the scale (sy, sx).
 
     Area resampling (antialiased bilinear), so the coordinate map of ``field_to_model_boxes``
     holds. Channels are replicated to 3 by ``to_network_input`` (after augmentation).
@@ -154,7 +162,7 @@ def prepare_field(image: np.ndarray, profile: DetectorProfile) -> tuple[torch.Te
     if image.ndim != 2:
         raise ValueError(f"expected one phase frame (H, W), got shape {image.shape}")
     x = normalise_phase(image, profile)[None]
-    h, w = model_shape(image.shape, profile.input_scale)
+    h, w = model_shape(image.shape, field_scale(profile, pixel_size_um))
     if (h, w) != tuple(image.shape):
         x = F.interpolate(x[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0]
     return x.contiguous(), (h / image.shape[0], w / image.shape[1])
@@ -229,9 +237,10 @@ def predict_model_boxes(
 
 def detect_wells_batch(
     model: FasterRCNN, images: Sequence[np.ndarray], *, profile: DetectorProfile,
-    device: torch.device | str | None = None, batch_size: int = 4,
+    device: torch.device | str | None = None, batch_size: int = 4, pixel_size_um: float | None = None,
 ) -> list[WellDetections]:
-    """Detect wells in several phase frames (``uint16[H, W]`` each, e.g. frame 0 of every field).
+    """Detect wells in several phase frames (``uint16[H, W]`` each, e.g. frame 0 of every field)
+    of a chip whose camera pixel is ``pixel_size_um`` (None: the detector's ``um_per_px``).
 
     ``device`` None uses the model's device; returns one ``WellDetections`` per image, boxes
     in that image's field px. A field with no well above ``profile.score_thresh`` gives empty
@@ -242,7 +251,7 @@ def detect_wells_batch(
     results: list[WellDetections] = []
     for start in range(0, len(images), batch_size):
         fields = [np.asarray(im) for im in images[start:start + batch_size]]
-        chunk = [prepare_field(im, profile) for im in fields]
+        chunk = [prepare_field(im, profile, pixel_size_um) for im in fields]
         preds = predict_model_boxes(model, [x.to(dev) for x, _ in chunk], profile=profile)
         for im, (_, scale), (boxes, scores, occ) in zip(fields, chunk, preds):
             h, w = im.shape

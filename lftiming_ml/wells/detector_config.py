@@ -35,6 +35,7 @@ class DetectorProfile(_Strict):
     fpn_channels: int = Field(128, ge=16, description="Channels of every FPN level (torchvision default 256).")
     norm: Literal["batch", "group"] = Field("batch", description="Normalisation in the trunk: trainable BatchNorm or GroupNorm(32). (Frozen BN is meaningless without pretrained weights.)")
     input_scale: float = Field(0.5, gt=0, le=1, description="Field image is resampled by this factor before the network (736 px field -> 368 px; 77 px wells -> ~38 px).")
+    um_per_px: float = Field(0.65, gt=0, description="Pixel size (um) of the fields the detector learns on (the simulator's standard camera). A chip of another pixel size is resampled by input_scale x its pixel / um_per_px, so its wells have the size in model px the detector learned.")
     anchor_sizes: tuple[int, ...] = Field((32, 40, 52), description="One square anchor size (model px) per FPN level, lowest stride first; must match len(returned_layers) + 1.")
     aspect_ratios: tuple[float, ...] = Field((1.0,), description="Anchor aspect ratios (wells are square).")
     intensity_percentiles: tuple[float, float] = Field((0.5, 99.5), description="Per-image percentiles mapped to 0 and 1 before the network.")

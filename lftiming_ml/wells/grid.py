@@ -20,9 +20,10 @@ from lftiming_ml.store.commit import replace_store
 from lftiming_ml.store.movies import WellMovieInfo
 from lftiming_ml.wells.movies import write_field_movies
 
-# frames uint16[F, H, W] (one reference frame per field) -> one detection set per field, each
-# with ``boxes (float[n, 4], (y0, x0, y1, x1) field px)``, ``scores`` and ``occupied_prob``.
-DetectFn = Callable[[list[np.ndarray]], list]
+# (frames uint16[F, H, W] (one reference frame per field), the chip's pixel size in um) -> one
+# detection set per field, each with ``boxes (float[n, 4], (y0, x0, y1, x1) field px)``,
+# ``scores`` and ``occupied_prob``.
+DetectFn = Callable[[list[np.ndarray], float], list]
 
 GRID_COLUMNS = ["chip_id", "field_id", "row", "col", "frame", "y", "x", "y0", "x0", "y1", "x1",
                 "well_size_px", "occupied", "detection_score", "drift_dy", "drift_dx"]
@@ -39,7 +40,7 @@ def chip_well_grid(chip_dir: Path, manifest: ChipManifest, detect: DetectFn, *,
     """
     phases = {f.field_id: read_stack(chip_dir, manifest, f.field_id, ChannelRole.phase) for f in manifest.fields}
     ref = params.drift_reference
-    detections = detect([phases[f.field_id][ref] for f in manifest.fields])
+    detections = detect([phases[f.field_id][ref] for f in manifest.fields], manifest.pixel_size_um)
     n = manifest.layout.wells_per_block
     pitch_px = manifest.layout.pitch_um / manifest.pixel_size_um
     tables, problems = [], {}

@@ -16,7 +16,7 @@ def load_detector(*, tracking_uri: str, alias: str = "champion") -> tuple[Detect
     device = pick_device()
     model.to(device)
 
-    def detect(frames: list) -> list:
-        return detect_wells_batch(model, frames, profile=profile, device=device)
+    def detect(frames: list, pixel_size_um: float | None = None) -> list:
+        return detect_wells_batch(model, frames, profile=profile, device=device, pixel_size_um=pixel_size_um)
 
     return detect, info

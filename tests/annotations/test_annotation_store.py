@@ -11,7 +11,8 @@ import pytest
 
 from lftiming_ml.annotations.records import read_record, write_record
 from lftiming_ml.annotations.schema import LabelSource, WellAnnotation, check_provenance, same_labels
-from lftiming_ml.annotations.store import list_versions, read_manifest, read_well, record_dir, write_wells
+from lftiming_ml.annotations.store import (list_versions, read_manifest, read_well, record_dir, restore_version,
+                                           write_wells)
 from lftiming_ml.annotations.summary import annotation_rows, damaged_records
 from lftiming_ml.annotations.validate import AnnotationError
 from lftiming_ml.store.layout import ChipStore, DataLayout
@@ -142,3 +143,20 @@ def test_a_damaged_record_is_found_and_a_refused_write_changes_nothing(chip: Chi
     (folder / "masks.npz").write_bytes(b"broken")
     problems = damaged_records(chip, manifest)
     assert len(problems) == 1 and problems[0].startswith(records[0].well)
+
+
+def test_restore_an_earlier_version_undoes_later_writes(chip: ChipStore) -> None:
+    records = simulator_records(chip)
+    first = write_wells(chip, records[:3]).version
+    second = write_wells(chip, records[3:5]).version
+    assert sorted(read_manifest(chip).wells) == sorted(r.well for r in records[:5])
+    assert restore_version(chip, first).version == first
+    assert read_manifest(chip).version == first and sorted(read_manifest(chip).wells) == sorted(r.well for r in records[:3])
+    with pytest.raises(AnnotationError, match="is not annotated"):
+        read_well(chip, records[3].well)
+    assert read_well(chip, records[3].well, version=second).content_hash() == records[3].content_hash()
+    restore_version(chip, second)  # the undone writes can come back
+    assert read_manifest(chip).version == second
+    with pytest.raises(AnnotationError, match="has no annotations version"):
+        restore_version(chip, "0" * 64)
+    assert read_manifest(chip).version == second

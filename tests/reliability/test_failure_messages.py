@@ -59,7 +59,7 @@ class _NoWells:
 
 class NoWellsFound(FakeRegistry):
     def well_detector(self):
-        return (lambda frames: [_NoWells(np.zeros((0, 4)), np.zeros(0), np.zeros(0)) for _ in frames],
+        return (lambda frames, pixel_size_um=None: [_NoWells(np.zeros((0, 4)), np.zeros(0), np.zeros(0)) for _ in frames],
                 self.resolve("well_detector"))
 
 
@@ -67,8 +67,8 @@ class AllWellsEmpty(FakeRegistry):
     def well_detector(self):
         detect = truth_detector(Path(self.chip_dir))
 
-        def empty(frames):
-            found = detect(frames)
+        def empty(frames, pixel_size_um=None):
+            found = detect(frames, pixel_size_um)
             for d in found:
                 d.occupied_prob = np.zeros(len(d.scores))
             return found

@@ -105,6 +105,21 @@ def test_resampled_image_and_boxes_stay_registered(shape: tuple[int, int]) -> No
     np.testing.assert_allclose(_centre_of_mass(x[0].numpy()), [(by0 + by1) / 2, (bx0 + bx1) / 2], atol=0.05)
 
 
+def test_a_smaller_camera_pixel_is_resampled_to_the_well_size_the_detector_learned() -> None:
+    """Wells of 77 px at 0.65 um/px are 100 px at 0.5 um/px: the field is shrunk by 0.5/0.65
+    more, so they reach the network at the same size, and boxes come back in field px."""
+    y0, x0, y1, x1 = 100, 200, 199, 299
+    img = _squares_image((912, 912), [(y0, x0, y1, x1)])
+    x, scale = prepare_field(img, CPU, pixel_size_um=0.5)
+    factor = 0.5 * 0.5 / CPU.um_per_px
+    assert x.shape == (1, round(912 * factor), round(912 * factor))
+    assert scale == pytest.approx((round(912 * factor) / 912,) * 2)
+    assert prepare_field(img, CPU, pixel_size_um=CPU.um_per_px)[0].shape == prepare_field(img, CPU)[0].shape
+    bx0, by0, bx1, by1 = field_to_model_boxes(np.array([[y0 - 0.5, x0 - 0.5, y1 + 0.5, x1 + 0.5]]), scale)[0].tolist()
+    assert by1 - by0 == pytest.approx(100 * factor, rel=0.01)
+    np.testing.assert_allclose(_centre_of_mass(x[0].numpy()), [(by0 + by1) / 2, (bx0 + bx1) / 2], atol=0.05)
+
+
 def test_dihedral_moves_boxes_with_the_image() -> None:
     img = torch.from_numpy(_squares_image((40, 60), [(5, 10, 14, 29)]).astype(np.float32))[None]
     box = torch.tensor([[10.0, 5.0, 29.0, 14.0]])  # (x0, y0, x1, y1) of the pixel centres

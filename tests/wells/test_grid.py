@@ -45,7 +45,7 @@ def test_grid_matches_truth_and_movies_hold_occupied_wells(chip: Path, tmp_path:
 def test_detector_finding_nothing_is_an_error(chip: Path) -> None:
     manifest = read_manifest(chip)
 
-    def nothing(frames):
+    def nothing(frames, pixel_size_um=None):
         return [Boxes(np.zeros((0, 4)), np.zeros(0), np.zeros(0)) for _ in frames]
 
     with pytest.raises(ValueError, match="f000"):
