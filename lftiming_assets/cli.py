@@ -336,6 +336,16 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from lftiming_ml.segmentation.config import MODEL_NAMES
 
     chip = _data_layout().chip(args.chip)
+    if args.restore:
+        from lftiming_ml.annotations.store import restore_version
+
+        if args.source or args.wells:
+            sys.exit("lftiming annotate: --restore makes an earlier version current; it takes no --from or --wells")
+        manifest = restore_version(chip, _annotation_version(chip, args.restore))
+        print(f"chip {args.chip}: annotations version {manifest.version} is current again ({len(manifest.wells)} wells)")
+        return 0
+    if not args.source:
+        sys.exit("lftiming annotate: give --from (simulator, model or fluorescence) or --restore VERSION")
     if args.source == "simulator":
         from lftiming_ml.truth.annotations import simulator_records
 
@@ -358,6 +368,47 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     else:
         records = pipeline_records(chip, args.wells, segmenter=MODEL_NAMES["locsnet"])
     _print_write(write_wells(chip, records), f"chip {args.chip}, labels from {args.source}")
+    return 0
+
+
+def _annotation_version(chip, prefix: str) -> str:
+    """The chip's annotations version that ``prefix`` (8+ hex digits) names, or exit naming them."""
+    from lftiming_ml.annotations.store import list_versions
+
+    versions = [m.version for m in list_versions(chip)]
+    found = [v for v in versions if v.startswith(prefix.lower())] if len(prefix) >= 8 else []
+    if len(found) != 1:
+        sys.exit(f"lftiming annotate: chip {chip.chip_id} has {'no' if not found else 'more than one'} annotations "
+                 f"version {prefix!r} (give 8 or more hex digits); versions: {', '.join(v[:12] for v in versions) or 'none'}")
+    return found[0]
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    import json
+
+    from lftiming_assets.bootstrap import RoundPlan, bootstrap_round
+
+    _dagster_env(project_home())
+    plan = RoundPlan(chips=tuple(args.chips), held_out=tuple(args.held_out), models=tuple(args.models),
+                     review=args.review, review_order=args.review_order, reviewer=args.reviewer,
+                     init=None if args.init == "scratch" else args.init, time_budget_min=args.time_budget_min,
+                     n_chips=args.n_chips, annotation_share=args.annotation_share, alias=args.alias, seed=args.seed,
+                     promote=not args.no_promote)
+    result = bootstrap_round(plan, log=lambda line: print(line, flush=True))
+    print("round: " + "; ".join(f"{m} v{result.champion[m]} -> v{v}" for m, v in result.candidate.items()
+                                 if m in plan.models))
+    for line in result.reasons:
+        print(f"  {line}")
+    if plan.held_out:
+        verdict = ("promoted: alias champion now points at the candidate" if result.promoted else
+                   f"scored only (--no-promote): the candidate keeps alias {plan.alias}" if not plan.promote else
+                   f"not promoted: the champion stays; the candidate keeps alias {plan.alias}")
+        print(verdict)
+        print(f"the held-out chips' tables now hold the candidate's outputs (rows carry model versions); "
+              f"`lftiming run --chip <id> --job segment_chips` redoes them with the champion")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=1, default=float) + "\n")
+        print(f"round written to {args.json}")
     return 0
 
 
@@ -702,11 +753,33 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("annotate", help="write a chip's well labels into its annotations store from the "
                                          "simulator's truth, the pipeline's own outputs or the dye channels")
     a.add_argument("--chip", required=True)
-    a.add_argument("--from", dest="source", choices=["simulator", "model", "fluorescence"], required=True,
+    a.add_argument("--from", dest="source", choices=["simulator", "model", "fluorescence"],
                    help="simulator: the truth of a simulated chip (gt/); model: tracks, types, deaths of the pipeline; "
                         "fluorescence: cell masks and types from the dye channels (doubtful cells left out)")
     a.add_argument("--wells", nargs="+", default=None, metavar="WELL", help="only these wells, e.g. f000/r0c1")
+    a.add_argument("--restore", metavar="VERSION", help="make an earlier annotations version current again "
+                                                        "(its first 8+ hex digits; later writes stay restorable)")
     a.set_defaults(func=cmd_annotate)
+
+    b = sub.add_parser("bootstrap", help="one round of fitting the models to a new scope: pipeline, free labels, "
+                                          "proofreading, fine-tuning, scoring on held-out chips, promotion if better")
+    b.add_argument("--chips", nargs="+", required=True, help="chips of the new scope (with dye channels)")
+    b.add_argument("--held-out", nargs="*", default=[], help="chips of the new scope with ground truth to score on")
+    b.add_argument("--models", nargs="+", default=["locsnet"],
+                   choices=["locsnet", "reid_embedding", "celltype_classifier", "apoptosis_classifier"])
+    b.add_argument("--review", type=int, default=20, help="wells to proofread over all chips (0: free labels only)")
+    b.add_argument("--review-order", choices=["queue", "random"], default="queue")
+    b.add_argument("--reviewer", choices=["simulator", "human"], default="human",
+                   help="human: use the labels saved in `lftiming review`; simulator: copy the truth (simulated chips)")
+    b.add_argument("--init", default="champion", help="weights to start from (champion, a version) or 'scratch'")
+    b.add_argument("--time-budget-min", type=float, default=4.0, help="training minutes per model")
+    b.add_argument("--n-chips", type=int, default=2, help="simulated chips mixed into the corpus")
+    b.add_argument("--annotation-share", type=float, default=0.5, help="share of samples from the chips' labels")
+    b.add_argument("--alias", default="candidate")
+    b.add_argument("--seed", type=int, default=0, help="seed of the random review order")
+    b.add_argument("--no-promote", action="store_true", help="score only; leave the champion as it is")
+    b.add_argument("--json", help="write the round (plan, versions, scores, decision) to this file")
+    b.set_defaults(func=cmd_bootstrap)
 
     x = sub.add_parser("export", help="write a chip's wells for editing: CTC sequences (Fiji, TrackMate) or napari folders")
     x.add_argument("--chip", required=True)
