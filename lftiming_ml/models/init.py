@@ -6,7 +6,9 @@ first step (``apply_init``): a strict ``load_state_dict`` (same parameter names 
 shapes), after checking that the model kind and the profile fields that change what the
 network sees without changing any shape (``input_fields``, e.g. the segmenter's
 ``input_scale``) are the init's. Anything else is refused with ``InitMismatchError``
-naming what differs and the init's profile, never loaded half-way.
+naming what differs and the init's profile, never loaded half-way. A caller that changes
+an input field on purpose (e.g. ``input_scale`` to bring real cells to the size the init
+learned) names it in ``allow_changed``; ``input_changes`` says what changed, to record.
 
 ``resolve_init`` needs MLflow only for a registry reference (imported lazily), so the
 offline trainers on a GPU machine can start from a bundle folder without it.
@@ -77,17 +79,31 @@ def resolve_init(spec: str, *, model_name: str, tracking_uri: str | None = None)
                                             "alias": info.alias, "run_id": info.run_id})
 
 
+def input_changes(init: InitWeights, *, config: Mapping[str, object],
+                  input_fields: Sequence[str]) -> dict[str, tuple[object, object]]:
+    """The profile fields of ``input_fields`` whose value in ``config`` (a ``registry_config``)
+    differs from the init's: ``{field: (init's value, ours)}``."""
+    theirs, ours = dict(init.config.get("profile") or {}), dict(config.get("profile") or {})
+    return {f: (theirs.get(f), ours.get(f)) for f in input_fields if theirs.get(f) != ours.get(f)}
+
+
 def apply_init(model: torch.nn.Module, init: InitWeights, *, config: Mapping[str, object],
-               input_fields: Sequence[str] = (), what: str = "model") -> None:
+               input_fields: Sequence[str] = (), allow_changed: Sequence[str] = (),
+               what: str = "model") -> dict[str, tuple[object, object]]:
     """Load ``init`` into ``model`` (built from ``config``, its ``registry_config``) or raise
     ``InitMismatchError``: another ``kind`` or ``task``, a profile field of ``input_fields``
-    that differs, or parameters missing, unexpected or of another shape."""
+    that differs (unless named in ``allow_changed``, an explicit opt-in limited to
+    ``input_fields``), or parameters missing, unexpected or of another shape. Returns the
+    allowed changes, ``{field: (init's value, ours)}`` (empty when none)."""
+    stray = sorted(set(allow_changed) - set(input_fields))
+    if stray:
+        raise ValueError(f"allow_changed may name only input fields {tuple(input_fields)}, not {stray}")
     theirs, ours = init.config, config
     problems = [f"{key} {theirs.get(key)!r} vs {ours.get(key)!r}" for key in ("kind", "task")
                 if key in ours and theirs.get(key) != ours.get(key)]
-    their_profile, our_profile = dict(theirs.get("profile") or {}), dict(ours.get("profile") or {})
-    problems += [f"profile.{f} {their_profile.get(f)!r} vs {our_profile.get(f)!r}" for f in input_fields
-                 if their_profile.get(f) != our_profile.get(f)]
+    their_profile = dict(theirs.get("profile") or {})
+    changed = input_changes(init, config=config, input_fields=input_fields)
+    problems += [f"profile.{f} {a!r} vs {b!r}" for f, (a, b) in changed.items() if f not in allow_changed]
     state = model.state_dict()
     missing = sorted(set(state) - set(init.state_dict))
     unexpected = sorted(set(init.state_dict) - set(state))
@@ -105,6 +121,7 @@ def apply_init(model: torch.nn.Module, init: InitWeights, *, config: Mapping[str
             f"Train with the init's profile {their_profile.get('name', '?')!r} (e.g. --profile "
             f"{their_profile.get('name', '?')}) or start from scratch (no --init)")
     model.load_state_dict(init.state_dict, strict=True)
+    return changed
 
 
-__all__ = ["InitMismatchError", "InitWeights", "apply_init", "resolve_init"]
+__all__ = ["InitMismatchError", "InitWeights", "apply_init", "input_changes", "resolve_init"]

@@ -79,11 +79,12 @@ def flat_metrics(summary: Mapping[str, Mapping[str, float]], prefix: str = "val_
 def train_segmenter(
     config: SegmenterTrainConfig, *, train_samples: Sequence[SegmentationSample],
     val_samples: Sequence[SegmentationSample] = (), log_fn: LogFn | None = None, step_fn: StepFn | None = None,
-    init: InitWeights | None = None,
+    init: InitWeights | None = None, init_allow: Sequence[str] = (),
 ) -> tuple[MaskRCNN, list[dict[str, float]]]:
     """Train LOCSNET or Mask R-CNN (``config.kind``) from scratch, or from ``init``'s weights
     (``models.init.apply_init``: the same architecture or ``InitMismatchError``); the model
-    assets' entry point.
+    assets' entry point. ``init_allow`` names input fields (of ``INIT_INPUT_FIELDS``) the run
+    changes on purpose, e.g. ``("input_scale",)`` (``models.init.input_changes`` to record them).
 
     Returns the model (eval mode, on the training device) and the history: one dict per
     epoch with the mean loss terms, ``lr``, ``steps``, ``epoch_s`` and the validation
@@ -110,7 +111,7 @@ def train_segmenter(
     model = build_segmenter(kind=config.kind, profile=profile, num_classes=config.num_classes)
     if init is not None:
         apply_init(model, init, config=registry_config(config), input_fields=INIT_INPUT_FIELDS,
-                   what=MODEL_NAMES[config.kind])
+                   allow_changed=init_allow, what=MODEL_NAMES[config.kind])
     model = model.to(device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)

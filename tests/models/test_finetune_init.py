@@ -16,13 +16,13 @@ from lftiming_ml.classification.engine import registry_config as classifier_regi
 from lftiming_ml.classification.engine import train_classifier
 from lftiming_ml.classification.model import build_classifier
 from lftiming_ml.models.bundle import TrainingBundle, write_bundle
-from lftiming_ml.models.init import InitMismatchError, InitWeights, apply_init, resolve_init
+from lftiming_ml.models.init import InitMismatchError, InitWeights, apply_init, input_changes, resolve_init
 from lftiming_ml.models.registry import ModelNotRegisteredError, log_and_register
 from lftiming_ml.reid.config import registry_config as reid_registry_config
 from lftiming_ml.reid.config import reid_profile
 from lftiming_ml.reid.engine import train_reid
 from lftiming_ml.reid.model import ReidNet
-from lftiming_ml.segmentation.config import SegmenterTrainConfig
+from lftiming_ml.segmentation.config import INIT_INPUT_FIELDS, SegmenterTrainConfig
 from lftiming_ml.segmentation.engine import train_segmenter
 from lftiming_ml.segmentation.model import build_segmenter, registry_config
 
@@ -112,6 +112,34 @@ def test_another_architecture_or_input_is_refused_before_any_weight_is_loaded() 
                            {"kind": "bundle", "model": "locsnet", "path": "/b"})
     with pytest.raises(InitMismatchError, match="kind 'mask_rcnn' vs 'locsnet'"):
         apply_init(target, baseline, config=registry_config(config))
+
+
+def test_a_changed_input_scale_loads_only_when_named_and_nothing_else_slips_through() -> None:
+    config = _segmenter_config(lr=FROZEN_LR)
+    torch.manual_seed(11)
+    start = build_segmenter(kind="locsnet", profile=TINY_PROFILE)
+    coarse = TINY_PROFILE.model_copy(update={"input_scale": 0.25})  # e.g. a simulator champion, real cells 4x larger
+    init = InitWeights(start.state_dict(), registry_config(config.model_copy(update={"profile": coarse})),
+                       {"kind": "bundle", "model": "locsnet", "path": "/b"})
+    with pytest.raises(InitMismatchError, match=r"profile.input_scale 0.25 vs 1.0"):  # the default still refuses
+        train_segmenter(config, train_samples=toy_set(), init=init)
+    assert input_changes(init, config=registry_config(config), input_fields=INIT_INPUT_FIELDS) == {
+        "input_scale": (0.25, 1.0)}
+    tuned, _ = train_segmenter(config, train_samples=toy_set(), init=init, init_allow=("input_scale",))
+    assert _same(_params(tuned), _params(start))
+    target = build_segmenter(kind="locsnet", profile=TINY_PROFILE)
+    assert apply_init(target, init, config=registry_config(config), input_fields=INIT_INPUT_FIELDS,
+                      allow_changed=("input_scale",)) == {"input_scale": (0.25, 1.0)}
+    clipped = coarse.model_copy(update={"intensity_clip": (0.0, 1.0)})  # a second, unnamed change is still refused
+    init2 = InitWeights(start.state_dict(), registry_config(config.model_copy(update={"profile": clipped})),
+                        {"kind": "bundle", "model": "locsnet", "path": "/b"})
+    with pytest.raises(InitMismatchError, match=r"profile.intensity_clip") as err:
+        apply_init(target, init2, config=registry_config(config), input_fields=INIT_INPUT_FIELDS,
+                   allow_changed=("input_scale",))
+    assert "input_scale" not in str(err.value)
+    with pytest.raises(ValueError, match=r"only input fields .* not \['fpn_channels'\]"):  # never a shape field
+        apply_init(target, init, config=registry_config(config), input_fields=INIT_INPUT_FIELDS,
+                   allow_changed=("input_scale", "fpn_channels"))
 
 
 def test_classifier_fine_tuning_starts_from_the_init_and_refuses_another_task() -> None:
