@@ -265,6 +265,25 @@ def score_shipped(champion: dict[str, int]) -> dict:
     return {"arm": "shipped", "versions": champion, "chips": chips, "well_detection": well_detection()}
 
 
+def log_scores(arms: dict[str, dict]) -> None:
+    """Each arm's held-out scores as ``heldout_<chip>_<score>`` metrics on the MLflow runs of
+    the versions it fine-tuned (the shipped arm: on the champions'), as ``lftiming bootstrap``
+    logs them, so MLflow's run comparison shows every arm beside the champion."""
+    from lftiming_assets.bootstrap import SCORE_METRICS, tracking_uri
+    from lftiming_ml.models.registry import log_held_out
+
+    held = [chip_id(s) for s in HELD_OUT]
+    for name, arm in arms.items():
+        models = arm.get("fine_tuned", ["locsnet"])
+        if name == "shipped":
+            models = ["locsnet", "celltype_classifier", "apoptosis_classifier"]
+        scores = {f"{c}_{SCORE_METRICS[k]}": v for c in held for k, v in headline(arm["chips"][c]).items()
+                  if v is not None}
+        for model in models:
+            log_held_out(tracking_uri=tracking_uri(), model_name=model, version=int(arm["versions"][model]),
+                         scores=scores)
+
+
 def fmt(v: float | None, ci=None) -> str:
     if v is None:
         return "—"
@@ -329,6 +348,8 @@ def main() -> None:
     arms = {"shipped": shipped}
     for name in args.arms:
         arms[name] = cached(name, lambda n=name: run_arm(n, args, v0, champion, arms))
+
+    log_scores(arms)
 
     # --- the figures ----------------------------------------------------------------------------
     held = [chip_id(s) for s in HELD_OUT]

@@ -224,13 +224,21 @@ def champion_versions() -> dict[str, int]:
     return {m: resolve_alias(tracking_uri=tracking_uri(), model_name=m).version for m in PIPELINE_MODELS}
 
 
+SCORE_METRICS = {"segmentation mIoU": "segmentation_miou", "tracking MOTA": "tracking_mota",
+                 "cell type accuracy": "celltype_accuracy", "apoptosis accuracy": "apoptosis_accuracy",
+                 "contact FN rate": "contact_fn_rate"}
+"""MLflow metric name (after ``heldout_<chip>_``) of each of ``SCORES``."""
+
+
 def score_versions(held_out: Sequence[str], versions: Mapping[str, int], alias: str,
-                   log: Callable[[str], None]) -> dict[str, dict]:
+                   log: Callable[[str], None], log_on: Sequence[str] = ()) -> dict[str, dict]:
     """Point ``alias`` at ``versions`` (every pipeline model), run the pipeline with them on
     each held-out chip (from the masks on when its well movies exist) and score it: chip ->
-    ``evaluate_chip`` report."""
+    ``evaluate_chip`` report. The scores are logged as ``heldout_<chip>_<score>`` metrics on
+    the MLflow run of each ``log_on`` model's version (so MLflow and ``lftiming compare``
+    show champion and candidate side by side)."""
     from lftiming_ml.evaluation.chip import evaluate_chip
-    from lftiming_ml.models.registry import move_alias
+    from lftiming_ml.models.registry import log_held_out, move_alias
     from lftiming_ml.truth.files import has_truth
 
     layout = data_layout()
@@ -247,6 +255,10 @@ def score_versions(held_out: Sequence[str], versions: Mapping[str, int], alias: 
         log(f"{chip_id}: {job} with {', '.join(f'{m} v{v}' for m, v in versions.items())} ...")
         run_or_fail(chip_id, job=job, defs=defs)
         reports[chip_id] = evaluate_chip(chip)
+        scores = {f"{chip_id}_{SCORE_METRICS[name]}": value for name, (path, _) in SCORES.items()
+                  if (value := score_of(reports[chip_id], path)) is not None and np.isfinite(value)}
+        for model in log_on:
+            log_held_out(tracking_uri=tracking_uri(), model_name=model, version=versions[model], scores=scores)
     return reports
 
 
@@ -321,8 +333,10 @@ def bootstrap_round(plan: RoundPlan, log: Callable[[str], None] = print) -> Roun
     if not plan.held_out:
         result.reasons = ["no held-out chips: the candidate was not scored and stays under alias " + plan.alias]
         return result
-    result.reports["champion"] = score_versions(plan.held_out, result.champion, "bootstrap-champion", log)
-    result.reports["candidate"] = score_versions(plan.held_out, result.candidate, plan.alias, log)
+    result.reports["champion"] = score_versions(plan.held_out, result.champion, "bootstrap-champion", log,
+                                                log_on=plan.models)
+    result.reports["candidate"] = score_versions(plan.held_out, result.candidate, plan.alias, log,
+                                                 log_on=plan.models)
     result.scores = {arm: mean_scores(r) for arm, r in result.reports.items()}
     better, result.reasons = decide(plan.models, result.scores["champion"], result.scores["candidate"])
     if better and plan.promote:
@@ -332,5 +346,5 @@ def bootstrap_round(plan: RoundPlan, log: Callable[[str], None] = print) -> Roun
     return result
 
 
-__all__ = ["FINE_TUNABLE", "PRIMARY", "SCORES", "TOLERANCE", "RoundPlan", "RoundResult", "bootstrap_round",
+__all__ = ["FINE_TUNABLE", "PRIMARY", "SCORES", "SCORE_METRICS", "TOLERANCE", "RoundPlan", "RoundResult", "bootstrap_round",
            "champion_versions", "decide", "fine_tune", "label_chips", "mean_scores", "score_versions", "select_wells"]
