@@ -326,6 +326,12 @@ def bootstrap_round(plan: RoundPlan, log: Callable[[str], None] = print) -> Roun
     """One round, steps 1-6 of the module docstring."""
     from lftiming_ml.models.registry import move_alias
 
+    from lftiming_ml.truth.files import has_truth
+
+    no_truth = [c for c in plan.held_out if not has_truth(data_layout().chip(c).raw_dir)]
+    if no_truth:  # refused before anything is trained
+        raise ValueError(f"held-out chips {', '.join(no_truth)} have no ground truth; the round scores on chips "
+                         "with truth (simulated chips of the new scope)")
     result = RoundResult(plan)
     result.annotation_versions, result.reviewed = label_chips(plan, log)
     result.champion = champion_versions()

@@ -77,3 +77,17 @@ def test_annotate_restore_from_the_command_line(chip: ChipStore, data_root, monk
     with pytest.raises(SystemExit, match="give --from"):
         cli.main(["annotate", "--chip", chip.chip_id])
     assert read_manifest(chip).version == first
+
+
+def test_a_held_out_chip_without_truth_is_refused_before_anything_runs(chip: ChipStore, data_root,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from lftiming_assets.bootstrap import bootstrap_round
+
+    monkeypatch.setenv("LFTIMING_DATA", str(data_root))
+    shutil.rmtree(chip.raw_dir / "gt")
+    before = read_manifest(chip).version
+    with pytest.raises(ValueError, match=f"held-out chips {chip.chip_id} have no ground truth"):
+        bootstrap_round(RoundPlan(chips=(chip.chip_id,), held_out=(chip.chip_id,)), log=lambda line: None)
+    assert read_manifest(chip).version == before
