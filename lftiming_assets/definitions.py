@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from lftiming_assets.jobs import (ANNOTATION_ASSETS, CHIP_ASSETS, MODEL_ASSETS, chip_pipeline, segment_chips,
-                                  summarize_annotations, train_models)
+from lftiming_assets.jobs import (ANNOTATION_ASSETS, CHIP_ASSETS, CHIP_EXECUTOR, MODEL_ASSETS, chip_pipeline,
+                                  segment_chips, summarize_annotations, train_models)
 from lftiming_assets.progress import RUN_LOGGERS
 from lftiming_assets.raw.sensors import new_chip_folders
 from lftiming_assets.resources import build_resources
@@ -14,4 +14,7 @@ defs = dg.Definitions(
     sensors=[new_chip_folders],
     resources=build_resources(),
     loggers=RUN_LOGGERS,
+    # What the UI's "Materialize" of chosen assets runs with (its ad-hoc asset job): as the chip jobs.
+    # train_models keeps Dagster's multiprocess executor (jobs.py): its steps train for minutes.
+    executor=CHIP_EXECUTOR,
 )

@@ -29,14 +29,23 @@ JOB_MODELS: dict[str, list[str]] = {
 """Registered models (alias ``champion``) each per-chip job loads; ``lftiming run`` checks
 them all before it starts and names every missing one."""
 
+# A chip's steps run one after the other in the run's own process, as ``lftiming run`` runs them.
+# Dagster's default (multiprocess) executor starts a Python process for every step, and each
+# imports torch, MLflow and this code location again: a launched run of a 1-field, 6-frame chip
+# took 132-153 s, of which its steps ran about 40 (benchmarks/dagster_backfill.py). Chips run
+# side by side as separate runs instead (dagster.yaml, max_concurrent_runs).
+CHIP_EXECUTOR = dg.in_process_executor
+
 chip_pipeline = dg.define_asset_job(
     "chip_pipeline",
+    executor_def=CHIP_EXECUTOR,
     selection=dg.AssetSelection.assets(*CHIP_ASSETS),
     description="Materialize every asset of one chip, from the raw folder to the review queue (needs champion models).",
 )
 
 segment_chips = dg.define_asset_job(
     "segment_chips",
+    executor_def=CHIP_EXECUTOR,
     selection=dg.AssetSelection.assets(*CELL_ASSETS),
     description="Cell masks (champion LOCSNET) and everything downstream of them, for chips whose well "
                 "movies exist: backfill it after registering a new LOCSNET version.",
@@ -44,6 +53,7 @@ segment_chips = dg.define_asset_job(
 
 train_models = dg.define_asset_job(
     "train_models",
+    executor_def=dg.multiprocess_executor,  # models train side by side; a start-up is nothing beside minutes
     selection=dg.AssetSelection.assets(*MODEL_ASSETS),
     description="Train the models on simulated chips and register them in MLflow (alias champion).",
 )
