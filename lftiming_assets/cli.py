@@ -142,7 +142,8 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: 
     stream with ``verbose``), after it one line per failed step with its cause and per
     failed check, and where the run's whole log is (``report_run``). ``defs``: the
     Definitions to run (default the code location's)."""
-    from lftiming_assets.runs import chip_runs_in_progress, get_instance, reap_dead_runs, worker_tags
+    from lftiming_assets.runs import (chip_runs_in_progress, execute_in_code_location, get_instance, reap_dead_runs,
+                                      worker_tags)
     from lftiming_assets.partitions import chips
     from lftiming_ml.chip.manifest import check_safe_id
     from lftiming_ml.store.layout import chip_work_dir
@@ -150,7 +151,8 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: 
     from lftiming_assets.progress import quiet_run_config
 
     check_safe_id(chip_id, "chip id")
-    if defs is None:
+    own_defs = defs is None
+    if own_defs:
         from lftiming_assets.definitions import defs
     tables, registry = defs.resources["tables"], defs.resources["registry"]
     instance = get_instance()
@@ -172,13 +174,17 @@ def run_chip(chip_id: str, job_name: str = "chip_pipeline", *, defs=None, wait: 
                 raise MissingModelsError(missing_models_message(job_name, missing, registry))
             if not instance.has_dynamic_partition(chips.name, chip_id):
                 instance.add_dynamic_partitions(chips.name, [chip_id])
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                partition_key=chip_id, instance=instance, raise_on_error=False, tags=worker_tags(),
-                run_config=quiet_run_config(verbose=verbose))
+            if own_defs:  # a run of the code location, listed in the UI like those it launches
+                run_id = execute_in_code_location(instance, job_name, partition_key=chip_id, tags=worker_tags(),
+                                                  run_config=quiet_run_config(verbose=verbose))
+            else:  # other Definitions (e.g. a candidate model alias): not the UI's code location
+                run_id = defs.resolve_job_def(job_name).execute_in_process(
+                    partition_key=chip_id, instance=instance, raise_on_error=False, tags=worker_tags(),
+                    run_config=quiet_run_config(verbose=verbose)).run_id
     except ChipBusyError as e:
         raise ChipBusyError(str(e) if busy_hint in str(e) else f"{e}{busy_hint}") from None
-    summary, log_path = report_run(instance, result.run_id)
-    return ChipRun(result.run_id, summary, log_path)
+    summary, log_path = report_run(instance, run_id)
+    return ChipRun(run_id, summary, log_path)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -63,6 +63,45 @@ def worker_tags() -> dict[str, str]:
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
+CODE_LOCATION = "lftiming"
+"""The code location's name (``workspace.yaml``), which the UI groups runs by."""
+DEFINITIONS_MODULE = "lftiming_assets.definitions"
+
+
+def code_location_origin():
+    """The origin of the code location ``workspace.yaml`` loads (module
+    ``lftiming_assets.definitions``, location ``lftiming``), built without starting its code
+    server (tests/test_runs_origin.py checks it equals the one Dagster reads from the file)."""
+    from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    return ManagedGrpcPythonEnvCodeLocationOrigin(LoadableTargetOrigin(module_name=DEFINITIONS_MODULE),
+                                                  location_name=CODE_LOCATION)
+
+
+def execute_in_code_location(instance: dg.DagsterInstance, job_name: str, *, partition_key: str,
+                             run_config: dict, tags: dict[str, str]) -> str:
+    """Run ``job_name`` on one partition in this process as a run of the code location, and
+    return its run id. Unlike ``JobDefinition.execute_in_process``, the run records where its
+    job comes from (the code location's origin, as a run the UI or the daemon launches does),
+    so the UI lists it on the job's page and Timeline and can re-execute it."""
+    import os
+
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
+    from dagster._core.remote_origin import RemoteRepositoryOrigin
+
+    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", working_directory=os.getcwd())
+    job = repository.get_reconstructable_job(job_name)
+    job_def = job.get_definition()
+    run = instance.create_run_for_job(
+        job_def=job_def, run_config=run_config, tags={**tags, PARTITION_TAG: partition_key},
+        remote_job_origin=RemoteRepositoryOrigin(code_location_origin(), "__repository__").get_job_origin(job_name),
+        job_code_origin=job.get_python_origin())
+    execute_run(job, run, instance, raise_on_error=False)
+    return run.run_id
+
+
 def run_worker_pid(instance: dg.DagsterInstance, run: DagsterRun) -> int | None:
     """The pid of the run's worker on this host, or None when unknown or on another host."""
     if PID_TAG in run.tags:
