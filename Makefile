@@ -1,6 +1,8 @@
 # The two commands a newcomer needs:  make demo  |  make test
 # Both create .venv (pinned dependencies, torch from local wheels) if it is missing: the demo
 # installs the package, the tests also its dev extra (test tools, napari, baselines).
+# --no-compile: pip does not byte-compile every installed file (torch, MLflow, Dagster: tens of
+# seconds); Python compiles the modules a command imports on first use and caches them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,12 +17,11 @@ export LFTIMING_DAGSTER_LOGS := $(CURDIR)/data/dagster/logs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q --no-compile -e .
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-compile -e '.[dev]'
 	touch $(DEV_STAMP)
 
 setup: $(DEV_STAMP)
