@@ -552,7 +552,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                  versions=(args.v1, args.v2), all_params=args.all)
     except ModelNotRegisteredError as e:
         sys.exit(f"lftiming compare: {e}")
-    print(format_result(table))
+    values = [c for c in table.columns if c not in ("section", "name", "differs")]  # names stay whole
+    print(format_result(table, max_width=args.width or None, cut_columns=values))
     return 0
 
 
@@ -842,6 +843,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("v1", type=int)
     cp.add_argument("v2", type=int)
     cp.add_argument("--all", action="store_true", help="every param, not only those that differ")
+    cp.add_argument("--width", type=int, default=72,
+                    help="cut longer values to this many characters (default 72: a sha256 stays whole; 0: print them whole)")
     cp.set_defaults(func=cmd_compare)
 
     m = sub.add_parser("montage", help="picture of a chip: a field, well crops over time, fluorescence")

@@ -108,8 +108,12 @@ def run_query(database: Path | str, sql: str, params: Mapping[str, object] | Non
             raise SqlError(f"query failed: {e}") from None
 
 
-def format_result(df: pd.DataFrame, fmt: str = "table") -> str:
-    """``df`` as text: 'table' (aligned columns), 'csv' or 'json' (records)."""
+def format_result(df: pd.DataFrame, fmt: str = "table", *, max_width: int | None = None,
+                  cut_columns: list[str] | None = None) -> str:
+    """``df`` as text: 'table' (aligned columns), 'csv' or 'json' (records). ``max_width``
+    (tables only): a longer value of ``cut_columns`` (default every column) is cut to that
+    many characters, ending in ``...`` (one long value otherwise widens its column for every
+    row)."""
     if fmt == "csv":
         return df.to_csv(index=False).rstrip("\n")
     if fmt == "json":
@@ -118,4 +122,9 @@ def format_result(df: pd.DataFrame, fmt: str = "table") -> str:
         raise ValueError(f"format must be table, csv or json, not {fmt!r}")
     if df.empty:
         return f"(0 rows; columns: {', '.join(df.columns)})"
+    if max_width:
+        cut = lambda v: v if len(str(v)) <= max_width else f"{str(v)[:max(max_width - 3, 1)]}..."  # noqa: E731
+        df = df.copy()
+        for column in cut_columns if cut_columns is not None else df.columns:
+            df[column] = df[column].map(cut)
     return df.to_string(index=False)

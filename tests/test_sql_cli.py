@@ -107,3 +107,14 @@ def test_cli(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sql", "SELECT 1", "--db", str(db.parent / "nope.duckdb")]) == 2
     assert "no lftiming database" in capsys.readouterr().err
     assert format_result(pd.DataFrame({"a": []}), "table") == "(0 rows; columns: a)"
+
+
+def test_table_cuts_long_values_only_when_asked() -> None:
+    df = pd.DataFrame({"name": ["chips", "lr"], "v1": ["s" * 200, 0.001]})
+    cut = format_result(df, "table", max_width=20)
+    assert "s" * 17 + "..." in cut and "s" * 18 not in cut
+    assert "0.001" in cut and max(len(line) for line in cut.splitlines()) < 40
+    assert "s" * 200 in format_result(df, "table")
+    assert "s" * 200 in format_result(df, "csv", max_width=20)  # only the aligned table is cut
+    named = pd.DataFrame({"name": ["n" * 30], "v1": ["s" * 200]})
+    assert "n" * 30 in format_result(named, "table", max_width=20, cut_columns=["v1"])
