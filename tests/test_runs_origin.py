@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.storage.dagster_run import RunsFilter
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 from dagster._core.workspace.load_target import WorkspaceFileTarget
@@ -25,8 +26,13 @@ def test_the_origin_is_the_one_dagster_reads_from_workspace_yaml() -> None:
     assert origins[0].location_name == CODE_LOCATION
 
 
-def test_a_run_in_this_process_is_listed_under_its_job_like_a_launched_one(tmp_path: Path) -> None:
-    instance = make_project(tmp_path / "project").instance()
+def test_a_run_in_this_process_is_listed_under_its_job_like_a_launched_one(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path / "project")
+    for key, value in project.env().items():
+        if key.startswith(("DAGSTER", "LFTIMING")):
+            monkeypatch.setenv(key, value)
+    instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(chips.name, ["c1"])
     run_id = execute_in_code_location(instance, "summarize_annotations", partition_key="c1", run_config={},
                                       tags={"lftiming/pid": "1"})
