@@ -11,6 +11,11 @@ the code server or run monitoring, retried), runs left in progress (none), stagi
 
     flock /tmp/lftiming_core1.lock taskset -c 1 .venv/bin/python benchmarks/soak.py [--chips 20] [--kills 3] [--kill-window-s S]
 
+``--launch backfill`` starts the chips the way the UI's Backfills page does instead (the path of
+``benchmarks/dagster_backfill.py``): ``dagster dev``, the sensor stopped over GraphQL, the chips'
+partitions added and one backfill of all of them launched; the kills and checks are the same
+(``benchmarks/results/soak_backfill.json``).
+
 Models are the test suite's fakes (``tests/assets/fakes.py``; no MLflow, no training), the
 chips 1-field 3x3-well 4-frame simulations, so the run measures the platform, not the models.
 The code location (``soak_location.py``, written into the scratch project) runs each job in
@@ -32,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 LOCATION = '''"""Code location of the soak: the platform's chip assets, sensor and jobs with fake models."""
 import hashlib
@@ -57,13 +63,13 @@ class SoakRegistry(FakeRegistry):
     """FakeRegistry whose well detector finds the chip by its reference frame (any chip of raw/)."""
 
     def well_detector(self):
-        def detect(frames):
+        def detect(frames, pixel_size_um=None):
             raw = Path(self.chip_dir)
             for chip in sorted(p for p in raw.iterdir() if (p / "chip.json").is_file()):
                 manifest = read_manifest(chip)
                 ref = read_stack(chip, manifest, manifest.fields[0].field_id, ChannelRole.phase)[0]
                 if _key(ref) == _key(frames[0]):
-                    return truth_detector(chip)(frames)
+                    return truth_detector(chip)(frames, pixel_size_um)
             raise ValueError("frame of no known chip")
         return detect, self.resolve("well_detector")
 
@@ -118,8 +124,14 @@ def main() -> int:
                    help="kill moments are drawn in [20, 20 + this] s (default 8 s a chip, the first ~40%% of a "
                         "soak whose chips take ~20 s each two at a time); a kill whose moment passed with no "
                         "run to kill lands on the next run started")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "soak.json")
+    p.add_argument("--launch", choices=["sensor", "backfill"], default="sensor",
+                   help="sensor: the daemon alone, the new_chip_folders sensor requests a run a chip; backfill: "
+                        "`dagster dev` (webserver + daemon), the sensor stopped, one backfill of every chip launched "
+                        "over GraphQL as the UI's Backfills page does (benchmarks/dagster_backfill.py's path)")
+    p.add_argument("--out", type=Path, default=None, help="default benchmarks/results/soak.json "
+                                                          "(soak_backfill.json with --launch backfill)")
     args = p.parse_args()
+    args.out = args.out or ROOT / "benchmarks" / "results" / ("soak.json" if args.launch == "sensor" else "soak_backfill.json")
     rng = random.Random(args.seed)
     home = args.home
     shutil.rmtree(home, ignore_errors=True)
@@ -142,14 +154,37 @@ def main() -> int:
     from lftiming_ml.io import pid_alive
     from tests.reliability.harness import assert_same, leftovers, snapshot
 
-    daemon = subprocess.Popen(["env", "--default-signal=INT,TERM", str(Path(sys.executable).parent / "dagster-daemon"),
-                               "run", "-w", str(home / "workspace.yaml")], cwd=home, env=env,
-                              stdout=open(home / "daemon.log", "w"), stderr=subprocess.STDOUT)
+    if args.launch == "sensor":
+        daemon = subprocess.Popen(["env", "--default-signal=INT,TERM", str(Path(sys.executable).parent / "dagster-daemon"),
+                                   "run", "-w", str(home / "workspace.yaml")], cwd=home, env=env,
+                                  stdout=open(home / "daemon.log", "w"), stderr=subprocess.STDOUT)
+    else:
+        import dagster_backfill as bf
+
+        port = bf.free_port()
+        daemon = subprocess.Popen(["env", "--default-signal=INT,TERM", str(Path(sys.executable).parent / "dagster"), "dev",
+                                   "-h", "127.0.0.1", "-p", str(port), "-w", str(home / "workspace.yaml")], cwd=home,
+                                  env=env, stdout=open(home / "daemon.log", "w"), stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        gql, repository = bf.GraphQL(port), {"repositoryName": "__repository__", "repositoryLocationName": "soak"}
+        bf.wait_for("the webserver", lambda: gql("{ version }")["version"], 300)
+        sensor = bf.expect(bf.wait_for("the sensor", lambda: gql(bf.SENSOR_Q, {"s": {**repository, "sensorName": bf.SENSOR}})[
+            "sensorOrError"], 120), "Sensor")
+        bf.expect(gql(bf.STOP_SENSOR, {"id": sensor["id"]})["stopSensor"], "StopSensorMutationResult")
     instance = dg.DagsterInstance.get()
     (home / "data" / "raw").mkdir(parents=True)
     for chip in chips:  # the images first, chip.json last, as the raw-chip contract asks
         shutil.copytree(staging_raw / chip, home / "data" / "raw" / chip, ignore=shutil.ignore_patterns("chip.json"))
         shutil.copy(staging_raw / chip / "chip.json", home / "data" / "raw" / chip / "chip.json")
+    if args.launch == "backfill":
+        for chip in chips:
+            bf.expect(gql(bf.ADD_PARTITION, {"r": repository, "def": bf.PARTITIONS_DEF, "key": chip})["addDynamicPartition"],
+                      "AddDynamicPartitionSuccess")
+        (partition_set,) = [x["name"] for x in bf.expect(gql(bf.PARTITION_SETS, {"r": repository, "job": bf.JOB})[
+            "partitionSetsOrError"], "PartitionSets")["results"]]
+        launched = gql(bf.LAUNCH, {"p": {"selector": {"partitionSetName": partition_set, "repositorySelector": repository},
+                                         "partitionNames": chips}})["launchPartitionBackfill"]
+        print(f"backfill {bf.expect(launched, 'LaunchBackfillSuccess')['backfillId']} of {len(chips)} chips", flush=True)
     soak_start = time.time()
     kills: list[dict] = []
     window = args.kill_window_s if args.kill_window_s is not None else 8 * args.chips
@@ -178,7 +213,10 @@ def main() -> int:
             time.sleep(2)
         soak_s = time.time() - soak_start
     finally:
-        daemon.send_signal(signal.SIGTERM)
+        if args.launch == "sensor":
+            daemon.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(daemon.pid, signal.SIGINT)
         try:
             daemon.wait(60)
         except subprocess.TimeoutExpired:
@@ -218,7 +256,7 @@ def main() -> int:
         except AssertionError as e:
             differ.append({"chip": chip, "difference": str(e)[:300]})
     report = {
-        "chips": len(chips), "kills": kills, "soak_seconds": round(soak_s, 1),
+        "launch": args.launch, "chips": len(chips), "kills": kills, "soak_seconds": round(soak_s, 1),
         "chips_complete_once": sum(v["success"] == 1 for v in per_chip.values()),
         "chips_with_duplicate_success": [c for c, v in per_chip.items() if v["success"] > 1],
         "chips_not_complete": [c for c, v in per_chip.items() if v["success"] == 0],
