@@ -208,6 +208,37 @@ RUN = """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { runI
   assetMaterializations { assetKey { path } partition } } ... on PythonError { message } } }"""
 
 
+def stop_sensor(gql: GraphQL, repository: dict = REPOSITORY) -> dict[str, str]:
+    """Stop the ``new_chip_folders`` sensor (so nothing but the backfill runs): its status before and after."""
+    selector = {**repository, "sensorName": SENSOR}
+    sensor = expect(wait_for("the sensor", lambda: gql(SENSOR_Q, {"s": selector})["sensorOrError"], 120), "Sensor")
+    stopped = expect(gql(STOP_SENSOR, {"id": sensor["id"]})["stopSensor"], "StopSensorMutationResult")
+    return {"before": sensor["sensorState"]["status"], "after_stop": stopped["instigationState"]["status"]}
+
+
+def sensor_status(gql: GraphQL, repository: dict = REPOSITORY) -> str:
+    return gql(SENSOR_Q, {"s": {**repository, "sensorName": SENSOR}})["sensorOrError"]["sensorState"]["status"]
+
+
+def add_chip_partitions(gql: GraphQL, chips: list[str], repository: dict = REPOSITORY) -> str:
+    """Register the chips as partitions; returns the name of the job's partition set."""
+    for chip in chips:
+        expect(gql(ADD_PARTITION, {"r": repository, "def": PARTITIONS_DEF, "key": chip})["addDynamicPartition"],
+               "AddDynamicPartitionSuccess")
+    sets = [s["name"] for s in expect(gql(PARTITION_SETS, {"r": repository, "job": JOB})["partitionSetsOrError"],
+                                      "PartitionSets")["results"]]
+    if len(sets) != 1:
+        raise RuntimeError(f"{JOB}: expected one partition set, found {sets}")
+    return sets[0]
+
+
+def launch_backfill(gql: GraphQL, partition_set: str, chips: list[str], repository: dict = REPOSITORY) -> str:
+    """Launch one backfill of the job's partition set for ``chips`` (what the UI's Backfills page does); its id."""
+    launched = gql(LAUNCH, {"p": {"selector": {"partitionSetName": partition_set, "repositorySelector": repository},
+                                  "partitionNames": chips}})["launchPartitionBackfill"]
+    return expect(launched, "LaunchBackfillSuccess")["backfillId"]
+
+
 def runs(gql: GraphQL, backfill_id: str | None = None) -> list[dict]:
     f = {"tags": [{"key": "dagster/backfill", "value": backfill_id}]} if backfill_id else None
     return expect(gql(RUNS, {"f": f})["runsOrError"], "Runs")["results"]
@@ -246,9 +277,7 @@ def backfill(gql: GraphQL, partition_set: str, chips: list[str], chip_steps: lis
              timeout_s: float) -> dict:
     """Launch the job backfill of ``chips`` and wait until its runs and the backfill are done."""
     launched_at = time.time()
-    launched = gql(LAUNCH, {"p": {"selector": {"partitionSetName": partition_set, "repositorySelector": REPOSITORY},
-                                  "partitionNames": chips}})["launchPartitionBackfill"]
-    backfill_id = expect(launched, "LaunchBackfillSuccess")["backfillId"]
+    backfill_id = launch_backfill(gql, partition_set, chips)
     t0 = time.monotonic()
     seen: dict[str, float] = {}
 
@@ -296,27 +325,17 @@ def run_combination(home: Path, staging: Path, chips: list[str], concurrency: in
         start = time.monotonic()
         wait_for("the webserver", lambda: gql("{ version }")["version"], 300)
         result["webserver_ready_s"] = round(time.monotonic() - start, 1)
-        selector = {**REPOSITORY, "sensorName": SENSOR}
-        sensor = expect(wait_for("the sensor", lambda: gql(SENSOR_Q, {"s": selector})["sensorOrError"], 120), "Sensor")
-        stopped = expect(gql(STOP_SENSOR, {"id": sensor["id"]})["stopSensor"], "StopSensorMutationResult")
-        result["sensor"] = {"before": sensor["sensorState"]["status"], "after_stop": stopped["instigationState"]["status"]}
+        result["sensor"] = stop_sensor(gql)
         copy_chips(staging, home / "data" / "raw", chips)  # after the sensor is stopped: it never sees them
-        for chip in chips:
-            expect(gql(ADD_PARTITION, {"r": REPOSITORY, "def": PARTITIONS_DEF, "key": chip})["addDynamicPartition"],
-                   "AddDynamicPartitionSuccess")
-        sets = [s["name"] for s in expect(gql(PARTITION_SETS, {"r": REPOSITORY, "job": JOB})["partitionSetsOrError"],
-                                          "PartitionSets")["results"]]
-        if len(sets) != 1:
-            raise RuntimeError(f"{JOB}: expected one partition set, found {sets}")
-        result["partition_set"] = sets[0]
+        result["partition_set"] = partition_set = add_chip_partitions(gql, chips)
 
-        first = backfill(gql, sets[0], chips, chip_steps, chip_assets, timeout_s)
+        first = backfill(gql, partition_set, chips, chip_steps, chip_assets, timeout_s)
         digests = {c: chip_tables(home / "data", c) for c in chips}
         first["equal_to_lftiming_run"] = compare(home / "data", reference, chips, digests, ref_digests)
         first["steps"] = step_summary(first["per_run"])
         result["backfill"] = first
 
-        again = backfill(gql, sets[0], chips, chip_steps, chip_assets, timeout_s)
+        again = backfill(gql, partition_set, chips, chip_steps, chip_assets, timeout_s)
         again_digests = {c: chip_tables(home / "data", c) for c in chips}
         rows = {c: {t: v["rows"] for t, v in d.items()} for c, d in digests.items()}
         again_rows = {c: {t: v["rows"] for t, v in d.items()} for c, d in again_digests.items()}
@@ -329,7 +348,7 @@ def run_combination(home: Path, staging: Path, chips: list[str], concurrency: in
         ours = {first["backfill_id"], again["backfill_id"]}
         result["runs_outside_the_backfills"] = [
             r["runId"] for r in all_runs if {t["key"]: t["value"] for t in r["tags"]}.get("dagster/backfill") not in ours]
-        result["sensor"]["at_end"] = gql(SENSOR_Q, {"s": selector})["sensorOrError"]["sensorState"]["status"]
+        result["sensor"]["at_end"] = sensor_status(gql)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:

@@ -168,23 +168,15 @@ def main() -> int:
                                   start_new_session=True)
         gql, repository = bf.GraphQL(port), {"repositoryName": "__repository__", "repositoryLocationName": "soak"}
         bf.wait_for("the webserver", lambda: gql("{ version }")["version"], 300)
-        sensor = bf.expect(bf.wait_for("the sensor", lambda: gql(bf.SENSOR_Q, {"s": {**repository, "sensorName": bf.SENSOR}})[
-            "sensorOrError"], 120), "Sensor")
-        bf.expect(gql(bf.STOP_SENSOR, {"id": sensor["id"]})["stopSensor"], "StopSensorMutationResult")
+        bf.stop_sensor(gql, repository)
     instance = dg.DagsterInstance.get()
     (home / "data" / "raw").mkdir(parents=True)
     for chip in chips:  # the images first, chip.json last, as the raw-chip contract asks
         shutil.copytree(staging_raw / chip, home / "data" / "raw" / chip, ignore=shutil.ignore_patterns("chip.json"))
         shutil.copy(staging_raw / chip / "chip.json", home / "data" / "raw" / chip / "chip.json")
     if args.launch == "backfill":
-        for chip in chips:
-            bf.expect(gql(bf.ADD_PARTITION, {"r": repository, "def": bf.PARTITIONS_DEF, "key": chip})["addDynamicPartition"],
-                      "AddDynamicPartitionSuccess")
-        (partition_set,) = [x["name"] for x in bf.expect(gql(bf.PARTITION_SETS, {"r": repository, "job": bf.JOB})[
-            "partitionSetsOrError"], "PartitionSets")["results"]]
-        launched = gql(bf.LAUNCH, {"p": {"selector": {"partitionSetName": partition_set, "repositorySelector": repository},
-                                         "partitionNames": chips}})["launchPartitionBackfill"]
-        print(f"backfill {bf.expect(launched, 'LaunchBackfillSuccess')['backfillId']} of {len(chips)} chips", flush=True)
+        partition_set = bf.add_chip_partitions(gql, chips, repository)
+        print(f"backfill {bf.launch_backfill(gql, partition_set, chips, repository)} of {len(chips)} chips", flush=True)
     soak_start = time.time()
     kills: list[dict] = []
     window = args.kill_window_s if args.kill_window_s is not None else 8 * args.chips

@@ -47,3 +47,14 @@ def test_a_run_in_this_process_is_listed_under_its_job_like_a_launched_one(tmp_p
     assert [r.run_id for r in listed] == [run_id]
     materialized = instance.get_latest_materialization_event(dg.AssetKey("annotations"))
     assert materialized is not None and materialized.run_id == run_id
+
+
+def test_chip_jobs_run_their_steps_in_the_runs_own_process() -> None:
+    """A process per step (Dagster's default) re-imports torch and MLflow for every step: a launched
+    run of a small chip took 132-153 s for ~40 s of steps (benchmarks/dagster_backfill.py)."""
+    from lftiming_assets.definitions import defs
+
+    executors = {job: defs.resolve_job_def(job).executor_def.name
+                 for job in ("chip_pipeline", "segment_chips", "__ASSET_JOB", "train_models")}
+    assert executors == {"chip_pipeline": "in_process", "segment_chips": "in_process", "__ASSET_JOB": "in_process",
+                         "train_models": "multiprocess"}
