@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from lftiming_ml.classification.config import ClassifierTask
 from lftiming_ml.classification.serving import MODEL_NAMES as CLASSIFIER_NAMES
@@ -25,7 +25,8 @@ from lftiming_ml.classification.serving import Classifier, load_classifier
 from lftiming_ml.models.registry import ModelVersionInfo, resolve_alias
 from lftiming_ml.segmentation.config import SegmenterKind
 from lftiming_ml.segmentation.serving import MODEL_NAMES as SEGMENTER_NAMES
-from lftiming_ml.segmentation.serving import SegmentFn, load_segmenter
+from lftiming_ml.segmentation.serving import build_segment_fn
+from lftiming_ml.models.sources import ModelSource, RegisteredModel
 from lftiming_ml.reid.model import ReidNet
 from lftiming_ml.reid.serving import load_reid
 from lftiming_ml.store.commit import ChipCommit, active_commit, chip_commit
@@ -33,6 +34,7 @@ from lftiming_ml.store.layout import DataLayout, zarr_store_path
 from lftiming_ml.store.tables import chip_table_path, read_chip_table, register_views, write_chip_table
 from lftiming_ml.wells.grid import DetectFn
 from lftiming_ml.wells.serving import load_detector
+from lftiming_ml.workers import WorkerPool, default_workers
 
 
 def default_data_dir() -> str:
@@ -172,9 +174,11 @@ class ModelRegistry(dg.ConfigurableResource):
         """Reference frames -> well detections (``well_detector``)."""
         return load_detector(tracking_uri=self.tracking_uri, alias=self.alias)
 
-    def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[SegmentFn, ModelVersionInfo]:
-        """Phase crops -> amodal instances (``locsnet`` or ``mask_rcnn_baseline``)."""
-        return load_segmenter(tracking_uri=self.tracking_uri, model_name=SEGMENTER_NAMES[kind], alias=self.alias)
+    def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[ModelSource, ModelVersionInfo]:
+        """Phase crops -> amodal instances (``locsnet`` or ``mask_rcnn_baseline``): the version
+        as a source each worker process builds once (``models.sources.RegisteredModel``)."""
+        info = self.resolve(SEGMENTER_NAMES[kind])
+        return RegisteredModel(self.tracking_uri, info.name, info.version, build_segment_fn), info
 
     def reid(self) -> tuple[ReidNet, ModelVersionInfo]:
         """The tracker's re-identification embedding (``reid_embedding``)."""
@@ -184,6 +188,31 @@ class ModelRegistry(dg.ConfigurableResource):
         """The CNN-LSTM of ``task`` (``celltype_classifier`` or ``apoptosis_classifier``)."""
         return load_classifier(tracking_uri=self.tracking_uri, model_name=CLASSIFIER_NAMES[(task, "cnn_lstm")],
                                alias=self.alias)
+
+
+class FieldWorkers(dg.ConfigurableResource):
+    """Where the per-field work units of the chip stages run (``lftiming_ml.workers``): local
+    worker processes, started on first use and kept for the run, or a Dask cluster."""
+
+    workers: int = Field(default=0, ge=0, description=(
+        "Local worker processes for per-field units (0: $LFTIMING_WORKERS, else one per core; 1: in the run's "
+        "own process). Each has cores / workers torch threads and builds each model once."))
+    dask_scheduler: str = Field(default="", description=(
+        "Address of a Dask scheduler (tcp://host:8786) to send units to instead; its workers must see the same "
+        "data folder and model registry. Needs the 'dask' extra."))
+    _pool: WorkerPool | None = PrivateAttr(default=None)
+
+    def pool(self) -> WorkerPool:
+        """The run's pool (its processes start when a stage first has two units to run)."""
+        if self._pool is None:
+            self._pool = WorkerPool(workers=self.workers or default_workers(),
+                                    dask_scheduler=self.dask_scheduler or None)
+        return self._pool
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 def build_resources(data_dir: str | None = None) -> dict[str, object]:
@@ -198,7 +227,9 @@ def build_resources(data_dir: str | None = None) -> dict[str, object]:
         "tables": ChipTables(tables_dir=str(layout.tables_dir), duckdb=duckdb, zarr_dir=str(layout.zarr_dir)),
         "mlflow": MLflowTracking(tracking_uri=tracking_uri, artifact_root=str(layout.mlflow_dir / "artifacts")),
         "registry": ModelRegistry(tracking_uri=tracking_uri),
+        "workers": FieldWorkers(),
     }
 
 
-__all__ = ["ChipTables", "LftimingStorage", "MLflowTracking", "ModelRegistry", "ZarrStore", "build_resources"]
+__all__ = ["ChipTables", "FieldWorkers", "LftimingStorage", "MLflowTracking", "ModelRegistry", "ZarrStore",
+           "build_resources"]

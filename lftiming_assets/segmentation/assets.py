@@ -12,7 +12,7 @@ from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
 from lftiming_assets.runs import step_label
-from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
+from lftiming_assets.resources import ChipTables, FieldWorkers, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.wells.assets import well_movies
 from lftiming_ml.segmentation.config import SEGMENTATION_CORPUS, SegmenterKind, train_config
 from lftiming_ml.segmentation.serving import MODEL_NAMES, chip_cell_masks
@@ -56,13 +56,14 @@ def mask_rcnn_baseline(context: dg.AssetExecutionContext, config: TrainModelConf
           check_specs=[dg.AssetCheckSpec("no_empty_occupied_wells", asset="cell_masks", partitions_def=chips, description=(
               f"Fewer than {MAX_EMPTY_FRACTION:.0%} of the occupied wells' frames have no cell instance."))])
 def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
-               tables: ChipTables) -> dg.MaterializeResult:
-    """Amodal instance masks per well and frame (champion ``locsnet``) and the per-cell table."""
+               tables: ChipTables, workers: FieldWorkers) -> dg.MaterializeResult:
+    """Amodal instance masks per well and frame (champion ``locsnet``) and the per-cell table;
+    one work unit per field, run by the ``workers`` pool."""
     chip_id = context.partition_key
-    segment, info = registry.segmenter("locsnet")
+    source, info = registry.segmenter("locsnet")
     start = time.perf_counter()
     with tables.commit(chip_id, what=step_label(context, "cell_masks")):  # Zarr masks and table at once
-        cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), segment,
+        cells, wells = chip_cell_masks(zarr_store.chip_store_path(chip_id), source, pool=workers.pool(),
                                        attrs={"model": f"{info.name} v{info.version} ({info.alias})"})
         seconds = time.perf_counter() - start
         cells["model_version"] = info.version

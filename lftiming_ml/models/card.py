@@ -60,6 +60,10 @@ def _render(card: Mapping[str, object]) -> str:
              f"- corpus: `{json.dumps(trained.get('corpus', {}), sort_keys=True)}`", "",
              "## Validation (the training run's own validation chips)", ""]
     lines += [f"- {k}: {v:.4f}" for k, v in sorted(dict(card.get("validation", {})).items())]  # type: ignore[arg-type]
+    changes = list(card.get("changes", []))  # type: ignore[arg-type]
+    if changes:
+        lines += ["", "## Changed after training", ""]
+        lines += [f"- {c['date']}: {c['what']} (evidence: `{c['command']}`)" for c in changes]
     lines += ["", "## Held-out scores", ""]
     held = dict(card.get("held_out", {}))  # type: ignore[arg-type]
     if not held:

@@ -72,7 +72,7 @@ def to_network_input(x: torch.Tensor) -> torch.Tensor:
     return x.expand(3, -1, -1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def segment_crops(model: MaskRCNN, crops: np.ndarray | Sequence[np.ndarray], *, profile: SegmenterProfile,
                   device: str | torch.device | None = None, batch_size: int = 32) -> list[Instances]:
     """Segment ``crops (uint16[B, H, W])`` (or a sequence of ``[H, W]`` crops, sizes may
@@ -86,6 +86,10 @@ def segment_crops(model: MaskRCNN, crops: np.ndarray | Sequence[np.ndarray], *, 
     model.to(dev)
     was_training = model.training
     model.eval()
+    # Detections under the profile's score_thresh are dropped below anyway: dropping them
+    # before the mask head gives the same instances and spares their RoIAlign + mask head.
+    box_thresh = model.roi_heads.score_thresh
+    model.roi_heads.score_thresh = max(box_thresh, profile.score_thresh)
     try:
         out: list[Instances] = []
         for start in range(0, len(crops), batch_size):
@@ -100,4 +104,5 @@ def segment_crops(model: MaskRCNN, crops: np.ndarray | Sequence[np.ndarray], *, 
                 out.append(Instances(masks, scores, boxes))
         return out
     finally:
+        model.roi_heads.score_thresh = box_thresh
         model.train(was_training)

@@ -1,13 +1,14 @@
 """The registered segmenters (LOCSNET and its Mask R-CNN baseline) at inference:
-load-by-alias and ``chip_cell_masks`` (every cropped well movie of a chip ->
-amodal instance masks in its Zarr store + a per-cell table). The masks' layout is
-``lftiming_ml.store.masks``.
+load-by-alias, ``build_segment_fn`` (a registered version made ready, in any process) and
+``chip_cell_masks`` (every cropped well movie of a chip -> amodal instance masks in its
+Zarr store + a per-cell table, one work unit per field, ``lftiming_ml.workers``). The
+masks' layout is ``lftiming_ml.store.masks``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torchvision.models.detection import MaskRCNN
 
 from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias
+from lftiming_ml.models.sources import ModelSource, as_source
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.segmentation.config import MODEL_NAMES, SegmenterProfile
 from lftiming_ml.segmentation.infer import Instances, segment_crops
@@ -23,7 +25,8 @@ from lftiming_ml.segmentation.postprocess import instance_properties
 from lftiming_ml.segmentation.model import segmenter_from_registry
 from lftiming_ml.store.masks import write_well_masks
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, open_well_phase
-from lftiming_ml.progress import progress
+from lftiming_ml.store.units import unit_rows
+from lftiming_ml.workers import WorkerPool, run_field_units
 
 SegmentFn = Callable[[np.ndarray], list[Instances]]
 """``crops (uint16[B, H, W])`` phase crops -> one ``Instances`` per crop (crop px)."""
@@ -56,6 +59,13 @@ def load_segmenter(*, tracking_uri: str, model_name: str, alias: str = "champion
     state_dict, config, info = load_by_alias(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
     model, profile = segmenter_from_registry(state_dict, config)
     return segment_fn(model, profile), info
+
+
+def build_segment_fn(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> SegmentFn:
+    """A registered segmenter's weights and config -> its ``SegmentFn`` (the ``build`` of a
+    ``models.sources.RegisteredModel``)."""
+    model, profile = segmenter_from_registry(state_dict, config)
+    return segment_fn(model, profile)
 
 
 @dataclass(frozen=True)
@@ -102,24 +112,18 @@ def cell_rows(info: WellMovieInfo, frames: Sequence[Instances]) -> pd.DataFrame:
     }, columns=list(CELL_COLUMNS)).astype(CELL_COLUMNS)
 
 
-def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: int = 8,
-                    attrs: Mapping[str, object] | None = None) -> tuple[pd.DataFrame, list[WellMasks]]:
-    """Segment the phase channel of every frame of every cropped well movie in a chip's store
-    (only the phase chunks are read).
-
-    Frames of up to ``batch_wells`` wells go to ``segment`` in one call. Per well, the masks
-    are written with ``write_well_masks`` (``attrs`` recorded, e.g. the model version).
-    Returns the per-cell table (``CELL_COLUMNS``) and what was written per well.
-    """
-    wells = [i for i in list_well_movies(store_path) if i.cropped]
+def segment_wells(store_path: Path | str, wells: Sequence[WellMovieInfo], segment: SegmentFn, *,
+                  batch_wells: int = 8, attrs: Mapping[str, object] | None = None
+                  ) -> tuple[pd.DataFrame, list[WellMasks]]:
+    """Segment the phase channel of every frame of ``wells`` (only the phase chunks are
+    read); frames of up to ``batch_wells`` wells go to ``segment`` in one call. Per well, the
+    masks are written with ``write_well_masks`` (``attrs`` recorded, e.g. the model version).
+    Returns the per-cell rows (``CELL_COLUMNS``) and what was written per well."""
     tables: list[pd.DataFrame] = []
     written: list[WellMasks] = []
-    for start in progress(range(0, len(wells), batch_wells), desc="cell_masks", unit="batch"):
+    for start in range(0, len(wells), batch_wells):
         batch = wells[start:start + batch_wells]
-        phases = []
-        for info in batch:
-            phase, _ = open_well_phase(store_path, info.field_id, info.row, info.col)
-            phases.append(phase)
+        phases = [open_well_phase(store_path, info.field_id, info.row, info.col)[0] for info in batch]
         found = segment(np.concatenate(phases)) if phases else []
         offset = 0
         for info, phase in zip(batch, phases):
@@ -135,4 +139,41 @@ def chip_cell_masks(store_path: Path | str, segment: SegmentFn, *, batch_wells: 
     return cells, written
 
 
-__all__ = ["CELL_COLUMNS", "MODEL_NAMES", "SegmentFn", "WellMasks", "chip_cell_masks", "load_segmenter", "segment_fn"]
+def segment_field(store_path: str, field_id: str, source: ModelSource, batch_wells: int,
+                  attrs: Mapping[str, object] | None) -> tuple[dict, pd.DataFrame]:
+    """The work unit of ``chip_cell_masks``: every cropped well of one field."""
+    wells = [i for i in list_well_movies(store_path) if i.cropped and i.field_id == field_id]
+    cells, written = segment_wells(store_path, wells, source(), batch_wells=batch_wells, attrs=attrs)
+    return {"wells": [{**asdict(w), "path": str(w.path)} for w in written]}, cells
+
+
+STAGE = "cell_masks"
+
+
+def chip_cell_masks(store_path: Path | str, source: ModelSource | SegmentFn, *, batch_wells: int = 8,
+                    attrs: Mapping[str, object] | None = None, pool: WorkerPool | None = None
+                    ) -> tuple[pd.DataFrame, list[WellMasks]]:
+    """Segment every cropped well movie of a chip's store, one work unit per field run by
+    ``pool`` (default: this process), inside the chip's commit that is open (its own when
+    none is), which takes every unit's masks at once. Fields that a killed or failed earlier
+    run finished with the same model and inputs are not redone.
+
+    ``source``: a ``models.sources.ModelSource`` of a ``SegmentFn`` (a ``RegisteredModel``
+    built by ``build_segment_fn`` runs in any pool), or a ``SegmentFn`` (this process only).
+    Returns the per-cell table (``CELL_COLUMNS``, fields in order) and what was written per well.
+    """
+    store_path = Path(store_path)
+    pool = pool or WorkerPool()
+    source = as_source(source, "segmenter")
+    pool.check_source(source, store_path)
+    fields = sorted({i.field_id for i in list_well_movies(store_path) if i.cropped})
+    attrs = dict(attrs or {})
+    outputs = run_field_units(store_path, STAGE, fields, segment_field,
+                              lambda f: (str(store_path), f, source, batch_wells, attrs),
+                              {"model": source.identity, "attrs": attrs, "batch_wells": batch_wells}, pool=pool)
+    written = [WellMasks(**{**w, "path": Path(w["path"])}) for o in outputs for w in o.result["wells"]]
+    return unit_rows(outputs, CELL_COLUMNS), written
+
+
+__all__ = ["CELL_COLUMNS", "MODEL_NAMES", "SegmentFn", "WellMasks", "build_segment_fn", "chip_cell_masks", "load_segmenter",
+           "segment_field", "segment_fn", "segment_wells"]

@@ -119,6 +119,12 @@ class ChipCommit:
         self.ops.append(["replace", str(staged), str(target)])
         return target
 
+    def adopt(self, src: Path | str, target: Path | str) -> Path:
+        """A group already built in the chip's work folder (a work unit's, ``store.units``)
+        replaces ``target`` on commit."""
+        self.ops.append(["replace", str(src), str(target)])
+        return Path(target)
+
     def remove(self, path: Path | str) -> None:
         """On commit, ``path`` (a file or folder) goes too."""
         self._n += 1
@@ -244,6 +250,18 @@ def in_staging(path: Path | str) -> bool:
     return any(path.is_relative_to(c.txdir.resolve()) for c in _open.get())
 
 
+@contextmanager
+def staging_context(staging: object) -> Iterator[None]:
+    """Make ``staging`` (an object with ``store_path``, ``tables_dir``, ``chip_id``, ``txdir``
+    and ``stage_group``, e.g. a work unit's ``store.units.UnitStaging``) where this context's
+    writes to its store are staged, like an open commit, for the block."""
+    token = _open.set((*_open.get(), staging))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _open.reset(token)
+
+
 def _lock_timeout() -> float | None:
     value = os.environ.get(LOCK_TIMEOUT_ENV, "")
     return float(value) if value else None
@@ -295,4 +313,5 @@ def replace_store(store_path: Path | str, chip_id: str | None = None) -> Iterato
         yield commit.stage_store()
 
 
-__all__ = ["LOCK_TIMEOUT_ENV", "ChipCommit", "active_commit", "chip_commit", "in_staging", "recover", "replace_store", "replay"]
+__all__ = ["LOCK_TIMEOUT_ENV", "ChipCommit", "active_commit", "chip_commit", "in_staging", "recover", "replace_store", "replay",
+           "staging_context"]

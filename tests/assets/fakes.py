@@ -3,6 +3,8 @@ MLflow) and chip tables that count their DuckDB view refreshes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,6 +31,31 @@ TINY_CLASSIFIER = ClassifierProfile(patch_size=16, input_size=16, frame_step=2, 
                                     hidden_dim=8)
 
 
+@lru_cache(maxsize=2)
+def _fake_segment_fn(kind: SegmenterKind) -> SegmentFn:
+    torch.manual_seed(0)
+    profile = segmenter_profile("cpu").model_copy(update={"score_thresh": 0.0, "mask_thresh": 0.05,
+                                                          "max_detections": 4})
+    model = build_segmenter(kind=kind, profile=profile)
+    return segment_fn(model, profile, device="cpu", batch_size=16)
+
+
+@dataclass(frozen=True)
+class FakeSegmenter:
+    """An untrained cpu LOCSNET (seed 0) with thresholds low enough that it returns
+    instances, as a picklable segmenter source (worker processes build their own copy)."""
+
+    kind: SegmenterKind = "locsnet"
+    in_process_only = False
+
+    @property
+    def identity(self) -> str:
+        return f"fake untrained {self.kind} (seed 0)"
+
+    def __call__(self) -> SegmentFn:
+        return _fake_segment_fn(self.kind)
+
+
 class FakeRegistry(ModelRegistry):
     """The registry's loaders without MLflow: each returns a small model and a
     ``ModelVersionInfo`` whose version is ``versions[model name]`` (default 1).
@@ -49,12 +76,8 @@ class FakeRegistry(ModelRegistry):
     def well_detector(self) -> tuple[DetectFn, ModelVersionInfo]:
         return truth_detector(Path(self.chip_dir)), self.resolve(DETECTOR_NAME)
 
-    def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[SegmentFn, ModelVersionInfo]:
-        torch.manual_seed(0)
-        profile = segmenter_profile("cpu").model_copy(update={"score_thresh": 0.0, "mask_thresh": 0.05,
-                                                              "max_detections": 4})
-        model = build_segmenter(kind=kind, profile=profile)
-        return segment_fn(model, profile, device="cpu", batch_size=16), self.resolve(SEGMENTER_NAMES[kind])
+    def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[FakeSegmenter, ModelVersionInfo]:
+        return FakeSegmenter(kind), self.resolve(SEGMENTER_NAMES[kind])
 
     def reid(self) -> tuple[ReidNet, ModelVersionInfo]:
         net = ReidNet(reid_profile("cpu", channels=(4,), embedding_dim=4))

@@ -1,0 +1,226 @@
+"""Where a stage's work units run: in this process, in local worker processes, or on a
+Dask cluster; and the loop that runs a stage's units there (``run_units``).
+
+A unit (``UnitTask``) is one field of a chip for one stage: a top-level function and its
+arguments (picklable, so any process can run it), run inside ``store.units.unit_staging``
+so its outputs wait on disk until the stage commits them. Units a previous run finished
+with the same key are not run again (a killed run resumes per field).
+
+- ``WorkerPool(workers=1)`` runs units one after another in this process (no pool);
+- ``WorkerPool(workers=N)`` starts N ``spawn`` processes on first use, each with
+  ``threads`` torch threads (default: this machine's cores / N), and keeps them until
+  ``close`` (a run's units of every stage share them; a model is built once per worker
+  process by its source (``models.sources.RegisteredModel``));
+- ``WorkerPool(dask_scheduler="tcp://host:8786")`` sends units to that Dask cluster
+  (``distributed.Client(...).get_executor()``); its workers must see the same data paths
+  and model registry (a shared file system), and ``distributed`` must be installed.
+
+A unit that raises fails the stage (the error keeps its type, with a note naming the unit); a worker process that dies (kill -9,
+out of memory) fails the stage with ``BrokenProcessPool`` named likewise, and the pool is
+restarted for the next stage. Either way the stage's commit is discarded and the finished
+units stay for the re-run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from lftiming_ml.progress import progress
+from lftiming_ml.store.commit import chip_commit
+from lftiming_ml.store.units import UnitOutput, adopt_units, finished_unit, input_stamps, unit_key, unit_staging
+
+DEFAULT_WORKERS_ENV = "LFTIMING_WORKERS"
+"""Default number of local worker processes (``auto``: one per core; 1: in this process)."""
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """``$LFTIMING_WORKERS`` (a number or ``auto``), else one per core."""
+    value = os.environ.get(DEFAULT_WORKERS_ENV, "auto").strip().lower()
+    if value in ("", "auto"):
+        return available_cores()
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"${DEFAULT_WORKERS_ENV}={value!r}: a number of worker processes or 'auto'") from None
+    if n < 1:
+        raise ValueError(f"${DEFAULT_WORKERS_ENV}={value!r}: at least 1 worker")
+    return n
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """One unit of a stage: ``fn(*args) -> (result: dict, rows: DataFrame | None)``, run with
+    its Zarr writes staged as unit ``unit`` (key ``key``) of ``stage`` in ``store_path``'s chip."""
+
+    store_path: str
+    stage: str
+    key: str
+    unit: str
+    fn: Callable[..., tuple[dict, object]]
+    args: tuple = ()
+
+    def finished(self) -> UnitOutput | None:
+        return finished_unit(self.store_path, self.stage, self.key, self.unit)
+
+
+def run_unit(task: UnitTask) -> str:
+    """Run one unit (in whatever process this is) unless it is already finished; returns its name."""
+    if task.finished() is not None:
+        return task.unit
+    with unit_staging(task.store_path, task.stage, task.key, task.unit) as staging:
+        result, rows = task.fn(*task.args)
+        staging.finish(result, rows)  # type: ignore[arg-type]
+    return task.unit
+
+
+def _init_worker(threads: int) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@dataclass
+class WorkerPool:
+    """Where units run (see the module docstring). ``workers`` 1 = this process."""
+
+    workers: int = 1
+    threads: int | None = None
+    dask_scheduler: str | None = None
+    _executor: Executor | None = field(default=None, init=False, repr=False)
+    _client: object | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+
+    @property
+    def in_process(self) -> bool:
+        return self.dask_scheduler is None and self.workers == 1
+
+    def describe(self) -> str:
+        if self.dask_scheduler:
+            return f"Dask cluster {self.dask_scheduler}"
+        return "this process" if self.in_process else f"{self.workers} worker processes x {self.worker_threads()} threads"
+
+    def check_source(self, source: object, where: Path | str) -> None:
+        """Refuse a model built in this process (``in_process_only``) when units run elsewhere."""
+        if getattr(source, "in_process_only", False) and not self.in_process:
+            raise ValueError(f"{where}: {getattr(source, 'identity', 'a model')} was built in this process and "
+                             f"cannot run in {self.describe()}; give a models.sources.RegisteredModel")
+
+    def worker_threads(self) -> int:
+        return self.threads or max(1, available_cores() // self.workers)
+
+    def executor(self) -> Executor:
+        """The live executor, started on first use."""
+        if self._executor is None:
+            if self.dask_scheduler:
+                try:
+                    from distributed import Client
+                except ImportError as e:
+                    raise RuntimeError(f"dask_scheduler={self.dask_scheduler!r} needs the 'distributed' package "
+                                       "(pip install -e '.[dask]')") from e
+                self._client = Client(self.dask_scheduler)
+                self._executor = self._client.get_executor()  # type: ignore[attr-defined]
+            else:
+                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
+                                                     initializer=_init_worker, initargs=(self.worker_threads(),))
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the worker processes (or disconnect from the cluster)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        if self._client is not None:
+            self._client.close()  # type: ignore[attr-defined]
+            self._client = None
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, tasks: Sequence[UnitTask], *, desc: str = "units") -> list[UnitOutput]:
+        """Run every unfinished unit of ``tasks`` here, in the workers or on the cluster, and
+        return every unit's output in the order of ``tasks``. The first failure cancels what
+        has not started and raises, naming the unit."""
+        todo = [t for t in tasks if t.finished() is None]
+        if self.in_process or len(todo) <= 1:
+            for t in progress(todo, desc=desc, unit="field", total=len(todo)):
+                _named(lambda t=t: run_unit(t), t)
+        else:
+            self._run_pooled(todo, desc)
+        outputs = [t.finished() for t in tasks]
+        missing = [t.unit for t, o in zip(tasks, outputs) if o is None]
+        if missing:  # a unit ran without finishing: a bug, never silently skipped
+            raise RuntimeError(f"{tasks[0].store_path}: {tasks[0].stage} units {missing} ran but did not finish")
+        return outputs  # type: ignore[return-value]
+
+    def _run_pooled(self, todo: Iterable[UnitTask], desc: str) -> None:
+        todo = list(todo)
+        try:
+            futures: dict[Future, UnitTask] = {self.executor().submit(run_unit, t): t for t in todo}
+        except BrokenProcessPool:
+            self.close()
+            raise
+        try:
+            for f in progress(as_completed(futures), desc=desc, unit="field", total=len(futures)):
+                _named(f.result, futures[f])
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in futures if f.done() and not f.cancelled()):
+                self.close()  # a dead worker breaks the pool: start a fresh one for the next stage
+            raise
+
+
+def run_field_units(store_path: Path | str, stage: str, fields: Sequence[str], fn: Callable[..., tuple[dict, object]],
+                    args: Callable[[str], tuple], key: Mapping[str, object], *, pool: WorkerPool | None = None,
+                    input_groups: Sequence[str] = ("",)) -> list[UnitOutput]:
+    """Run ``stage`` of a chip as one unit per field (``fn(*args(field))``) in ``pool``
+    (default: this process), inside the stage's commit of the chip (its own when none is
+    open), which takes every unit's Zarr groups. A unit's key is ``key`` (the models and
+    parameters), the stage and the stamps of the field's ``input_groups``
+    (``store.units.input_stamps``). Returns the units' outputs in the order of ``fields``."""
+    pool = pool or WorkerPool()
+    with chip_commit(store_path, what=stage) as commit:
+        tasks = [UnitTask(str(store_path), stage,
+                          unit_key({**key, "stage": stage, "inputs": input_stamps(store_path, f, input_groups)}),
+                          f, fn, args(f)) for f in fields]
+        outputs = pool.run(tasks, desc=stage)
+        adopt_units(commit, stage, outputs)
+    return outputs
+
+
+def _named(call: Callable[[], object], task: UnitTask) -> object:
+    """``call()``; an error keeps its type and gains a note naming the unit."""
+    try:
+        return call()
+    except BrokenProcessPool as e:
+        raise BrokenProcessPool(f"{task.stage} unit {task.unit} of {Path(task.store_path).name}: a worker "
+                                f"process died ({e}); finished units are kept, re-run the stage") from e
+    except Exception as e:
+        e.add_note(f"in {task.stage} unit {task.unit} of {Path(task.store_path).name} "
+                   "(units finished before it are kept for the re-run)")
+        raise
+
+
+__all__ = ["DEFAULT_WORKERS_ENV", "UnitTask", "WorkerPool", "available_cores", "default_workers", "run_field_units",
+           "run_unit"]
