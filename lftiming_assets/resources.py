@@ -27,8 +27,8 @@ from lftiming_ml.segmentation.config import SegmenterKind
 from lftiming_ml.segmentation.serving import MODEL_NAMES as SEGMENTER_NAMES
 from lftiming_ml.segmentation.serving import build_segment_fn
 from lftiming_ml.models.sources import ModelSource, RegisteredModel
-from lftiming_ml.reid.model import ReidNet
-from lftiming_ml.reid.serving import load_reid
+from lftiming_ml.reid.config import MODEL_NAME as REID_NAME
+from lftiming_ml.reid.model import reid_from_registry
 from lftiming_ml.store.commit import ChipCommit, active_commit, chip_commit
 from lftiming_ml.store.layout import DataLayout, zarr_store_path
 from lftiming_ml.store.tables import chip_table_path, read_chip_table, register_views, write_chip_table
@@ -180,9 +180,11 @@ class ModelRegistry(dg.ConfigurableResource):
         info = self.resolve(SEGMENTER_NAMES[kind])
         return RegisteredModel(self.tracking_uri, info.name, info.version, build_segment_fn), info
 
-    def reid(self) -> tuple[ReidNet, ModelVersionInfo]:
-        """The tracker's re-identification embedding (``reid_embedding``)."""
-        return load_reid(tracking_uri=self.tracking_uri, alias=self.alias)
+    def reid(self) -> tuple[ModelSource, ModelVersionInfo]:
+        """The tracker's re-identification embedding (``reid_embedding``), as a source each
+        worker process builds once."""
+        info = self.resolve(REID_NAME)
+        return RegisteredModel(self.tracking_uri, info.name, info.version, reid_from_registry), info
 
     def classifier(self, task: ClassifierTask) -> tuple[Classifier, ModelVersionInfo]:
         """The CNN-LSTM of ``task`` (``celltype_classifier`` or ``apoptosis_classifier``)."""

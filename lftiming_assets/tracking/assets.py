@@ -13,7 +13,7 @@ from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
 from lftiming_assets.runs import step_label
-from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
+from lftiming_assets.resources import ChipTables, FieldWorkers, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
 from lftiming_assets.segmentation.assets import cell_masks
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
 from lftiming_ml.tracking.chip import chip_cell_tracks
@@ -57,7 +57,7 @@ def reid_embedding(context: dg.AssetExecutionContext, config: TrainModelConfig, 
 @dg.asset(partitions_def=chips, group_name="tracking", deps=[cell_masks, reid_embedding],
           kinds={"scipy", "cvxpy", "zarr", "pytorch"}, check_specs=TRACK_CHECKS)
 def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_store: ZarrStore,
-                registry: ModelRegistry, tables: ChipTables) -> dg.MaterializeResult:
+                registry: ModelRegistry, tables: ChipTables, workers: FieldWorkers) -> dg.MaterializeResult:
     """Per well: N from the containment constraint, Eq. 7 Hungarian linking forward and
     backward with a beam of association hypotheses (and the champion ``reid_embedding``'s
     appearance term), minimum-velocity gap
@@ -69,7 +69,7 @@ def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_s
     reid, reid_info = registry.reid()
     start = time.perf_counter()
     with tables.commit(chip_id, what=step_label(context, "cell_tracks")):  # Zarr tracks and table at once
-        table, wells = chip_cell_tracks(zarr_store.chip_store_path(chip_id), params, reid=reid,
+        table, wells = chip_cell_tracks(zarr_store.chip_store_path(chip_id), params, reid=reid, pool=workers.pool(),
                                         attrs={"segmenter_version": segmenter_version,
                                                "reid_version": reid_info.version})
         seconds = time.perf_counter() - start

@@ -16,7 +16,7 @@ The per-chip table has one row per track per frame it exists (``TRACK_TABLE_COLU
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,9 @@ from lftiming_ml.store.tracks import write_well_track_masks
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.tracker import track_well
 from lftiming_ml.tracking.types import ABSENT, DETECTED, SOURCE_NAMES, WellFrameDetections, WellTracks
-from lftiming_ml.progress import progress
+from lftiming_ml.models.sources import ModelSource, as_source
+from lftiming_ml.store.units import unit_rows
+from lftiming_ml.workers import WorkerPool, run_field_units
 
 TRACK_TABLE_COLUMNS: dict[str, str] = {
     "chip_id": "object", "field_id": "object", "row": "int64", "col": "int64", "track_id": "int64",
@@ -158,19 +160,13 @@ def embed_well_detections(store_path: Path | str, info: WellMovieInfo, detection
     return embed_detections(reid, phase, detections)
 
 
-def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None, *,
-                     attrs: Mapping[str, object] | None = None, reid: ReidNet | None = None
-                     ) -> tuple[pd.DataFrame, list[WellTrackSummary]]:
-    """Track every segmented well of a chip's store; write each well's ``tracks`` group.
-    With ``reid``, Eq. 7 gets the appearance term (``TrackerParams.w_appearance``).
-
-    Returns the per-chip table (``TRACK_TABLE_COLUMNS``) and a summary per well.
-    Raises FileNotFoundError naming the first cropped well without a ``masks`` group.
-    """
-    params = params or TrackerParams()
+def track_wells(store_path: Path | str, wells: list[WellMovieInfo], params: TrackerParams,
+                reid: ReidNet | None, attrs: Mapping[str, object] | None = None
+                ) -> tuple[pd.DataFrame, list[WellTrackSummary]]:
+    """Track ``wells`` (cropped, segmented) and write each one's ``tracks`` group; returns
+    their rows (``TRACK_TABLE_COLUMNS``) and a summary per well."""
     tables, summaries = [], []
-    cropped = [i for i in list_well_movies(store_path) if i.cropped]
-    for info in progress(cropped, desc="cell_tracks", unit="well"):
+    for info in wells:
         instances, _ = open_well_masks(store_path, info.field_id, info.row, info.col)
         detections = detections_from_instances(instances)
         if reid is not None:
@@ -188,5 +184,44 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
     return table, summaries
 
 
+def track_field(store_path: str, field_id: str, params: TrackerParams, reid: ModelSource | None,
+                attrs: Mapping[str, object] | None) -> tuple[dict, pd.DataFrame]:
+    """The work unit of ``chip_cell_tracks``: every cropped well of one field."""
+    wells = [i for i in list_well_movies(store_path) if i.cropped and i.field_id == field_id]
+    table, summaries = track_wells(store_path, wells, params, reid() if reid is not None else None, attrs)
+    return {"wells": [asdict(w) for w in summaries]}, table
+
+
+STAGE = "cell_tracks"
+
+
+def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None, *,
+                     attrs: Mapping[str, object] | None = None, reid: ModelSource | ReidNet | None = None,
+                     pool: WorkerPool | None = None) -> tuple[pd.DataFrame, list[WellTrackSummary]]:
+    """Track every segmented well of a chip's store and write each well's ``tracks`` group,
+    one work unit per field run by ``pool`` (default: this process) inside the chip's open
+    commit (its own when none is; ``workers.run_field_units``). With ``reid`` (a source of
+    the embedding, ``models.sources``, or a ``ReidNet`` for this process only), Eq. 7 gets
+    the appearance term (``TrackerParams.w_appearance``).
+
+    Returns the per-chip table (``TRACK_TABLE_COLUMNS``) and a summary per well.
+    Raises FileNotFoundError naming the first cropped well without a ``masks`` group.
+    """
+    store_path = Path(store_path)
+    params = params or TrackerParams()
+    pool = pool or WorkerPool()
+    source = as_source(reid, "re-identification embedding") if reid is not None else None
+    if source is not None:
+        pool.check_source(source, store_path)
+    fields = sorted({i.field_id for i in list_well_movies(store_path) if i.cropped})
+    attrs = dict(attrs or {})
+    outputs = run_field_units(store_path, STAGE, fields, track_field, lambda f: (str(store_path), f, params, source, attrs),
+                              {"reid": source.identity if source is not None else None,
+                               "params": params.model_dump(mode="json"), "attrs": attrs},
+                              pool=pool, input_groups=("", "masks"))
+    summaries = [WellTrackSummary(**w) for o in outputs for w in o.result["wells"]]
+    return unit_rows(outputs, TRACK_TABLE_COLUMNS), summaries
+
+
 __all__ = ["END_REASONS", "TRACK_TABLE_COLUMNS", "WellTrackSummary", "chip_cell_tracks", "detections_from_instances",
-           "embed_well_detections", "shift_mask", "track_masks", "track_problems"]
+           "embed_well_detections", "shift_mask", "track_field", "track_masks", "track_problems", "track_wells"]

@@ -56,6 +56,26 @@ class FakeSegmenter:
         return _fake_segment_fn(self.kind)
 
 
+def _fake_reid() -> ReidNet:
+    net = ReidNet(reid_profile("cpu", channels=(4,), embedding_dim=4))
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.fill_(1.0)
+    return net.eval()
+
+
+@dataclass(frozen=True)
+class FakeReid:
+    """A re-ID embedding mapping every patch to one unit vector (appearance term 0), as a
+    picklable source."""
+
+    in_process_only = False
+    identity = "fake constant re-id embedding"
+
+    def __call__(self) -> ReidNet:
+        return _fake_reid()
+
+
 class FakeRegistry(ModelRegistry):
     """The registry's loaders without MLflow: each returns a small model and a
     ``ModelVersionInfo`` whose version is ``versions[model name]`` (default 1).
@@ -79,12 +99,8 @@ class FakeRegistry(ModelRegistry):
     def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[FakeSegmenter, ModelVersionInfo]:
         return FakeSegmenter(kind), self.resolve(SEGMENTER_NAMES[kind])
 
-    def reid(self) -> tuple[ReidNet, ModelVersionInfo]:
-        net = ReidNet(reid_profile("cpu", channels=(4,), embedding_dim=4))
-        with torch.no_grad():
-            net.head.weight.zero_()
-            net.head.bias.fill_(1.0)
-        return net.eval(), self.resolve(REID_NAME)
+    def reid(self) -> tuple[FakeReid, ModelVersionInfo]:
+        return FakeReid(), self.resolve(REID_NAME)
 
     def classifier(self, task: ClassifierTask) -> tuple[Classifier, ModelVersionInfo]:
         torch.manual_seed(0)
