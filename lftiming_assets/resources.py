@@ -21,7 +21,7 @@ from pydantic import Field, PrivateAttr
 
 from lftiming_ml.classification.config import ClassifierTask
 from lftiming_ml.classification.serving import MODEL_NAMES as CLASSIFIER_NAMES
-from lftiming_ml.classification.serving import Classifier, load_classifier
+from lftiming_ml.classification.serving import build_classifier_fn
 from lftiming_ml.models.registry import ModelVersionInfo, resolve_alias
 from lftiming_ml.segmentation.config import SegmenterKind
 from lftiming_ml.segmentation.serving import MODEL_NAMES as SEGMENTER_NAMES
@@ -186,10 +186,11 @@ class ModelRegistry(dg.ConfigurableResource):
         info = self.resolve(REID_NAME)
         return RegisteredModel(self.tracking_uri, info.name, info.version, reid_from_registry), info
 
-    def classifier(self, task: ClassifierTask) -> tuple[Classifier, ModelVersionInfo]:
-        """The CNN-LSTM of ``task`` (``celltype_classifier`` or ``apoptosis_classifier``)."""
-        return load_classifier(tracking_uri=self.tracking_uri, model_name=CLASSIFIER_NAMES[(task, "cnn_lstm")],
-                               alias=self.alias)
+    def classifier(self, task: ClassifierTask) -> tuple[ModelSource, ModelVersionInfo]:
+        """The CNN-LSTM of ``task`` (``celltype_classifier`` or ``apoptosis_classifier``), as a
+        source each worker process builds once."""
+        info = self.resolve(CLASSIFIER_NAMES[(task, "cnn_lstm")])
+        return RegisteredModel(self.tracking_uri, info.name, info.version, build_classifier_fn), info
 
 
 class FieldWorkers(dg.ConfigurableResource):

@@ -13,7 +13,8 @@ from lftiming_assets.metadata import model_text
 from lftiming_assets.models.config import TrainModelConfig
 from lftiming_assets.models.results import registered_model_result
 from lftiming_assets.partitions import chips
-from lftiming_assets.resources import ChipTables, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
+from lftiming_assets.resources import ChipTables, FieldWorkers, LftimingStorage, MLflowTracking, ModelRegistry, ZarrStore
+from lftiming_assets.runs import step_label
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, ClassifierTask, train_config
 from lftiming_ml.classification.serving import MODEL_NAMES, chip_cell_deaths, chip_cell_types
 from lftiming_ml.classification.training import train_and_register
@@ -59,15 +60,17 @@ TRACK_COLUMNS = ["field_id", "row", "col", "track_id", "frame", "y", "x", "start
           kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("every_track_typed", asset="cell_types", partitions_def=chips, description=(
               "Every track of cell_tracks has exactly one type and a probability in [0, 1]."))])
 def cell_types(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
-               tables: ChipTables) -> dg.MaterializeResult:
+               tables: ChipTables, workers: FieldWorkers) -> dg.MaterializeResult:
     """Effector or target per track (champion ``celltype_classifier``, phase channel only)."""
     chip_id = context.partition_key
     tracks = tables.read("cell_tracks", chip_id, columns=TRACK_COLUMNS)
     classifier, info = registry.classifier("celltype")
     start = time.perf_counter()
-    table = chip_cell_types(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version)
-    seconds = time.perf_counter() - start
-    tables.write(chip_id, {"cell_types": table})
+    with tables.commit(chip_id, what=step_label(context, "cell_types")):
+        table = chip_cell_types(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version,
+                     pool=workers.pool())
+        seconds = time.perf_counter() - start
+        tables.write(chip_id, {"cell_types": table})
     n_tracks = tracks.groupby(["field_id", "row", "col", "track_id"]).ngroups
     keys = table[["field_id", "row", "col", "track_id"]]
     typed = len(table) == n_tracks and not keys.duplicated().any() and table["p_effector"].between(0, 1).all()
@@ -83,16 +86,18 @@ def cell_types(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
           kinds={"pytorch"}, check_specs=[dg.AssetCheckSpec("deaths_irreversible", asset="cell_deaths", partitions_def=chips, description=(
               "Per track: p_apoptotic never decreases, death_frame is constant and apoptotic == frame >= death_frame."))])
 def cell_deaths(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registry: ModelRegistry,
-                tables: ChipTables) -> dg.MaterializeResult:
+                tables: ChipTables, workers: FieldWorkers) -> dg.MaterializeResult:
     """Per track and frame: monotone apoptotic probability and the death frame (champion
     ``apoptosis_classifier``, phase channel only)."""
     chip_id = context.partition_key
     tracks = tables.read("cell_tracks", chip_id, columns=TRACK_COLUMNS)
     classifier, info = registry.classifier("apoptosis")
     start = time.perf_counter()
-    table = chip_cell_deaths(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version)
-    seconds = time.perf_counter() - start
-    tables.write(chip_id, {"cell_deaths": table})
+    with tables.commit(chip_id, what=step_label(context, "cell_deaths")):
+        table = chip_cell_deaths(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version,
+                     pool=workers.pool())
+        seconds = time.perf_counter() - start
+        tables.write(chip_id, {"cell_deaths": table})
     per_track = table.sort_values("frame").groupby(["field_id", "row", "col", "track_id"])
     bad = [key for key, g in per_track if (np.diff(g["p_apoptotic"].to_numpy()) < -1e-9).any()
            or g["death_frame"].nunique(dropna=False) > 1

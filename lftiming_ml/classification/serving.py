@@ -8,7 +8,7 @@ movie, the tracker's track masks (``tracks/masks``) and the chip's ``cell_tracks
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,10 @@ from lftiming_ml.models.registry import ModelVersionInfo, load_by_alias
 from lftiming_ml.models.training import pick_device
 from lftiming_ml.store.movies import list_well_movies, open_well_phase
 from lftiming_ml.store.tracks import open_well_track_masks
+from lftiming_ml.models.sources import ModelSource, as_source
 from lftiming_ml.progress import progress
+from lftiming_ml.store.units import unit_rows
+from lftiming_ml.workers import WorkerPool, run_field_units
 
 MODEL_NAMES: dict[tuple[str, str], str] = {
     ("celltype", "cnn_lstm"): "celltype_classifier", ("apoptosis", "cnn_lstm"): "apoptosis_classifier",
@@ -84,8 +87,14 @@ def load_classifier(*, tracking_uri: str, model_name: str, alias: str = "champio
                     ) -> tuple[Classifier, ModelVersionInfo]:
     """The classifier ``alias`` points at (weights read with ``weights_only=True``), built once."""
     state_dict, config, info = load_by_alias(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
+    return build_classifier_fn(state_dict, config), info
+
+
+def build_classifier_fn(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> Classifier:
+    """A registered classifier's weights and config -> its ``Classifier`` (the ``build`` of a
+    ``models.sources.RegisteredModel``)."""
     model = classifier_from_registry(state_dict, config)
-    return as_classifier(model, task=config["task"], threshold=float(config["death_threshold"])), info
+    return as_classifier(model, task=config["task"], threshold=float(config["death_threshold"]))  # type: ignore[arg-type]
 
 
 def chip_track_sequences(store_path: Path | str, tracks: pd.DataFrame, *, profile: ClassifierProfile
@@ -155,23 +164,51 @@ def _check_task(classifier: Classifier, task: ClassifierTask) -> None:
         raise ValueError(f"a {classifier.task} classifier cannot make the {task} table")
 
 
-def chip_cell_types(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier, *, model_version: int
-                    ) -> pd.DataFrame:
+def classify_field(store_path: str, field_id: str, tracks: pd.DataFrame, source: ModelSource, task: ClassifierTask,
+                   model_version: int) -> tuple[dict, pd.DataFrame]:
+    """The work unit of ``chip_cell_types`` / ``chip_cell_deaths``: the tracks of one field."""
+    classifier = source()
+    _check_task(classifier, task)
+    seqs = chip_track_sequences(store_path, tracks, profile=classifier.profile)
+    table = (cell_types_table if task == "celltype" else cell_deaths_table)(
+        seqs, classifier.predict(seqs), model_version=model_version)
+    return {"tracks": len(seqs)}, table
+
+
+STAGES: dict[str, str] = {"celltype": "cell_types", "apoptosis": "cell_deaths"}
+
+
+def _chip_classify(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier | ModelSource,
+                   task: ClassifierTask, model_version: int, pool: WorkerPool | None) -> pd.DataFrame:
+    store_path, pool = Path(store_path), pool or WorkerPool()
+    source = as_source(classifier, f"{task} classifier")
+    pool.check_source(source, store_path)
+    if isinstance(classifier, Classifier):
+        _check_task(classifier, task)
+    by_field = {f: rows for f, rows in tracks.groupby("field_id", sort=True)}
+    outputs = run_field_units(store_path, STAGES[task], sorted(by_field), classify_field,
+                              lambda f: (str(store_path), f, by_field[f], source, task, model_version),
+                              {"model": source.identity, "task": task, "model_version": model_version},
+                              pool=pool, input_groups=("", "tracks"))
+    return unit_rows(outputs, CELL_TYPE_COLUMNS if task == "celltype" else CELL_DEATH_COLUMNS)
+
+
+def chip_cell_types(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier | ModelSource, *,
+                    model_version: int, pool: WorkerPool | None = None) -> pd.DataFrame:
     """The ``cell_types`` table of a chip (``tracks``: its ``cell_tracks`` rows, with
-    start_reason and parent for the lineages), typed per lineage."""
-    _check_task(classifier, "celltype")
-    seqs = chip_track_sequences(store_path, tracks, profile=classifier.profile)
-    return cell_types_table(seqs, classifier.predict(seqs), model_version=model_version)
+    start_reason and parent for the lineages), typed per lineage; one work unit per field
+    run by ``pool`` (default: this process). ``classifier``: a ``Classifier`` (this process
+    only) or a source of one (``models.sources``, built by ``build_classifier_fn``)."""
+    return _chip_classify(store_path, tracks, classifier, "celltype", model_version, pool)
 
 
-def chip_cell_deaths(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier, *, model_version: int
-                     ) -> pd.DataFrame:
-    """The ``cell_deaths`` table of a chip (``tracks``: its ``cell_tracks`` rows)."""
-    _check_task(classifier, "apoptosis")
-    seqs = chip_track_sequences(store_path, tracks, profile=classifier.profile)
-    return cell_deaths_table(seqs, classifier.predict(seqs), model_version=model_version)
+def chip_cell_deaths(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier | ModelSource, *,
+                     model_version: int, pool: WorkerPool | None = None) -> pd.DataFrame:
+    """The ``cell_deaths`` table of a chip (``tracks``: its ``cell_tracks`` rows); one work
+    unit per field, as ``chip_cell_types``."""
+    return _chip_classify(store_path, tracks, classifier, "apoptosis", model_version, pool)
 
 
 __all__ = ["CELL_DEATH_COLUMNS", "CELL_TYPE_COLUMNS", "MODEL_NAMES", "Classifier", "PredictFn", "as_classifier",
-           "cell_deaths_table", "cell_types_table", "chip_cell_deaths", "chip_cell_types", "chip_track_sequences",
-           "load_classifier"]
+           "build_classifier_fn", "cell_deaths_table", "cell_types_table", "chip_cell_deaths", "chip_cell_types",
+           "chip_track_sequences", "classify_field", "load_classifier"]

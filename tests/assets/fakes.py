@@ -76,6 +76,28 @@ class FakeReid:
         return _fake_reid()
 
 
+@lru_cache(maxsize=2)
+def _fake_classifier(task: ClassifierTask) -> Classifier:
+    torch.manual_seed(0)
+    return as_classifier(build_classifier(profile=TINY_CLASSIFIER, kind="cnn_lstm"), task=task, device="cpu")
+
+
+@dataclass(frozen=True)
+class FakeClassifier:
+    """An untrained tiny CNN-LSTM (seed 0) through the real ``Classifier`` path, as a
+    picklable source."""
+
+    task: ClassifierTask
+    in_process_only = False
+
+    @property
+    def identity(self) -> str:
+        return f"fake untrained {self.task} CNN-LSTM (seed 0)"
+
+    def __call__(self) -> Classifier:
+        return _fake_classifier(self.task)
+
+
 class FakeRegistry(ModelRegistry):
     """The registry's loaders without MLflow: each returns a small model and a
     ``ModelVersionInfo`` whose version is ``versions[model name]`` (default 1).
@@ -102,10 +124,8 @@ class FakeRegistry(ModelRegistry):
     def reid(self) -> tuple[FakeReid, ModelVersionInfo]:
         return FakeReid(), self.resolve(REID_NAME)
 
-    def classifier(self, task: ClassifierTask) -> tuple[Classifier, ModelVersionInfo]:
-        torch.manual_seed(0)
-        classifier = as_classifier(build_classifier(profile=TINY_CLASSIFIER, kind="cnn_lstm"), task=task, device="cpu")
-        return classifier, self.resolve(CLASSIFIER_NAMES[(task, "cnn_lstm")])
+    def classifier(self, task: ClassifierTask) -> tuple[FakeClassifier, ModelVersionInfo]:
+        return FakeClassifier(task), self.resolve(CLASSIFIER_NAMES[(task, "cnn_lstm")])
 
 
 class CountingChipTables(ChipTables):
