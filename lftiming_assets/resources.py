@@ -34,7 +34,7 @@ from lftiming_ml.store.layout import DataLayout, zarr_store_path
 from lftiming_ml.store.tables import chip_table_path, read_chip_table, register_views, write_chip_table
 from lftiming_ml.wells.grid import DetectFn
 from lftiming_ml.wells.serving import load_detector
-from lftiming_ml.workers import WorkerPool, default_workers
+from lftiming_ml.workers import DASK_SCHEDULER_ENV, WorkerPool, default_workers
 
 
 def default_data_dir() -> str:
@@ -201,15 +201,15 @@ class FieldWorkers(dg.ConfigurableResource):
         "Local worker processes for per-field units (0: $LFTIMING_WORKERS, else one per core; 1: in the run's "
         "own process). Each has cores / workers torch threads and builds each model once."))
     dask_scheduler: str = Field(default="", description=(
-        "Address of a Dask scheduler (tcp://host:8786) to send units to instead; its workers must see the same "
-        "data folder and model registry. Needs the 'dask' extra."))
+        "Address of a Dask scheduler (tcp://host:8786) to send units to instead (default: $LFTIMING_DASK_SCHEDULER); "
+        "its workers must see the same data folder and model registry. Needs the 'dask' extra."))
     _pool: WorkerPool | None = PrivateAttr(default=None)
 
     def pool(self) -> WorkerPool:
         """The run's pool (its processes start when a stage first has two units to run)."""
         if self._pool is None:
             self._pool = WorkerPool(workers=self.workers or default_workers(),
-                                    dask_scheduler=self.dask_scheduler or None)
+                                    dask_scheduler=self.dask_scheduler or os.environ.get(DASK_SCHEDULER_ENV) or None)
         return self._pool
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

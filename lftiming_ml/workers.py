@@ -12,8 +12,10 @@ with the same key are not run again (a killed run resumes per field).
   ``close`` (a run's units of every stage share them; a model is built once per worker
   process by its source (``models.sources.RegisteredModel``));
 - ``WorkerPool(dask_scheduler="tcp://host:8786")`` sends units to that Dask cluster
-  (``distributed.Client(...).get_executor()``); its workers must see the same data paths
-  and model registry (a shared file system), and ``distributed`` must be installed.
+  (``distributed.Client(...).get_executor()``; each worker process gets ``threads``
+  torch threads, default 1: give the cluster one worker per core); its workers must see the
+  same data paths and model registry (a shared file system), and ``distributed`` must be
+  installed (``pip install -e '.[dask]'``).
 
 A unit that raises fails the stage (the error keeps its type, with a note naming the unit); a worker process that dies (kill -9,
 out of memory) fails the stage with ``BrokenProcessPool`` named likewise, and the pool is
@@ -37,6 +39,8 @@ from lftiming_ml.store.units import UnitOutput, adopt_units, finished_unit, inpu
 
 DEFAULT_WORKERS_ENV = "LFTIMING_WORKERS"
 """Default number of local worker processes (``auto``: one per core; 1: in this process)."""
+DASK_SCHEDULER_ENV = "LFTIMING_DASK_SCHEDULER"
+"""Default Dask scheduler address of the pipeline's pool (unset: local processes)."""
 
 
 def available_cores() -> int:
@@ -88,6 +92,7 @@ def run_unit(task: UnitTask) -> str:
 
 
 def _init_worker(threads: int) -> None:
+    """Give this worker process ``threads`` torch threads."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import torch
 
@@ -136,6 +141,7 @@ class WorkerPool:
                     raise RuntimeError(f"dask_scheduler={self.dask_scheduler!r} needs the 'distributed' package "
                                        "(pip install -e '.[dask]')") from e
                 self._client = Client(self.dask_scheduler)
+                self._client.run(_init_worker, self.threads or 1)  # type: ignore[attr-defined]
                 self._executor = self._client.get_executor()  # type: ignore[attr-defined]
             else:
                 self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
@@ -145,7 +151,10 @@ class WorkerPool:
     def close(self) -> None:
         """Stop the worker processes (or disconnect from the cluster)."""
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            if isinstance(self._executor, ProcessPoolExecutor):
+                self._executor.shutdown(wait=True, cancel_futures=True)
+            else:  # Dask's executor: its futures are cancelled when the client closes
+                self._executor.shutdown(wait=True)
             self._executor = None
         if self._client is not None:
             self._client.close()  # type: ignore[attr-defined]
@@ -222,5 +231,5 @@ def _named(call: Callable[[], object], task: UnitTask) -> object:
         raise
 
 
-__all__ = ["DEFAULT_WORKERS_ENV", "UnitTask", "WorkerPool", "available_cores", "default_workers", "run_field_units",
+__all__ = ["DASK_SCHEDULER_ENV", "DEFAULT_WORKERS_ENV", "UnitTask", "WorkerPool", "available_cores", "default_workers", "run_field_units",
            "run_unit"]

@@ -145,3 +145,17 @@ def test_a_model_built_here_cannot_be_sent_to_workers(tmp_path):
     with WorkerPool(workers=2) as pool, pytest.raises(ValueError, match="built in this process"):
         chip_cell_masks(store, segment, pool=pool)
     shutil.rmtree(store)
+
+
+def test_units_on_a_dask_local_cluster_equal_the_in_process_run(tmp_path, reference):
+    distributed = pytest.importorskip("distributed", reason="the dask extra (pip install -e '.[dask]')")
+    store = _store(tmp_path)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster:
+        with WorkerPool(dask_scheduler=cluster.scheduler_address) as pool:
+            rows = _run(store, tmp_path / "run.log", pool=pool)
+            pids = set(pool._client.run(lambda: __import__("os").getpid()).values())  # type: ignore[union-attr]
+    assert len(pids) == 2
+    pd.testing.assert_frame_equal(rows, reference[0])
+    masks = _masks(store)
+    assert masks.keys() == reference[1].keys() and all((masks[k] == reference[1][k]).all() for k in masks)
