@@ -14,7 +14,8 @@ backfill is launched again and must re-materialize every table with unchanged ro
 
 The outputs are compared with ``lftiming run --chip X`` on the same chips (same seeds) in a
 separate scratch project: per table of each chip, the row count and a sha256 of its rows
-(sorted). The chips are ``bf-s1 .. bf-sN`` (seed i, ``standard`` preset, 1 field x 6 frames).
+(sorted). The chips are ``bf-s1 .. bf-sN`` (seed i, ``standard`` preset, ``--fields`` fields
+(default 1) x 6 frames).
 
     flock /tmp/lftiming_core1.lock taskset -c 1 .venv/bin/python benchmarks/dagster_backfill.py \\
         [--chips 2 8] [--concurrency 1 2]
@@ -54,12 +55,12 @@ def chip_ids(n: int) -> list[str]:
     return [f"bf-s{i}" for i in range(1, n + 1)]
 
 
-def simulate(staging: Path, n: int) -> list[str]:
+def simulate(staging: Path, n: int, fields: int = 1) -> list[str]:
     from lftiming_ml.sim.chip import simulate_chip
     from lftiming_ml.sim.config import preset_config
 
     for i, chip in enumerate(chip_ids(n), start=1):
-        simulate_chip(staging / chip, preset_config("standard", seed=i, n_fields=1, n_frames=6))
+        simulate_chip(staging / chip, preset_config("standard", seed=i, n_fields=fields, n_frames=6))
     return chip_ids(n)
 
 
@@ -397,6 +398,8 @@ def main() -> int:
     p.add_argument("--chips", type=int, nargs="+", default=[2, 8], help="chip counts N (default 2 8)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 2],
                    help="max_concurrent_runs values C (default 1 2); every (N, C) is run")
+    p.add_argument("--fields", type=int, default=1, help="fields per chip (2+: the launched runs' steps run their "
+                   "per-field work units in worker processes)")
     p.add_argument("--home", type=Path, default=Path("/tmp/lftiming_backfill"), help="scratch folder (emptied first)")
     p.add_argument("--timeout-min", type=float, default=90, help="per backfill")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "dagster_backfill.json")
@@ -408,11 +411,11 @@ def main() -> int:
     started = time.monotonic()
     report: dict[str, object] = {"benchmark": "dagster_backfill", "machine": machine(),
                                  "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-                                 "chip": "standard preset, 1 field x 6 frames, chip bf-si simulated with seed i",
+                                 "chip": f"standard preset, {args.fields} field(s) x 6 frames, chip bf-si simulated with seed i",
                                  "chip_steps": chip_steps, "chip_assets": chip_assets}
     shutil.rmtree(args.home, ignore_errors=True)
     staging = args.home / "chips"
-    chips = simulate(staging, max(args.chips))
+    chips = simulate(staging, max(args.chips), args.fields)
     print(f"simulated {len(chips)} chips", flush=True)
     reference = reference_runs(args.home / "lftiming_run", staging, chips)
     ref_digests = reference.pop("digests")
