@@ -38,7 +38,7 @@ from lftiming_ml.store.commit import chip_commit
 from lftiming_ml.store.units import UnitOutput, adopt_units, finished_unit, input_stamps, unit_key, unit_staging
 
 DEFAULT_WORKERS_ENV = "LFTIMING_WORKERS"
-"""Default number of local worker processes (``auto``: one per core; 1: in this process)."""
+"""Default number of local worker processes (``auto``: one per core, memory allowing; 1: in this process)."""
 DASK_SCHEDULER_ENV = "LFTIMING_DASK_SCHEDULER"
 """Default Dask scheduler address of the pipeline's pool (unset: local processes)."""
 
@@ -51,11 +51,27 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+WORKER_MEMORY_BYTES = 2 * 2 ** 30
+"""Memory ``auto`` allows per worker process (measured peak 1.4-1.8 GB with the bundled models,
+``benchmarks/scale.py``)."""
+
+
+def total_memory_bytes() -> int | None:
+    """Physical memory of this machine (None when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
 def default_workers() -> int:
-    """``$LFTIMING_WORKERS`` (a number or ``auto``), else one per core."""
+    """``$LFTIMING_WORKERS`` (a number or ``auto``), else ``auto``: one per core, at most one per
+    ``WORKER_MEMORY_BYTES`` of physical memory."""
     value = os.environ.get(DEFAULT_WORKERS_ENV, "auto").strip().lower()
     if value in ("", "auto"):
-        return available_cores()
+        memory = total_memory_bytes()
+        by_memory = max(1, memory // WORKER_MEMORY_BYTES) if memory else available_cores()
+        return max(1, min(available_cores(), by_memory))
     try:
         n = int(value)
     except ValueError:

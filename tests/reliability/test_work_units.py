@@ -159,3 +159,20 @@ def test_units_on_a_dask_local_cluster_equal_the_in_process_run(tmp_path, refere
     pd.testing.assert_frame_equal(rows, reference[0])
     masks = _masks(store)
     assert masks.keys() == reference[1].keys() and all((masks[k] == reference[1][k]).all() for k in masks)
+
+
+def test_default_workers_from_the_environment(monkeypatch):
+    from lftiming_ml import workers
+
+    monkeypatch.setattr(workers, "available_cores", lambda: 8)
+    monkeypatch.setattr(workers, "total_memory_bytes", lambda: 6 * 2 ** 30)
+    monkeypatch.delenv(workers.DEFAULT_WORKERS_ENV, raising=False)
+    assert workers.default_workers() == 3, "auto: one per core, at most one per 2 GB"
+    monkeypatch.setattr(workers, "total_memory_bytes", lambda: 64 * 2 ** 30)
+    assert workers.default_workers() == 8
+    monkeypatch.setenv(workers.DEFAULT_WORKERS_ENV, "1")
+    assert workers.default_workers() == 1
+    for bad in ("0", "two"):
+        monkeypatch.setenv(workers.DEFAULT_WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match="LFTIMING_WORKERS"):
+            workers.default_workers()
