@@ -122,6 +122,8 @@ class WorkerPool:
     workers: int = 1
     threads: int | None = None
     dask_scheduler: str | None = None
+    last_run: str = field(default="", init=False)
+    """What the last ``run`` did: how many units ran where, how many were reused."""
     _executor: Executor | None = field(default=None, init=False, repr=False)
     _client: object | None = field(default=None, init=False, repr=False)
 
@@ -187,11 +189,15 @@ class WorkerPool:
         return every unit's output in the order of ``tasks``. The first failure cancels what
         has not started and raises, naming the unit."""
         todo = [t for t in tasks if t.finished() is None]
-        if self.in_process or len(todo) <= 1:
+        here = self.in_process or len(todo) <= 1
+        if here:
             for t in progress(todo, desc=desc, unit="field", total=len(todo)):
                 _named(lambda t=t: run_unit(t), t)
         else:
             self._run_pooled(todo, desc)
+        reused = len(tasks) - len(todo)
+        self.last_run = (f"{len(todo)} of {len(tasks)} fields run in {'this process' if here else self.describe()}"
+                         + (f", {reused} finished by an earlier run reused" if reused else ""))
         outputs = [t.finished() for t in tasks]
         missing = [t.unit for t, o in zip(tasks, outputs) if o is None]
         if missing:  # a unit ran without finishing: a bug, never silently skipped

@@ -85,8 +85,10 @@ def test_failed_stage_keeps_finished_fields_and_rerun_computes_only_the_rest(tmp
     assert _masks(store) == {}, "a failed stage changed the store"
     assert _finished(store) == ["f000"]
     assert logged(log) == ["f000", "f001"]
-    rows = _run(store, log)
+    pool = WorkerPool()
+    rows = _run(store, log, pool=pool)
     assert logged(log) == ["f000", "f001", "f001", "f002"], "the re-run recomputed a finished field"
+    assert pool.last_run == "2 of 3 fields run in this process, 1 finished by an earlier run reused"
     pd.testing.assert_frame_equal(rows, reference[0])
     masks = _masks(store)
     assert masks.keys() == reference[1].keys() and all((masks[k] == reference[1][k]).all() for k in masks)
@@ -118,6 +120,7 @@ def test_a_killed_worker_fails_the_stage_and_the_rerun_redoes_only_unfinished_fi
         assert len(done_before) < len(FIELDS)
         first = len(logged(log))
         rows = _run(store, log, pool=pool)  # the pool restarts after the break
+        assert pool.last_run.endswith("finished by an earlier run reused") == bool(done_before)
     assert sorted(logged(log)[first:]) == sorted(set(FIELDS) - set(done_before))
     pd.testing.assert_frame_equal(rows, reference[0])
     masks = _masks(store)
