@@ -15,8 +15,8 @@ simulated once into ``--home``/chips) and each pool:
 a scratch project (bundled models registered in its own MLflow store, the chip copied into
 ``data/raw``) runs ``lftiming run --chip`` once. Recorded: wall time of the command; each
 step's seconds (the run's step stats in the project's Dagster instance); peak RSS of the run process and
-of every worker process (polled every 0.2 s with psutil over the process tree, Dask workers
-by their pids); occupied well-frames per second over ``cell_masks`` .. ``cell_deaths`` and over
+of every worker process (the kernel's high-water mark VmHWM, read once a second over the
+process tree, Dask workers by their pids); occupied well-frames per second over ``cell_masks`` .. ``cell_deaths`` and over
 ``cell_masks`` alone; sha256 of
 every chip table, compared across pools (``tables_equal_across_pools``: byte-equal rows; the
 LOCSNET scores may differ in the 7th decimal between 1 and 2 torch threads per process).
@@ -63,32 +63,46 @@ def simulate(staging: Path, fields: int, frames: int) -> str:
 
 
 class PeakRss:
-    """Peak RSS (MB) of a process tree and of extra pids, polled in a thread."""
+    """Peak RSS (MB) of a process tree and of extra pids: the kernel's high-water mark
+    (``VmHWM`` in ``/proc/<pid>/status``), read once a second. (The first version polled
+    RSS and command lines with psutil every 0.2 s; the 8-field chip's ``cell_masks`` took
+    244 s under it with 2 workers and 163 s in the same run without any poll: the poll is the
+    suspected cause, not yet re-measured with this one.)"""
 
-    def __init__(self, root_pid: int, extra_pids: list[int] | None = None, every_s: float = 0.2) -> None:
+    def __init__(self, root_pid: int, extra_pids: list[int] | None = None, every_s: float = 1.0) -> None:
         self.root, self.extra, self.every = root_pid, list(extra_pids or []), every_s
         self.peak: dict[int, float] = {}
         self.names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
+    @staticmethod
+    def _hwm_mb(pid: int) -> float | None:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
     def _poll(self) -> None:
         while not self._stop.is_set():
-            procs = []
+            pids = list(self.extra)
             try:
                 root = psutil.Process(self.root)
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
+                pids += [self.root, *(c.pid for c in root.children(recursive=True))]
+            except psutil.Error:
                 pass
-            procs += [psutil.Process(p) for p in self.extra if psutil.pid_exists(p)]
-            for proc in procs:
-                try:
-                    rss = proc.memory_info().rss / 2 ** 20
-                    if rss > self.peak.get(proc.pid, 0.0):
-                        self.peak[proc.pid] = rss
-                        self.names.setdefault(proc.pid, " ".join(proc.cmdline()))
-                except psutil.Error:
-                    pass
+            for pid in pids:
+                if pid not in self.names:
+                    try:
+                        self.names[pid] = " ".join(psutil.Process(pid).cmdline())
+                    except psutil.Error:
+                        continue
+                mb = self._hwm_mb(pid)
+                if mb is not None and mb > self.peak.get(pid, 0.0):
+                    self.peak[pid] = mb
             self._stop.wait(self.every)
 
     def __enter__(self) -> PeakRss:
