@@ -222,18 +222,28 @@ class WorkerPool:
             raise
 
 
+def field_unit_key(store_path: Path | str, stage: str, field_id: str, key: Mapping[str, object],
+                   models: Sequence[object] = (), input_groups: Sequence[str] = ("",)) -> str:
+    """The key of ``field_id``'s unit of ``stage`` (see ``run_field_units``)."""
+    return unit_key({**key, "stage": stage, "models": [getattr(m, "identity") for m in models],
+                     "inputs": input_stamps(store_path, field_id, input_groups)})
+
+
 def run_field_units(store_path: Path | str, stage: str, fields: Sequence[str], fn: Callable[..., tuple[dict, object]],
-                    args: Callable[[str], tuple], key: Mapping[str, object], *, pool: WorkerPool | None = None,
-                    input_groups: Sequence[str] = ("",)) -> list[UnitOutput]:
+                    args: Callable[[str], tuple], key: Mapping[str, object], *, models: Sequence[object] = (),
+                    pool: WorkerPool | None = None, input_groups: Sequence[str] = ("",)) -> list[UnitOutput]:
     """Run ``stage`` of a chip as one unit per field (``fn(*args(field))``) in ``pool``
     (default: this process), inside the stage's commit of the chip (its own when none is
-    open), which takes every unit's Zarr groups. A unit's key is ``key`` (the models and
-    parameters), the stage and the stamps of the field's ``input_groups``
-    (``store.units.input_stamps``). Returns the units' outputs in the order of ``fields``."""
+    open), which takes every unit's Zarr groups. ``models``: the model sources the units use
+    (``models.sources``; refused by a pool that is not this process when built here). A
+    unit's key is ``key`` (the parameters), the models' identities, the stage and the stamps
+    of the field's ``input_groups`` (``store.units.input_stamps``). Returns the units'
+    outputs in the order of ``fields``."""
     pool = pool or WorkerPool()
+    for model in models:
+        pool.check_source(model, store_path)
     with chip_commit(store_path, what=stage) as commit:
-        tasks = [UnitTask(str(store_path), stage,
-                          unit_key({**key, "stage": stage, "inputs": input_stamps(store_path, f, input_groups)}),
+        tasks = [UnitTask(str(store_path), stage, field_unit_key(store_path, stage, f, key, models, input_groups),
                           f, fn, args(f)) for f in fields]
         outputs = pool.run(tasks, desc=stage)
         adopt_units(commit, stage, outputs)
@@ -253,5 +263,5 @@ def _named(call: Callable[[], object], task: UnitTask) -> object:
         raise
 
 
-__all__ = ["DASK_SCHEDULER_ENV", "DEFAULT_WORKERS_ENV", "UnitTask", "WorkerPool", "available_cores", "default_workers", "run_field_units",
-           "run_unit"]
+__all__ = ["DASK_SCHEDULER_ENV", "DEFAULT_WORKERS_ENV", "UnitTask", "WorkerPool", "available_cores", "default_workers",
+           "field_unit_key", "run_field_units", "run_unit"]

@@ -68,14 +68,15 @@ def cell_types(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     start = time.perf_counter()
     with tables.commit(chip_id, what=step_label(context, "cell_types")):
         table = chip_cell_types(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version,
-                     pool=workers.pool())
+                                pool=workers.pool())
         seconds = time.perf_counter() - start
         tables.write(chip_id, {"cell_types": table})
     n_tracks = tracks.groupby(["field_id", "row", "col", "track_id"]).ngroups
     keys = table[["field_id", "row", "col", "track_id"]]
     typed = len(table) == n_tracks and not keys.duplicated().any() and table["p_effector"].between(0, 1).all()
     return dg.MaterializeResult(
-        metadata={"work_units": workers.pool().last_run, "tracks": len(table), "effectors": int((table["cell_type"] == "effector").sum()),
+        metadata={"work_units": workers.pool().last_run, "tracks": len(table),
+                  "effectors": int((table["cell_type"] == "effector").sum()),
                   "targets": int((table["cell_type"] == "target").sum()), "seconds": round(seconds, 1),
                   "model": model_text(info.name, info.version, info.alias)},
         check_results=[dg.AssetCheckResult(check_name="every_track_typed", passed=bool(typed), metadata={
@@ -95,7 +96,7 @@ def cell_deaths(context: dg.AssetExecutionContext, zarr_store: ZarrStore, regist
     start = time.perf_counter()
     with tables.commit(chip_id, what=step_label(context, "cell_deaths")):
         table = chip_cell_deaths(zarr_store.chip_store_path(chip_id), tracks, classifier, model_version=info.version,
-                     pool=workers.pool())
+                                 pool=workers.pool())
         seconds = time.perf_counter() - start
         tables.write(chip_id, {"cell_deaths": table})
     per_track = table.sort_values("frame").groupby(["field_id", "row", "col", "track_id"])
@@ -104,7 +105,7 @@ def cell_deaths(context: dg.AssetExecutionContext, zarr_store: ZarrStore, regist
            or not (g["apoptotic"] == (g["frame"] >= g["death_frame"].fillna(np.iinfo(np.int64).max))).all()]
     deaths = table.drop_duplicates(["field_id", "row", "col", "track_id"])["death_frame"]
     return dg.MaterializeResult(
-        metadata={"work_units": workers.pool().last_run, "tracks": int(per_track.ngroups), "track_frames": len(table), "deaths": int(deaths.notna().sum()),
-                  "seconds": round(seconds, 1), "model": model_text(info.name, info.version, info.alias)},
+        metadata={"work_units": workers.pool().last_run, "tracks": int(per_track.ngroups), "track_frames": len(table),
+                  "deaths": int(deaths.notna().sum()), "seconds": round(seconds, 1), "model": model_text(info.name, info.version, info.alias)},
         check_results=[dg.AssetCheckResult(check_name="deaths_irreversible", passed=not bad, metadata={
             "inconsistent_tracks": len(bad), "first": str(bad[:3])})])

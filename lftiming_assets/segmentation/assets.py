@@ -72,7 +72,8 @@ def cell_masks(context: dg.AssetExecutionContext, zarr_store: ZarrStore, registr
     empty = sum(w.empty_frames for w in wells)
     empty_fraction = empty / well_frames if well_frames else 0.0
     return dg.MaterializeResult(
-        metadata={"work_units": workers.pool().last_run, "cells": len(cells), "wells": len(wells), "well_frames": well_frames,
+        metadata={"work_units": workers.pool().last_run, "cells": len(cells), "wells": len(wells),
+                  "well_frames": well_frames,
                   "well_frames_per_s": round(well_frames / max(seconds, 1e-9), 2),
                   "model": model_text(info.name, info.version, info.alias)},
         check_results=[dg.AssetCheckResult(

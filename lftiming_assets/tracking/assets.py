@@ -80,7 +80,8 @@ def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_s
     unexplained, outside, non_finite = (sum(getattr(w, a) for w in wells) for a in ("unexplained_ends", "outside", "non_finite"))
     per_source = table["source"].value_counts().to_dict()
     return dg.MaterializeResult(
-        metadata={"work_units": workers.pool().last_run, "wells": len(wells), "tracks": int(table.groupby(["field_id", "row", "col", "track_id"]).ngroups),
+        metadata={"work_units": workers.pool().last_run, "wells": len(wells),
+                  "tracks": int(table.groupby(["field_id", "row", "col", "track_id"]).ngroups),
                   "track_frames": len(table), "interpolated_frames": int(per_source.get("interpolated", 0)),
                   "forward_backward_agreement": round(float(table["fb_agree"].mean()), 4) if len(table) else 1.0,
                   "seconds": round(seconds, 1), **{f"ms_per_well_{k}": v for k, v in steps.items()},

@@ -180,15 +180,14 @@ STAGES: dict[str, str] = {"celltype": "cell_types", "apoptosis": "cell_deaths"}
 
 def _chip_classify(store_path: Path | str, tracks: pd.DataFrame, classifier: Classifier | ModelSource,
                    task: ClassifierTask, model_version: int, pool: WorkerPool | None) -> pd.DataFrame:
-    store_path, pool = Path(store_path), pool or WorkerPool()
+    store_path = Path(store_path)
     source = as_source(classifier, f"{task} classifier")
-    pool.check_source(source, store_path)
     if isinstance(classifier, Classifier):
         _check_task(classifier, task)
     by_field = {f: rows for f, rows in tracks.groupby("field_id", sort=True)}
     outputs = run_field_units(store_path, STAGES[task], sorted(by_field), classify_field,
                               lambda f: (str(store_path), f, by_field[f], source, task, model_version),
-                              {"model": source.identity, "task": task, "model_version": model_version},
+                              {"task": task, "model_version": model_version}, models=[source],
                               pool=pool, input_groups=("", "tracks"))
     return unit_rows(outputs, CELL_TYPE_COLUMNS if task == "celltype" else CELL_DEATH_COLUMNS)
 

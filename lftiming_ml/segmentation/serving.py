@@ -57,8 +57,7 @@ def load_segmenter(*, tracking_uri: str, model_name: str, alias: str = "champion
                    ) -> tuple[SegmentFn, ModelVersionInfo]:
     """The segmenter ``alias`` points at, built once, as a ``SegmentFn``."""
     state_dict, config, info = load_by_alias(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
-    model, profile = segmenter_from_registry(state_dict, config)
-    return segment_fn(model, profile), info
+    return build_segment_fn(state_dict, config), info
 
 
 def build_segment_fn(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> SegmentFn:
@@ -163,14 +162,12 @@ def chip_cell_masks(store_path: Path | str, source: ModelSource | SegmentFn, *, 
     Returns the per-cell table (``CELL_COLUMNS``, fields in order) and what was written per well.
     """
     store_path = Path(store_path)
-    pool = pool or WorkerPool()
     source = as_source(source, "segmenter")
-    pool.check_source(source, store_path)
     fields = sorted({i.field_id for i in list_well_movies(store_path) if i.cropped})
     attrs = dict(attrs or {})
     outputs = run_field_units(store_path, STAGE, fields, segment_field,
                               lambda f: (str(store_path), f, source, batch_wells, attrs),
-                              {"model": source.identity, "attrs": attrs, "batch_wells": batch_wells}, pool=pool)
+                              {"attrs": attrs, "batch_wells": batch_wells}, models=[source], pool=pool)
     written = [WellMasks(**{**w, "path": Path(w["path"])}) for o in outputs for w in o.result["wells"]]
     return unit_rows(outputs, CELL_COLUMNS), written
 

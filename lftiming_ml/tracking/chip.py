@@ -209,16 +209,12 @@ def chip_cell_tracks(store_path: Path | str, params: TrackerParams | None = None
     """
     store_path = Path(store_path)
     params = params or TrackerParams()
-    pool = pool or WorkerPool()
     source = as_source(reid, "re-identification embedding") if reid is not None else None
-    if source is not None:
-        pool.check_source(source, store_path)
     fields = sorted({i.field_id for i in list_well_movies(store_path) if i.cropped})
     attrs = dict(attrs or {})
     outputs = run_field_units(store_path, STAGE, fields, track_field, lambda f: (str(store_path), f, params, source, attrs),
-                              {"reid": source.identity if source is not None else None,
-                               "params": params.model_dump(mode="json"), "attrs": attrs},
-                              pool=pool, input_groups=("", "masks"))
+                              {"params": params.model_dump(mode="json"), "attrs": attrs},
+                              models=[source] if source is not None else [], pool=pool, input_groups=("", "masks"))
     summaries = [WellTrackSummary(**w) for o in outputs for w in o.result["wells"]]
     return unit_rows(outputs, TRACK_TABLE_COLUMNS), summaries
 

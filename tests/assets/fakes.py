@@ -3,6 +3,7 @@ MLflow) and chip tables that count their DuckDB view refreshes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,40 +41,12 @@ def _fake_segment_fn(kind: SegmenterKind) -> SegmentFn:
     return segment_fn(model, profile, device="cpu", batch_size=16)
 
 
-@dataclass(frozen=True)
-class FakeSegmenter:
-    """An untrained cpu LOCSNET (seed 0) with thresholds low enough that it returns
-    instances, as a picklable segmenter source (worker processes build their own copy)."""
-
-    kind: SegmenterKind = "locsnet"
-    in_process_only = False
-
-    @property
-    def identity(self) -> str:
-        return f"fake untrained {self.kind} (seed 0)"
-
-    def __call__(self) -> SegmentFn:
-        return _fake_segment_fn(self.kind)
-
-
-def _fake_reid() -> ReidNet:
+def _fake_reid(_: str = "") -> ReidNet:
     net = ReidNet(reid_profile("cpu", channels=(4,), embedding_dim=4))
     with torch.no_grad():
         net.head.weight.zero_()
         net.head.bias.fill_(1.0)
     return net.eval()
-
-
-@dataclass(frozen=True)
-class FakeReid:
-    """A re-ID embedding mapping every patch to one unit vector (appearance term 0), as a
-    picklable source."""
-
-    in_process_only = False
-    identity = "fake constant re-id embedding"
-
-    def __call__(self) -> ReidNet:
-        return _fake_reid()
 
 
 @lru_cache(maxsize=2)
@@ -83,19 +56,22 @@ def _fake_classifier(task: ClassifierTask) -> Classifier:
 
 
 @dataclass(frozen=True)
-class FakeClassifier:
-    """An untrained tiny CNN-LSTM (seed 0) through the real ``Classifier`` path, as a
-    picklable source."""
+class FakeSource:
+    """A fake model as a picklable source (``models.sources``): ``build(arg)`` (a module-level
+    builder) runs in whichever process calls it, so worker processes build their own copy."""
 
-    task: ClassifierTask
+    build: Callable[[str], object]
+    arg: str
+    identity: str
     in_process_only = False
 
-    @property
-    def identity(self) -> str:
-        return f"fake untrained {self.task} CNN-LSTM (seed 0)"
+    def __call__(self) -> object:
+        return self.build(self.arg)
 
-    def __call__(self) -> Classifier:
-        return _fake_classifier(self.task)
+
+def FakeSegmenter(kind: SegmenterKind = "locsnet") -> FakeSource:  # noqa: N802 - reads as the model it stands for
+    """An untrained cpu LOCSNET (seed 0) with thresholds low enough that it returns instances."""
+    return FakeSource(_fake_segment_fn, kind, f"fake untrained {kind} (seed 0)")
 
 
 class FakeRegistry(ModelRegistry):
@@ -118,14 +94,15 @@ class FakeRegistry(ModelRegistry):
     def well_detector(self) -> tuple[DetectFn, ModelVersionInfo]:
         return truth_detector(Path(self.chip_dir)), self.resolve(DETECTOR_NAME)
 
-    def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[FakeSegmenter, ModelVersionInfo]:
+    def segmenter(self, kind: SegmenterKind = "locsnet") -> tuple[FakeSource, ModelVersionInfo]:
         return FakeSegmenter(kind), self.resolve(SEGMENTER_NAMES[kind])
 
-    def reid(self) -> tuple[FakeReid, ModelVersionInfo]:
-        return FakeReid(), self.resolve(REID_NAME)
+    def reid(self) -> tuple[FakeSource, ModelVersionInfo]:
+        return FakeSource(_fake_reid, "", "fake constant re-id embedding"), self.resolve(REID_NAME)
 
-    def classifier(self, task: ClassifierTask) -> tuple[FakeClassifier, ModelVersionInfo]:
-        return FakeClassifier(task), self.resolve(CLASSIFIER_NAMES[(task, "cnn_lstm")])
+    def classifier(self, task: ClassifierTask) -> tuple[FakeSource, ModelVersionInfo]:
+        return (FakeSource(_fake_classifier, task, f"fake untrained {task} CNN-LSTM (seed 0)"),
+                self.resolve(CLASSIFIER_NAMES[(task, "cnn_lstm")]))
 
 
 class CountingChipTables(ChipTables):

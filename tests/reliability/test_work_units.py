@@ -5,7 +5,6 @@ stage's commit."""
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from lftiming_ml.segmentation.serving import CELL_COLUMNS, chip_cell_masks
 from lftiming_ml.store.commit import chip_commit
 from lftiming_ml.store.masks import open_well_masks
 from lftiming_ml.store.movies import WellMovieInfo, list_well_movies, write_well_movie
-from lftiming_ml.store.units import finished_unit, input_stamps, stage_units_dir, unit_key
-from lftiming_ml.workers import WorkerPool, run_field_units
+from lftiming_ml.store.units import finished_unit, stage_units_dir
+from lftiming_ml.workers import WorkerPool, field_unit_key, run_field_units
 from tests.assets.fakes import FakeSegmenter
 from tests.reliability.unit_fns import ROWS, logged, mean_phase_field
 
@@ -65,8 +64,8 @@ def _masks(store: Path) -> dict[str, np.ndarray]:
 
 
 def _finished(store: Path) -> list[str]:
-    return [f for f in FIELDS if finished_unit(store, "mean_phase", unit_key(
-        {"fn": "mean_phase v1", "stage": "mean_phase", "inputs": input_stamps(store, f)}), f) is not None]
+    return [f for f in FIELDS if finished_unit(store, "mean_phase", field_unit_key(
+        store, "mean_phase", f, {"fn": "mean_phase v1"}), f) is not None]
 
 
 @pytest.fixture
@@ -147,7 +146,6 @@ def test_a_model_built_here_cannot_be_sent_to_workers(tmp_path):
     segment = FakeSegmenter()()
     with WorkerPool(workers=2) as pool, pytest.raises(ValueError, match="built in this process"):
         chip_cell_masks(store, segment, pool=pool)
-    shutil.rmtree(store)
 
 
 def test_units_on_a_dask_local_cluster_equal_the_in_process_run(tmp_path, reference):
