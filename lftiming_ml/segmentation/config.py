@@ -50,7 +50,7 @@ class SegmenterProfile(_Strict):
     intensity_clip: tuple[float, float] = Field((-1.0, 2.0), description="Normalised intensities are clipped to this range (tames halos and debris).")
     rpn_pre_nms_top_n_train: int = Field(600, ge=1, description="RPN proposals kept before NMS, per level, in training.")
     rpn_post_nms_top_n_train: int = Field(300, ge=1, description="RPN proposals kept after NMS in training.")
-    rpn_pre_nms_top_n_test: int = Field(300, ge=1, description="RPN proposals kept before NMS, per level, at inference.")
+    rpn_pre_nms_top_n_test: int = Field(100, ge=1, description="RPN proposals kept before NMS, per level, at inference (300 -> 100 left held-out mIoU unchanged and sped LOCSNET up; 50 lost 0.004 in >4-cell wells: benchmarks/inference_settings.py).")
     rpn_post_nms_top_n_test: int = Field(50, ge=1, description="RPN proposals kept after NMS at inference (a well holds <= ~10 cells; 100 -> 50 left held-out mIoU unchanged and sped LOCSNET up, benchmarks/inference_settings.py).")
     rpn_batch_size_per_image: int = Field(128, ge=1, description="Anchors sampled per image for the RPN loss.")
     box_batch_size_per_image: int = Field(64, ge=1, description="Proposals sampled per image for the ROI-head losses (a quarter positive: <= 16 mask ROIs per crop, enough for <= 8 cells).")
@@ -63,6 +63,7 @@ class SegmenterProfile(_Strict):
     score_thresh: float = Field(0.5, ge=0, le=1, description="Instances below this score are dropped by ``segment_crops``.")
     mask_thresh: float = Field(0.5, gt=0, lt=1, description="Pasted mask probability at or above which a pixel belongs to the instance.")
     min_area_px: int = Field(8, ge=0, description="Instances with fewer mask pixels (crop px) are dropped.")
+    precision: Literal["auto", "float32", "bfloat16"] = Field("auto", description="Precision of the convolutions (trunk + FPN, mask heads) at inference (``segment_crops``; training is float32): ``bfloat16`` autocast, or ``auto`` = bfloat16 where the device computes it natively (CPUs with AMX or AVX512-BF16, CUDA GPUs with bf16) and float32 elsewhere. The rest stays float32 (``model.set_compute_dtype``); on 2 AMX cores bfloat16 left held-out mIoU unchanged and sped LOCSNET up, benchmarks/inference_settings.py.")
     max_containment: float = Field(0.6, gt=0, le=1, description="An instance sharing more than this share of the smaller area with a better-scoring one is a duplicate and dropped (1.0 = keep all). 0.6 removed 88% of the extra instances on the demo chip (1974 -> 229) for 16 more misses of 12039 cells.")
 
     @model_validator(mode="after")

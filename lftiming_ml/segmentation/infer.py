@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torchvision.models.detection import MaskRCNN
 
 from lftiming_ml.segmentation.config import SegmenterProfile
+from lftiming_ml.segmentation.model import set_compute_dtype
 from lftiming_ml.segmentation.postprocess import filter_instances
 from lftiming_ml.models.training import pick_device
 
@@ -67,6 +68,25 @@ def prepare_crop(crop: np.ndarray, profile: SegmenterProfile) -> torch.Tensor:
     return x.contiguous()
 
 
+def inference_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype ``segment_crops`` uses on ``device`` for a profile's ``precision``:
+    ``'auto'`` is bfloat16 where the device computes it natively (a CPU with AMX or
+    AVX512-BF16, a CUDA GPU with bf16), float32 elsewhere (emulated bf16 is slower)."""
+    if precision == "float32":
+        return torch.float32
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision != "auto":
+        raise ValueError(f"unknown precision {precision!r}; choose 'auto', 'float32' or 'bfloat16'")
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    elif device.type == "cpu":
+        native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    else:
+        native = False
+    return torch.bfloat16 if native else torch.float32
+
+
 def to_network_input(x: torch.Tensor) -> torch.Tensor:
     """``float[1, h, w]`` -> ``float[3, h, w]`` (phase replicated to the trunk's 3 channels)."""
     return x.expand(3, -1, -1)
@@ -80,9 +100,11 @@ def segment_crops(model: MaskRCNN, crops: np.ndarray | Sequence[np.ndarray], *, 
 
     ``device`` None keeps the model where it is; ``'auto'`` picks cuda when available. The
     model is put in eval mode (and restored afterwards). Thresholds are the profile's
-    ``score_thresh``, ``mask_thresh`` and ``min_area_px``.
+    ``score_thresh``, ``mask_thresh`` and ``min_area_px``; the network's convolutions run in
+    ``inference_dtype(profile.precision, device)`` (``model.set_compute_dtype``).
     """
     dev = next(model.parameters()).device if device is None else pick_device(device)
+    dtype = inference_dtype(profile.precision, dev)
     model.to(dev)
     was_training = model.training
     model.eval()
@@ -90,6 +112,7 @@ def segment_crops(model: MaskRCNN, crops: np.ndarray | Sequence[np.ndarray], *, 
     # before the mask head gives the same instances and spares their RoIAlign + mask head.
     box_thresh = model.roi_heads.score_thresh
     model.roi_heads.score_thresh = max(box_thresh, profile.score_thresh)
+    conv_dtype = set_compute_dtype(model, dtype)
     try:
         out: list[Instances] = []
         for start in range(0, len(crops), batch_size):
@@ -105,4 +128,5 @@ def segment_crops(model: MaskRCNN, crops: np.ndarray | Sequence[np.ndarray], *, 
         return out
     finally:
         model.roi_heads.score_thresh = box_thresh
+        set_compute_dtype(model, conv_dtype)
         model.train(was_training)

@@ -48,6 +48,26 @@ from lftiming_ml.segmentation.losses import head_mask_loss, overlap_complement_t
 FUSION_LAYER = 3  # the paper fuses the extra heads' third-conv-layer features
 
 
+def _in_dtype(forward, dtype: torch.dtype, x: torch.Tensor, **kwargs) -> Mapping[str, torch.Tensor]:
+    """``forward(x, **kwargs)`` (a dict of tensors) under ``dtype`` autocast when it is not
+    float32; the outputs come back in float32."""
+    if dtype == torch.float32:
+        return forward(x, **kwargs)
+    with torch.autocast(x.device.type, dtype=dtype):
+        out = forward(x, **kwargs)
+    return type(out)((k, v.float().contiguous()) for k, v in out.items())
+
+
+class _Backbone(BackboneWithFPN):
+    """ResNet trunk + FPN whose convolutions run in ``compute_dtype`` (``set_compute_dtype``);
+    feature maps come back in float32."""
+
+    compute_dtype = torch.float32
+
+    def forward(self, x: torch.Tensor) -> Mapping[str, torch.Tensor]:
+        return _in_dtype(super().forward, self.compute_dtype, x)
+
+
 def _run_layers(head: nn.Sequential, x: torch.Tensor, start: int, stop: int | None = None) -> torch.Tensor:
     """Apply ``head``'s layers ``start:stop`` (``MaskRCNNHeads`` cannot be sliced)."""
     for layer in list(head)[start:stop]:
@@ -59,8 +79,11 @@ class FusedMaskHeads(nn.Module):
     """Whole-mask head, optionally with overlap and complement heads fused into it (LOCSNET).
 
     ``forward(roi_features float[R, C, S, S]) -> {'whole': float[R, K, 2S, 2S], and with
-    aux=True for LOCSNET 'overlap', 'complement'}`` (mask logits per class K).
+    aux=True for LOCSNET 'overlap', 'complement'}`` (mask logits per class K), computed in
+    ``compute_dtype`` (``set_compute_dtype``), returned in float32.
     """
+
+    compute_dtype = torch.float32
 
     def __init__(self, channels: int, n_layers: int, num_classes: int, *, fused: bool) -> None:
         super().__init__()
@@ -75,6 +98,9 @@ class FusedMaskHeads(nn.Module):
             self.complement, self.complement_predictor = head(), predictor()
 
     def forward(self, roi_features: torch.Tensor, *, aux: bool = False) -> dict[str, torch.Tensor]:
+        return _in_dtype(self._forward, self.compute_dtype, roi_features, aux=aux)
+
+    def _forward(self, roi_features: torch.Tensor, *, aux: bool) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         fused = roi_features
         if self.fused:
@@ -150,12 +176,23 @@ def _backbone(profile: SegmenterProfile) -> BackboneWithFPN:
     trunk = fast_max_pools(resnet.__dict__[profile.backbone](weights=None, norm_layer=norm_layer))
     stage_channels = {1: 64, 2: 128, 3: 256, 4: 512}
     expansion = 4 if profile.backbone == "resnet50" else 1
-    return BackboneWithFPN(
+    return _Backbone(
         trunk,
         return_layers={f"layer{k}": str(i) for i, k in enumerate(profile.returned_layers)},
         in_channels_list=[stage_channels[k] * expansion for k in profile.returned_layers],
         out_channels=profile.fpn_channels,
     )
+
+
+def set_compute_dtype(model: MaskRCNN, dtype: torch.dtype) -> torch.dtype:
+    """Run the segmenter's convolutions (trunk + FPN, mask heads: nearly all its cost) in
+    ``dtype`` autocast; the RPN, RoIAlign, box head and box decoding stay float32 (with them in
+    bfloat16 too, held-out mIoU fell 0.003; with these two parts only, it did not move:
+    benchmarks/inference_settings.py). Returns the dtype it replaced."""
+    previous = model.backbone.compute_dtype
+    model.backbone.compute_dtype = dtype
+    model.roi_heads.mask_heads.compute_dtype = dtype
+    return previous
 
 
 def build_segmenter(*, kind: SegmenterKind, profile: SegmenterProfile, num_classes: int = 2) -> MaskRCNN:

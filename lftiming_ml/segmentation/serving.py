@@ -43,9 +43,10 @@ CELL_COLUMNS: dict[str, str] = {
 
 def segment_fn(model: MaskRCNN, profile: SegmenterProfile, *, device: str | torch.device | None = "auto",
                batch_size: int = 32) -> SegmentFn:
-    """Wrap a built model (moved once to ``device``) as a ``SegmentFn``."""
+    """Wrap a built model (moved once to ``device``, its conv weights channels-last, which
+    the CPU convolutions run faster with) as a ``SegmentFn``."""
     dev = pick_device(device)
-    model.to(dev).eval()
+    model.to(dev, memory_format=torch.channels_last).eval()
 
     def segment(crops: np.ndarray) -> list[Instances]:
         return segment_crops(model, crops, profile=profile, device=dev, batch_size=batch_size)
