@@ -3,18 +3,19 @@ NMS (``rpn_pre_nms_top_n_test``) and survive it (``rpn_post_nms_top_n_test``) at
 and the precision of the convolutions (``precision``: float32 or
 bfloat16 autocast) against held-out accuracy and speed (issue 20).
 
-    .venv/bin/python benchmarks/inference_settings.py   # pre-NMS 300 and 100, post-NMS 50, float32 and bfloat16
+    .venv/bin/python benchmarks/inference_settings.py   # pre-NMS 300, 100, 50; post-NMS 50; float32 and bfloat16
     .venv/bin/python benchmarks/inference_settings.py --pre-nms 300 --post-nms 100 50 30 --precision float32
 
 A nanowell holds at most ~10 cells, so most of the 100 proposals kept after NMS (the cpu
 profile's value when the bundle was trained) are background, and each costs a RoIAlign and
 a box-head pass on CPU. bfloat16 runs the convolutions on the CPU's AMX/AVX512-BF16 units
-where it has them (``precision='auto'`` picks it there). Every setting is scored on the segmentation benchmark's held-out
-chips (``benchmarks/segmentation.py``: seeds 301 standard, 302 hard, one field x 72 frames,
+where it has them (``precision='auto'`` picks it there). Every setting is scored on the
+segmentation benchmark's held-out chips (``benchmarks/segmentation.py``: seeds 301 standard, 302 hard, one field x 72 frames,
 every ``--frame-step``-th frame) with the same weights (``models/locsnet``, checksums
 verified); speed is well-frames/s of ``segment_crops`` (batch 32, 2 torch threads, conv
 weights channels-last as ``serving.segment_fn`` runs them, this machine, so compare within
-one run). Settings are keyed ``"<pre-NMS>/<post-NMS>/<precision>"``. Writes ``benchmarks/results/inference_settings.json``.
+one run; each setting gets an untimed warm-up pass of 32 crops). Settings are keyed
+``"<pre-NMS>/<post-NMS>/<precision>"``. Writes ``benchmarks/results/inference_settings.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from lftiming_ml.bundled import load_shipped
 from lftiming_ml.metrics.segmentation import summarize_segmentation
 from lftiming_ml.segmentation.data import load_chip_samples
 from lftiming_ml.segmentation.engine import evaluate
+from lftiming_ml.segmentation.infer import segment_crops
 from lftiming_ml.segmentation.model import segmenter_from_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", type=Path, default=ROOT / "models" / "locsnet")
-    p.add_argument("--pre-nms", type=int, nargs="+", default=[300, 100])
+    p.add_argument("--pre-nms", type=int, nargs="+", default=[300, 100, 50])
     p.add_argument("--post-nms", type=int, nargs="+", default=[50])
     p.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     p.add_argument("--frame-step", type=int, default=3)
@@ -66,6 +68,8 @@ def main() -> None:
         config["profile"].update(rpn_pre_nms_top_n_test=pre, rpn_post_nms_top_n_test=post, precision=precision)
         model, profile = segmenter_from_registry(bundle.state_dict, config)
         model.to(memory_format=torch.channels_last)
+        first = next(iter(samples.values()))[:32]  # warm-up, untimed: the first pass pays one-time costs
+        segment_crops(model, [smp.image for smp in first], profile=profile, device="cpu", batch_size=32)
         pooled, out, seconds = [], {}, 0.0
         for preset, smp in samples.items():
             frames, summary = evaluate(model, smp, profile=profile, device="cpu", batch_size=32)

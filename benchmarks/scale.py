@@ -3,6 +3,8 @@ this process, in 1 or 2 local worker processes, or on a Dask LocalCluster (issue
 
     .venv/bin/python benchmarks/scale.py                                 # 2 and 8 fields x 72 frames
     .venv/bin/python benchmarks/scale.py --fields 2 8 32 --frames 72 --pools workers1 workers2 dask2
+    .venv/bin/python benchmarks/scale.py --fields 100 --frames 24 --pools workers2 --out benchmarks/results/scale_full_chip.json
+    .venv/bin/python benchmarks/scale.py --fit benchmarks/results/scale.json benchmarks/results/scale_full_chip.json
 
 For each chip (preset ``standard``, seed 500 + N, N fields of 36 wells, ``--frames`` frames,
 simulated once into ``--home``/chips) and each pool:
@@ -16,12 +18,14 @@ a scratch project (bundled models registered in its own MLflow store, the chip c
 ``data/raw``) runs ``lftiming run --chip`` once. Recorded: wall time of the command; each
 step's seconds (the run's step stats in the project's Dagster instance); peak RSS of the run process and
 of every worker process (the kernel's high-water mark VmHWM, read once a second over the
-process tree, Dask workers by their pids); occupied well-frames per second over ``cell_masks`` .. ``cell_deaths`` and over
-``cell_masks`` alone; sha256 of
+process tree, Dask workers by their pids); occupied well-frames per second over ``cell_masks`` .. ``cell_deaths``, over
+``cell_masks`` alone and over all steps; sha256 of
 every chip table, compared across pools (``tables_equal_across_pools``: byte-equal rows; the
 LOCSNET scores may differ in the 7th decimal between 1 and 2 torch threads per process).
 A least-squares line of wall time against fields is fitted per pool. Writes
-``benchmarks/results/scale.json``.
+``benchmarks/results/scale.json``. ``--fit`` instead fits wall time against occupied
+well-frames per pool over the runs of several such files (chips of other frame counts
+included) and writes ``benchmarks/results/scale_fit.json``.
 """
 
 from __future__ import annotations
@@ -126,15 +130,16 @@ def step_seconds(home: Path, chip: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def occupied_well_frames(data: Path, chip: str, frames: int) -> int:
-    """Well-frames the unit steps process: the chip's occupied wells (``well_grid``) x frames."""
+def occupied_well_frames(data: Path, chip: str) -> int:
+    """Well-frames the unit steps process: the occupied (well, frame) rows of ``well_grid``
+    (one row per well and frame; a well is occupied in all its frames or none)."""
     import pandas as pd
 
     grid = pd.read_parquet(data / "tables" / "well_grid" / f"{chip}.parquet", columns=["occupied"])
-    return int(grid["occupied"].sum()) * frames
+    return int(grid["occupied"].sum())
 
 
-def run_once(home: Path, staging: Path, chip: str, pool: str, frames: int) -> dict:
+def run_once(home: Path, staging: Path, chip: str, pool: str) -> dict:
     if home.exists():
         shutil.rmtree(home)
     register_s = make_project(home, 1)
@@ -170,16 +175,36 @@ def run_once(home: Path, staging: Path, chip: str, pool: str, frames: int) -> di
         raise RuntimeError(f"{pool}: lftiming run --chip {chip} exited {proc.returncode}:\n{out[-4000:]}")
     steps = step_seconds(home, chip)
     unit_s = sum(steps.get(s, 0.0) for s in UNIT_STEPS)
-    n_wells_frames = occupied_well_frames(home / "data", chip, frames)
+    n_wells_frames = occupied_well_frames(home / "data", chip)
     workers = {str(pid): round(mb) for pid, mb in rss.peak.items()
                if pid in dask_pids or "spawn_main" in rss.names.get(pid, "")}
     return {"pool": pool, "wall_s": round(wall, 1), "register_models_s": register_s, "steps_s": steps,
             "unit_steps_s": round(unit_s, 1), "occupied_well_frames": n_wells_frames,
             "well_frames_per_s_unit_steps": round(n_wells_frames / unit_s, 1),
             "well_frames_per_s_cell_masks": round(n_wells_frames / steps["cell_masks"], 1),
+            "well_frames_per_s_all_steps": round(n_wells_frames / sum(steps.values()), 1),
             "peak_rss_mb": {"run_process": round(rss.peak.get(proc.pid, 0.0)), "workers": workers,
                             "max_worker": max(workers.values(), default=None)},
             "tables": chip_tables(home / "data", chip)}
+
+
+def fit_runs(paths: list[Path], out: Path) -> dict:
+    """Per pool, wall seconds = intercept + slope x occupied well-frames over every run of ``paths``."""
+    runs = [r for path in paths for r in json.loads(path.read_text())["runs"]]
+    fits = {}
+    for pool in sorted({r["pool"] for r in runs}):
+        pts = sorted((r["occupied_well_frames"], r["wall_s"], r["chip"]) for r in runs if r["pool"] == pool)
+        if len(pts) < 2:
+            continue
+        x, y = np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float)
+        slope, intercept = np.polyfit(x, y, 1)
+        fits[pool] = {"seconds_per_well_frame": round(float(slope), 5), "well_frames_per_s": round(float(1 / slope), 1),
+                      "intercept_s": round(float(intercept), 1),
+                      "max_abs_residual_s": round(float(np.abs(y - (slope * x + intercept)).max()), 1),
+                      "points": [{"chip": c, "occupied_well_frames": int(n), "wall_s": w} for n, w, c in pts]}
+    result = {"sources": [str(p) for p in paths], "wall_vs_occupied_well_frames": fits}
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
 
 
 def main() -> int:
@@ -190,7 +215,11 @@ def main() -> int:
                    choices=["workers1", "workers2", "dask2"])
     p.add_argument("--home", type=Path, default=Path("/tmp/lftiming_scale"))
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
+    p.add_argument("--fit", type=Path, nargs="+", help="fit wall time vs well-frames over these result files, run nothing")
     args = p.parse_args()
+    if args.fit:
+        print(json.dumps(fit_runs(args.fit, ROOT / "benchmarks" / "results" / "scale_fit.json"), indent=1))
+        return 0
     staging = args.home / "chips"
     staging.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": machine(), "frames": args.frames, "command": " ".join(sys.argv), "runs": []}
@@ -198,7 +227,7 @@ def main() -> int:
         chip = simulate(staging, fields, args.frames)
         digests = {}
         for pool in args.pools:
-            r = run_once(args.home / "project", staging, chip, pool, args.frames)
+            r = run_once(args.home / "project", staging, chip, pool)
             r.update({"fields": fields, "chip": chip})
             digests[pool] = r.pop("tables")
             result["runs"].append(r)

@@ -198,7 +198,7 @@ class FieldWorkers(dg.ConfigurableResource):
     worker processes, started on first use and kept for the run, or a Dask cluster."""
 
     workers: int = Field(default=0, ge=0, description=(
-        "Local worker processes for per-field units (0: $LFTIMING_WORKERS, else one per core, at most one per 2 GB "
+        "Local worker processes for per-field units (0: $LFTIMING_WORKERS, else one per core, at most one per 3 GB "
         "of memory; 1: in the run's own process). Each has cores / workers torch threads and builds each model once."))
     dask_scheduler: str = Field(default="", description=(
         "Address of a Dask scheduler (tcp://host:8786) to send units to instead (default: $LFTIMING_DASK_SCHEDULER); "

@@ -51,9 +51,9 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-WORKER_MEMORY_BYTES = 2 * 2 ** 30
-"""Memory ``auto`` allows per worker process (measured peak 1.4-1.8 GB with the bundled models,
-``benchmarks/scale.py``)."""
+WORKER_MEMORY_BYTES = 3 * 2 ** 30
+"""Memory ``auto`` allows per worker process (measured peak with the bundled models,
+``benchmarks/scale.py``: 1.4-1.7 GB on chips of 2 and 8 fields, 2.7 GB on a 100-field chip)."""
 
 
 def total_memory_bytes() -> int | None:

@@ -166,9 +166,9 @@ def test_default_workers_from_the_environment(monkeypatch):
     from lftiming_ml import workers
 
     monkeypatch.setattr(workers, "available_cores", lambda: 8)
-    monkeypatch.setattr(workers, "total_memory_bytes", lambda: 6 * 2 ** 30)
+    monkeypatch.setattr(workers, "total_memory_bytes", lambda: 10 * 2 ** 30)
     monkeypatch.delenv(workers.DEFAULT_WORKERS_ENV, raising=False)
-    assert workers.default_workers() == 3, "auto: one per core, at most one per 2 GB"
+    assert workers.default_workers() == 3, "auto: one per core, at most one per 3 GB"
     monkeypatch.setattr(workers, "total_memory_bytes", lambda: 64 * 2 ** 30)
     assert workers.default_workers() == 8
     monkeypatch.setenv(workers.DEFAULT_WORKERS_ENV, "1")
