@@ -20,8 +20,9 @@ step's seconds (the run's step stats in the project's Dagster instance); peak RS
 of every worker process (the kernel's high-water mark VmHWM, read once a second over the
 process tree, Dask workers by their pids); occupied well-frames per second over ``cell_masks`` .. ``cell_deaths``, over
 ``cell_masks`` alone and over all steps; sha256 of
-every chip table, compared across pools (``tables_equal_across_pools``: byte-equal rows; the
-LOCSNET scores may differ in the 7th decimal between 1 and 2 torch threads per process).
+every chip table, compared across pools (``tables_equal_across_pools``: byte-equal rows; with
+bfloat16 LOCSNET, masks and the rows after them may differ between 1 and 2 torch threads
+per process).
 A least-squares line of wall time against fields is fitted per pool. Writes
 ``benchmarks/results/scale.json``. ``--fit`` instead fits wall time against occupied
 well-frames per pool over the runs of several such files (chips of other frame counts
