@@ -245,15 +245,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     _dagster_env(project_home())
     if args.epochs and args.model == "reid_embedding":
         sys.exit("lftiming train: reid_embedding trains for a time budget (--time-budget-min), not epochs")
-    if args.time_budget_min and args.model == "well_detector":
-        sys.exit("lftiming train: --time-budget-min applies to the segmenters, classifiers and reid_embedding, "
-                 "not well_detector")
     finetune = {"init": args.init, "alias": args.alias, "annotations": args.annotations,
                 "validate_annotations": args.validate_annotations, "annotation_provenances": args.provenance,
                 "annotation_share": args.annotation_share}
-    if args.model == "well_detector" and (args.init or args.annotations or args.validate_annotations):
-        sys.exit("lftiming train: --init and --annotations apply to locsnet, mask_rcnn_baseline, reid_embedding and "
-                 "the classifiers, not well_detector")
     run_config = train_run_config(args.model, profile=args.profile, n_chips=args.n_chips, epochs=args.epochs,
                                   time_budget_min=args.time_budget_min, **finetune)
     ok = materialize_models([args.model], run_config, verbose=args.verbose)
@@ -374,6 +368,48 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     else:
         records = pipeline_records(chip, args.wells, segmenter=MODEL_NAMES["locsnet"])
     _print_write(write_wells(chip, records), f"chip {args.chip}, labels from {args.source}")
+    return 0
+
+
+def cmd_label_wells(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lftiming_ml.annotations.grid import FieldGridLabel, parse_point
+    from lftiming_ml.annotations.proofread import default_user
+    from lftiming_ml.annotations.schema import LabelSource, parse_well_name
+    from lftiming_ml.annotations.store import write_grids
+    from lftiming_ml.chip import read_manifest
+
+    chip = _data_layout().chip(args.chip)
+    manifest = read_manifest(chip.raw_dir)
+    if args.source == "simulator":
+        from lftiming_ml.truth.annotations import simulator_grid_labels
+
+        if args.corners or args.empty:
+            sys.exit("lftiming label-wells: --from simulator takes the corners and empty wells from the truth")
+        labels = simulator_grid_labels(chip.raw_dir, manifest, args.fields, frame=args.frame)
+    else:
+        if not args.fields or len(args.fields) != 1 or not args.corners:
+            sys.exit("lftiming label-wells: give one --fields FIELD and --corners TOP_LEFT TOP_RIGHT BOTTOM_LEFT "
+                     "(each y,x in field px), or --from simulator")
+        empty = None
+        if args.empty is not None:
+            empty = tuple((r, c) for _, r, c in (parse_well_name(f"{args.fields[0]}/{w}") for w in args.empty))
+        tl, tr, bl = (parse_point(p) for p in args.corners)
+        labels = [FieldGridLabel(chip_id=manifest.chip_id, field_id=args.fields[0], frame=args.frame, top_left=tl,
+                                 top_right=tr, bottom_left=bl, empty=empty,
+                                 source=LabelSource.now(f"human:{args.user or default_user()}"))]
+    result = write_grids(chip, labels, manifest)
+    n = manifest.layout.wells_per_block
+    for g in labels:
+        _, rv, cv = g.lattice(n)
+        print(f"{g.field_id}: {n} x {n} wells, pitch {np.linalg.norm(rv):.1f} / {np.linalg.norm(cv):.1f} px, rotation "
+              f"{np.degrees(np.arctan2(cv[0], cv[1])):+.2f} deg, "
+              f"{'occupancy not labelled' if g.empty is None else f'{len(g.empty)} empty'} ({g.source.provenance})")
+    print(f"chip {args.chip}: grid labels of {len(result.written)} fields written "
+          f"({', '.join(result.written) or 'none'}), {len(result.unchanged)} unchanged")
+    print(f"annotations version {result.version}")
+    print(f"fine-tune the well detector on them: lftiming train well_detector --init champion --annotations {args.chip}")
     return 0
 
 
@@ -713,14 +749,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulated training chips (the corpus size; part of it validates); default: the "
                         "model's (10 short chips for the segmenters, 4 full chips for the classifiers)")
     t.add_argument("--time-budget-min", type=float, default=None,
-                   help="stop training after this many minutes (segmenters, classifiers, reid_embedding)")
+                   help="stop training after this many minutes")
     t.add_argument("--alias", default="champion", help="alias the new version gets (default champion, what the "
                                                        "pipeline uses; e.g. candidate to compare first)")
     t.add_argument("--init", default=None, metavar="ALIAS|VERSION|BUNDLE",
                    help="fine-tune: start from these weights of the same model (champion, 3, a bundle folder)")
     t.add_argument("--annotations", nargs="+", default=[], metavar="CHIP[@VERSION]",
                    help="curated labels to train on besides the simulated corpus (the chip's current version, "
-                        "or the one named)")
+                        "or the one named); well_detector uses the fields' grid labels (lftiming label-wells)")
     t.add_argument("--validate-annotations", nargs="+", default=[], metavar="CHIP[@VERSION]",
                    help="curated labels to validate on (val_annotations_* metrics)")
     t.add_argument("--provenance", nargs="+", default=[], metavar="P",
@@ -767,6 +803,22 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--restore", metavar="VERSION", help="make an earlier annotations version current again "
                                                         "(its first 8+ hex digits; later writes stay restorable)")
     a.set_defaults(func=cmd_annotate)
+
+    lw = sub.add_parser("label-wells", help="give a field's well grid by hand (three corner wells' centres) when the "
+                                             "well detector misses it; the well detector fine-tunes on these labels")
+    lw.add_argument("--chip", required=True)
+    lw.add_argument("--fields", nargs="+", default=None, metavar="FIELD", help="the field (by hand: exactly one), e.g. f000")
+    lw.add_argument("--corners", nargs=3, metavar="Y,X",
+                    help="centres (field px) of the block's wells (0,0), (0,n-1) and (n-1,0): top left, top right, "
+                         "bottom left")
+    lw.add_argument("--empty", nargs="*", default=None, metavar="rRcC",
+                    help="wells seen empty, e.g. r0c3 r5c1 (not given: occupancy not labelled; every well counts "
+                         "as occupied)")
+    lw.add_argument("--frame", type=int, default=0, help="the frame the centres were read on (default 0)")
+    lw.add_argument("--user", default=None, help="who labels: human:<user> (default: the OS user)")
+    lw.add_argument("--from", dest="source", choices=["simulator"], default=None,
+                    help="simulator: every field's grid from the truth of a simulated chip (gt/)")
+    lw.set_defaults(func=cmd_label_wells)
 
     b = sub.add_parser("bootstrap", help="one round of fitting the models to a new scope: pipeline, free labels, "
                                           "proofreading, fine-tuning, scoring on held-out chips, promotion if better")

@@ -35,10 +35,11 @@ def annotations(context: dg.AssetExecutionContext, storage: LftimingStorage, tab
     labels = manifest.labels_by_provenance()
     humans = sorted(p for p in labels if p.startswith("human:"))
     yield dg.MaterializeResult(metadata={
-        "version": manifest.version if manifest.wells else "(no annotations)",
+        "version": manifest.version if not manifest.empty else "(no annotations)",
         "previous_version": manifest.previous or "",
         "versions_kept": len(list_versions(chip)),
         "wells_annotated": len(manifest.wells),
+        "fields_with_grid_labels": len(manifest.fields),
         "wells_with_human_labels": sum(any(p.startswith("human:") for p in s["labels"]) for s in manifest.summary.values()),
         "annotators": ", ".join(humans) or "none",
         "labels_by_provenance": dg.MetadataValue.md(_provenance_markdown(labels)),

@@ -9,7 +9,8 @@ embedding), so a wrong key or value fails with the library's message naming the 
 Nested models merge: ``{"profile": {"backbone": "resnet34"}}`` changes the backbone of the
 named profile and keeps the rest of it.
 
-Fine-tuning (LOCSNET, the classifiers, the re-ID embedding): ``init`` names the weights to
+Fine-tuning (every model; the well detector learns from grid labels, the others from well
+labels): ``init`` names the weights to
 start from (``champion``, a version, a bundle folder) and ``annotations`` /
 ``validate_annotations`` the curated labels (``CHIP`` or ``CHIP@VERSION``) to train or
 validate on, filtered by ``annotation_provenances`` and drawn with ``annotation_share``;
@@ -43,7 +44,7 @@ class TrainModelConfig(dg.Config):
                                 "Not for reid_embedding, which trains for a time budget.")
     time_budget_min: float | None = Field(
         None, gt=0, description="Stop training after this many minutes (reid_embedding: its train_seconds). "
-                                "None: the profile's. Not for well_detector.")
+                                "None: the profile's.")
     cv_folds: int = Field(
         0, ge=0, description="Classifiers only: >= 2 runs a k-fold cross-validation grouped by chip first, "
                              "logged to the same MLflow run.")
@@ -79,12 +80,6 @@ class TrainModelConfig(dg.Config):
             return None
         return AnnotationCorpus.from_specs(self.annotations, self.validate_annotations,
                                            provenances=self.annotation_provenances, share=self.annotation_share)
-
-    def check_no_finetuning(self, model: str) -> None:
-        """ValueError when ``init`` or annotations are set for a model that cannot use them."""
-        if self.init is not None or self.annotations or self.validate_annotations:
-            raise ValueError(f"init and annotations apply to locsnet, mask_rcnn_baseline, reid_embedding and the "
-                             f"classifiers, not to {model}")
 
     def finetune_metadata(self, corpus: AnnotationCorpus | None) -> dict[str, str]:
         """What the materialization shows of the fine-tuning: the init and the selections."""

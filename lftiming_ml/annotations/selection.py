@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from lftiming_ml.annotations.grid import FieldGridLabel
 from lftiming_ml.annotations.schema import TrackLabel, WellAnnotation
-from lftiming_ml.annotations.store import AnnotationManifest, list_versions, read_manifest, read_well
+from lftiming_ml.annotations.store import AnnotationManifest, list_versions, read_grid, read_manifest, read_well
 from lftiming_ml.annotations.validate import AnnotationError
 from lftiming_ml.corpus import AnnotationSelection
 from lftiming_ml.store.layout import ChipStore, DataLayout
@@ -70,9 +71,17 @@ class ResolvedSelection:
         for well in sorted(self.manifest.wells):
             yield select_labels(read_well(self.chip, well, version=self.version), self.selection)
 
+    def grids(self) -> Iterator[FieldGridLabel]:
+        """The well-grid label of every field of the version whose provenance the filter keeps."""
+        for field_id in sorted(self.manifest.fields):
+            label = read_grid(self.chip, field_id, version=self.version)
+            if self.selection.matches(label.source.provenance):
+                yield label
+
     def describe(self) -> dict:
         """The manifest entry: chip, version, filter, split, per well its record hash, and the
-        labels kept by provenance (masks in track-frames, cell types and deaths in tracks)."""
+        labels kept by provenance (masks in track-frames, cell types and deaths in tracks);
+        with grid labels, per field the label's hash."""
         labels: dict[str, dict[str, int]] = {}
         for summary in self.manifest.summary.values():
             for prov, counts in summary["labels"].items():
@@ -82,7 +91,8 @@ class ResolvedSelection:
                         acc[k] += int(v)
         return {"chip_id": self.chip.chip_id, "version": self.version, "split": self.selection.split,
                 "provenances": list(self.selection.provenances) or "all", "n_wells": len(self.manifest.wells),
-                "records": dict(sorted(self.manifest.wells.items())), "labels": dict(sorted(labels.items()))}
+                "records": dict(sorted(self.manifest.wells.items())), "labels": dict(sorted(labels.items())),
+                **({"grids": dict(sorted(self.manifest.fields.items()))} if self.manifest.fields else {})}
 
 
 def resolve_selection(layout: DataLayout, selection: AnnotationSelection) -> ResolvedSelection:
@@ -91,7 +101,7 @@ def resolve_selection(layout: DataLayout, selection: AnnotationSelection) -> Res
     chip = layout.chip(selection.chip_id)
     if selection.version is None:
         manifest = read_manifest(chip)
-        if not manifest.wells:
+        if manifest.empty:
             raise AnnotationError(chip.annotations_dir, f"annotation selection {chip.chip_id}: the chip has no "
                                                         "annotations (lftiming annotate / import first)")
     else:

@@ -2,7 +2,8 @@
 
 ``annotation_rows``: one row per annotated well and provenance (``ANNOTATION_COLUMNS``,
 ``docs/tables.md``), so SQL can ask which wells a person corrected, in which version.
-``damaged_records``: wells whose stored record is missing or no longer matches its hash.
+``damaged_records``: wells (and fields' grid labels) whose stored record is missing or no
+longer matches its hash.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lftiming_ml.annotations.schema import parse_well_name
-from lftiming_ml.annotations.store import AnnotationManifest, read_well
+from lftiming_ml.annotations.store import AnnotationManifest, read_grid, read_well
 from lftiming_ml.annotations.validate import AnnotationError
 from lftiming_ml.store.layout import ChipStore
 
@@ -36,13 +37,19 @@ def annotation_rows(manifest: AnnotationManifest) -> pd.DataFrame:
 
 
 def damaged_records(chip: ChipStore, manifest: AnnotationManifest) -> list[str]:
-    """``well: problem`` for each record of ``manifest`` that cannot be read back as hashed."""
+    """``well: problem`` for each record (and ``field: problem`` for each grid label) of
+    ``manifest`` that cannot be read back as hashed."""
     problems = []
     for well in sorted(manifest.wells):
         try:
             read_well(chip, well, version=manifest.version)
         except AnnotationError as e:
             problems.append(f"{well}: {e}")
+    for field_id in sorted(manifest.fields):
+        try:
+            read_grid(chip, field_id, version=manifest.version)
+        except AnnotationError as e:
+            problems.append(f"{field_id} grid: {e}")
     return problems
 
 

@@ -3,21 +3,25 @@
 Per cropped pipeline well paired with a true well (``match``): the true amodal masks moved
 into the crop (``iter_truth_masks_in_crops``; track k = the k-th true cell of the well with a
 mask in the movie), each cell's type, first dead frame ("never dies" when it lives through
-the movie) and mother (mitosis ``parent_id``) from ``gt/cells.parquet``. Used to seed the
+the movie) and mother (mitosis ``parent_id``) from ``gt/cells.parquet``; per field, the grid label of its
+wells (``simulator_grid_labels``, from ``gt/wells.parquet``). Used to seed the
 annotations store of simulated chips for tests and benchmarks; evaluation side only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from lftiming_ml.annotations.grid import FieldGridLabel
 from lftiming_ml.annotations.schema import LabelSource, TrackLabel, WellAnnotation, mask_source_array, well_name
 from lftiming_ml.annotations.sources import compact_tracks
 from lftiming_ml.store.layout import ChipStore
 from lftiming_ml.store.movies import list_well_movies
-from lftiming_ml.truth.files import read_cells
+from lftiming_ml.chip.manifest import ChipManifest
+from lftiming_ml.truth.files import read_cells, read_wells
 from lftiming_ml.truth.match import iter_truth_masks_in_crops, pair_wells
 
 
@@ -53,4 +57,32 @@ def simulator_records(chip: ChipStore, wells: Sequence[str] | None = None) -> li
     return out
 
 
-__all__ = ["simulator_records"]
+
+
+def simulator_grid_labels(chip_dir: Path, manifest: ChipManifest, fields: Sequence[str] | None = None, *,
+                          frame: int = 0, provenance: str = "simulator") -> list[FieldGridLabel]:
+    """Per field (``fields`` only, if given) the grid label a careful person would give:
+    the true centres of the block's corner wells at ``frame`` and the wells empty then
+    (``gt/wells.parquet``). ``provenance`` lets a benchmark's simulated reviewer sign as one."""
+    wells = read_wells(chip_dir)
+    wells = wells[wells["frame"] == frame]
+    n = manifest.layout.wells_per_block
+    source = LabelSource.now(provenance)
+    out = []
+    for f in manifest.fields:
+        if fields is not None and f.field_id not in fields:
+            continue
+        w = wells[wells["field_id"] == f.field_id].set_index(["row", "col"])
+
+        def centre(r: int, c: int) -> tuple[float, float]:
+            b = w.loc[(r, c)]
+            return (float(b["y0"] + b["y1"]) / 2, float(b["x0"] + b["x1"]) / 2)
+
+        empty = tuple(sorted((int(r), int(c)) for (r, c), k in w["n_cells"].items() if int(k) == 0))
+        out.append(FieldGridLabel(chip_id=manifest.chip_id, field_id=f.field_id, frame=frame, top_left=centre(0, 0),
+                                  top_right=centre(0, n - 1), bottom_left=centre(n - 1, 0), source=source,
+                                  empty=empty))
+    return out
+
+
+__all__ = ["simulator_grid_labels", "simulator_records"]

@@ -70,6 +70,7 @@ class DetectorTrainConfig(_Strict):
     val_frames: tuple[int, ...] = Field((0,), description="Frames of each validation field evaluated.")
     iou_match: float = Field(0.5, gt=0, le=1, description="IoU at which a detection matches a ground-truth well in ``evaluate``.")
     seed: int = Field(0, description="Seed of initialisation, sample order and augmentation.")
+    time_budget_min: float | None = Field(None, gt=0, description="Stop after the step that exceeds this wall time (minutes; the learning rate still follows the epochs' cosine); None = run all epochs. Fine-tuning on a lab's grid labels uses it.")
     num_threads: int = Field(2, ge=1, description="torch CPU threads (ignored on GPU).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' picks cuda when available.")
 

@@ -48,9 +48,15 @@ def chip_well_grid(chip_dir: Path, manifest: ChipManifest, detect: DetectFn, *,
         boxes = np.asarray(det.boxes, np.float64).reshape(-1, 4)
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
         sizes = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
-        lattice = fit_lattice(centres, np.asarray(det.scores), n_rows=n, n_cols=n, pitch_px_guess=pitch_px,
-                              params=params, field_id=field.field_id, field_shape=manifest.field_shape,
-                              box_sizes=sizes)
+        try:
+            lattice = fit_lattice(centres, np.asarray(det.scores), n_rows=n, n_cols=n, pitch_px_guess=pitch_px,
+                                  params=params, field_id=field.field_id, field_shape=manifest.field_shape,
+                                  box_sizes=sizes)
+        except ValueError as e:
+            raise ValueError(f"{e}. If this microscope is new to the well detector, give one field's grid by hand "
+                             f"(lftiming label-wells --chip {manifest.chip_id} --fields {field.field_id} --corners "
+                             "Y,X Y,X Y,X) and fine-tune it (lftiming train well_detector --init champion "
+                             f"--annotations {manifest.chip_id})") from e
         drift = estimate_drift(phases[field.field_id], params=params)
         problems[field.field_id] = drift_problems(drift, params)
         over_time = lattice.centres_over_time(drift)  # [T, R, C, 2]

@@ -88,8 +88,6 @@ def test_train_model_config_takes_the_fine_tuning_fields_and_validates_them() ->
         TrainModelConfig(annotations=["chip-a@latest"]).annotation_corpus()
     with pytest.raises(ValueError, match="apply to annotations"):
         TrainModelConfig(annotation_share=0.5).annotation_corpus()
-    with pytest.raises(ValueError, match="not to well_detector"):
-        TrainModelConfig(init="champion").check_no_finetuning("well_detector")
 
 
 def test_the_cli_passes_fine_tuning_to_the_run_config_and_the_graph_shows_annotations_to_models(
@@ -105,5 +103,6 @@ def test_the_cli_passes_fine_tuning_to_the_run_config_and_the_graph_shows_annota
                       "annotation_share": 0.4}
     assert dg.validate_run_config(defs.resolve_job_def("train_models"), seen)
     graph = defs.resolve_asset_graph()
-    for model in ("locsnet", "mask_rcnn_baseline", "reid_embedding", "celltype_classifier", "apoptosis_classifier"):
+    for model in ("well_detector", "locsnet", "mask_rcnn_baseline", "reid_embedding", "celltype_classifier",
+                  "apoptosis_classifier"):
         assert dg.AssetKey("annotations") in graph.get(dg.AssetKey(model)).parent_keys

@@ -48,5 +48,8 @@ def test_detector_finding_nothing_is_an_error(chip: Path) -> None:
     def nothing(frames, pixel_size_um=None):
         return [Boxes(np.zeros((0, 4)), np.zeros(0), np.zeros(0)) for _ in frames]
 
-    with pytest.raises(ValueError, match="f000"):
+    with pytest.raises(ValueError, match="f000") as e:
         chip_well_grid(chip, manifest, nothing, params=WellGridParams())
+    # the message says how a lab fixes it: the field's grid by hand, then a fine-tune
+    assert f"lftiming label-wells --chip {manifest.chip_id} --fields f000 --corners" in str(e.value)
+    assert "lftiming train well_detector --init champion" in str(e.value)
