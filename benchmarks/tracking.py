@@ -182,7 +182,7 @@ def main() -> None:
             raise SystemExit(f"held-out seeds are < 1000, got {spec}")
         chip = ensure_chip(args.cache, preset, int(seed))
         for w_idx, well in enumerate(iter_ground_truth_wells(chip, with_phase=True)):
-            dets = embed_detections(reid, well.phase, well.detections)
+            dets = embed_detections(reid, well.phase, well.detections, precision=params.appearance_precision)
             variants = {"gt": dets,
                         f"gt_drop{round(100 * args.drop)}": drop_detections(dets, args.drop, np.random.default_rng([int(seed), w_idx]))}
             info = {"chip": chip.name, "well": f"{well.field_id}/r{well.row}c{well.col}", "cells": len(well.cell_ids),

@@ -8,6 +8,7 @@ mask, as two channels of ``patch_size`` px.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import binary_dilation
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from lftiming_ml.models.pooling import ChannelsLastMaxPool2d
 from lftiming_ml.reid.config import MODEL_NAME, ReidProfile
@@ -53,11 +55,56 @@ def stack_inputs(phase: np.ndarray, masks: np.ndarray, profile: ReidProfile) -> 
 
 
 @torch.no_grad()
-def embed_inputs(net: ReidNet, x: np.ndarray, device: torch.device, batch: int = 2048) -> np.ndarray:
+def embed_inputs(net: nn.Module, x: np.ndarray, device: torch.device, batch: int = 2048,
+                 dim: int | None = None) -> np.ndarray:
     """``float32[n, D]`` embeddings of ``x (float32[n, 2, P, P])`` (``stack_inputs``), in
-    batches of ``batch`` on ``device`` (where ``net`` is)."""
+    batches of ``batch`` on ``device`` (where ``net`` is: a ``ReidNet`` or its
+    ``inference_net``; ``dim`` is D, needed for an empty ``x`` when ``net`` has no profile)."""
     out = [net(torch.from_numpy(x[i:i + batch]).to(device)).cpu().numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(out) if out else np.zeros((0, net.profile.embedding_dim), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, dim or net.profile.embedding_dim), np.float32)
+
+
+class _InferenceReid(nn.Module):
+    """``ReidNet`` for inference only: each convolution fused with its batch norm
+    (``torch.nn.utils.fusion.fuse_conv_bn_eval``: the same function up to float rounding),
+    weights and activations channels-last (plain ``nn.MaxPool2d`` is vectorised there), the
+    convolutions in ``dtype`` autocast; pooling, head and normalisation in float32."""
+
+    def __init__(self, net: ReidNet, dtype: torch.dtype) -> None:
+        super().__init__()
+        layers, mods = [], list(net.features)
+        for i, m in enumerate(mods):
+            if isinstance(m, nn.BatchNorm2d):
+                continue
+            if isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d):
+                m = fuse_conv_bn_eval(m, mods[i + 1])
+            elif isinstance(m, nn.MaxPool2d):
+                m = nn.MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode)
+            layers.append(m)
+        self.features = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        self.head = copy.deepcopy(net.head)
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.dtype == torch.float32:
+            f = self.features(x)
+        else:
+            with torch.autocast(x.device.type, dtype=self.dtype):
+                f = self.features(x)
+        return F.normalize(self.head(f.float().mean((2, 3))), dim=1)
+
+
+def inference_net(net: ReidNet, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """``net``'s inference form (``_InferenceReid``) for ``dtype`` on ``net``'s device,
+    built on first use and kept with ``net`` (a loaded version's weights do not change; do
+    not use it on a network still being trained)."""
+    cache = net.__dict__.setdefault("_inference_forms", {})
+    device = next(net.parameters()).device
+    key = (str(device), dtype)
+    if key not in cache:
+        cache[key] = _InferenceReid(net.eval(), dtype).to(device).eval()
+    return cache[key]
 
 
 def reid_from_registry(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> ReidNet:

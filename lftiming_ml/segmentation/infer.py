@@ -20,6 +20,7 @@ from torchvision.models.detection import MaskRCNN
 from lftiming_ml.segmentation.config import SegmenterProfile
 from lftiming_ml.segmentation.model import set_compute_dtype
 from lftiming_ml.segmentation.postprocess import filter_instances
+from lftiming_ml.models.precision import inference_dtype
 from lftiming_ml.models.training import pick_device
 
 
@@ -66,25 +67,6 @@ def prepare_crop(crop: np.ndarray, profile: SegmenterProfile) -> torch.Tensor:
     if (h, w) != tuple(x.shape[-2:]):
         x = F.interpolate(x[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True)[0]
     return x.contiguous()
-
-
-def inference_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """The compute dtype ``segment_crops`` uses on ``device`` for a profile's ``precision``:
-    ``'auto'`` is bfloat16 where the device computes it natively (a CPU with AMX or
-    AVX512-BF16, a CUDA GPU with bf16), float32 elsewhere (emulated bf16 is slower)."""
-    if precision == "float32":
-        return torch.float32
-    if precision == "bfloat16":
-        return torch.bfloat16
-    if precision != "auto":
-        raise ValueError(f"unknown precision {precision!r}; choose 'auto', 'float32' or 'bfloat16'")
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-    elif device.type == "cpu":
-        native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
-    else:
-        native = False
-    return torch.bfloat16 if native else torch.float32
 
 
 def to_network_input(x: torch.Tensor) -> torch.Tensor:

@@ -9,14 +9,17 @@ import numpy as np
 import torch
 
 from lftiming_ml.classification.sequences import extract_patches, normalise_phase
+from lftiming_ml.models.precision import inference_dtype
 from lftiming_ml.models.training import pick_device
-from lftiming_ml.reid.model import ReidNet, embed_inputs, stack_inputs
+from lftiming_ml.reid.model import ReidNet, embed_inputs, inference_net, stack_inputs
 from lftiming_ml.tracking.types import WellFrameDetections
 
 
 def embed_detections(net: ReidNet, phase: np.ndarray, detections: Sequence[WellFrameDetections], *,
-                     device: str | torch.device | None = "auto") -> list[WellFrameDetections]:
-    """``detections`` of one well movie with ``embeddings`` (float32[n, D]) filled in.
+                     device: str | torch.device | None = "auto", precision: str = "auto") -> list[WellFrameDetections]:
+    """``detections`` of one well movie with ``embeddings`` (float32[n, D]) filled in, by
+    ``net``'s inference form (``reid.model.inference_net``: batch norms fused, channels-last,
+    convolutions in ``models.precision.inference_dtype(precision)``).
 
     phase (uint16|float[T, S, S]): the movie's phase channel, in the crop the detections'
     centroids and masks are in. Detections without masks cannot be embedded (ValueError).
@@ -26,7 +29,7 @@ def embed_detections(net: ReidNet, phase: np.ndarray, detections: Sequence[WellF
     p = net.profile
     norm = normalise_phase(phase, p.phase_gain)
     dev = pick_device(device)
-    net.to(dev).eval()
+    fast = inference_net(net.to(dev).eval(), inference_dtype(precision, dev))
     patches, owners = [], []
     for t, d in enumerate(detections):
         if d.n == 0:
@@ -37,7 +40,7 @@ def embed_detections(net: ReidNet, phase: np.ndarray, detections: Sequence[WellF
                                    p.patch_size)
         patches.append(stack_inputs(img, msk, p))
         owners.append((t, d.n))
-    emb = embed_inputs(net, np.concatenate(patches), dev) if patches else np.zeros((0, p.embedding_dim), np.float32)
+    emb = embed_inputs(fast, np.concatenate(patches), dev, dim=p.embedding_dim) if patches else np.zeros((0, p.embedding_dim), np.float32)
     out, at = list(detections), 0
     for t, n in owners:
         d = detections[t]

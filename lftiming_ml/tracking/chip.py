@@ -148,7 +148,7 @@ def track_problems(tracks: WellTracks, well_box: tuple[float, float, float, floa
 
 
 def embed_well_detections(store_path: Path | str, info: WellMovieInfo, detections: list[WellFrameDetections],
-                          reid: ReidNet) -> list[WellFrameDetections]:
+                          reid: ReidNet, precision: str = "auto") -> list[WellFrameDetections]:
     """``detections`` of one well (in its crop px) with their appearance embeddings, from the
     phase channel of the well's movie in the store (unchanged when nothing was detected)."""
     if not any(d.n for d in detections):
@@ -157,7 +157,7 @@ def embed_well_detections(store_path: Path | str, info: WellMovieInfo, detection
     if phase is None:
         raise FileNotFoundError(f"{store_path}: well {info.field_id} r{info.row}c{info.col} has cell masks "
                                 "but no movie to embed them from")
-    return embed_detections(reid, phase, detections)
+    return embed_detections(reid, phase, detections, precision=precision)
 
 
 def track_wells(store_path: Path | str, wells: list[WellMovieInfo], params: TrackerParams,
@@ -170,7 +170,7 @@ def track_wells(store_path: Path | str, wells: list[WellMovieInfo], params: Trac
         instances, _ = open_well_masks(store_path, info.field_id, info.row, info.col)
         detections = detections_from_instances(instances)
         if reid is not None:
-            detections = embed_well_detections(store_path, info, detections, reid)
+            detections = embed_well_detections(store_path, info, detections, reid, params.appearance_precision)
         present = instances.any(axis=(2, 3))
         instance_of = [np.flatnonzero(present[t]) for t in range(instances.shape[0])]
         tracks = track_well(detections, info.well_box_px, params)

@@ -26,6 +26,8 @@ contact_swap_penalty``. All positions are (y, x) px of the well crop.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lftiming_ml.tracking.config import TrackerParams
@@ -68,6 +70,18 @@ def mask_elongation(masks: np.ndarray) -> np.ndarray:
     return np.where(n >= 3, np.sqrt(hi / np.maximum(lo, 1e-6)), 1.0)
 
 
+def small_median(values) -> float:
+    """``np.median`` of a short sequence of finite numbers, the same float, without numpy's
+    per-call overhead (the tracker takes a few per track and frame): the middle value, or
+    the mean of the two middle ones."""
+    v = sorted(float(x) for x in values)
+    n = len(v)
+    if n == 0:
+        raise ValueError("median of an empty sequence")
+    k = n // 2
+    return v[k] if n % 2 else (v[k - 1] + v[k]) / 2
+
+
 def elongation_dissimilarity(references: list[np.ndarray], elongations: np.ndarray, split: float,
                              min_references: int = 3) -> np.ndarray:
     """|log e_j - log e_i| between a polarized detection and the median of its track's
@@ -87,16 +101,19 @@ def elongation_dissimilarity(references: list[np.ndarray], elongations: np.ndarr
     for k, ref in enumerate(references):
         r = np.asarray(ref, dtype=float)
         if r.size >= min_references:
-            out[k] = np.where(polar, np.abs(e - np.log(np.median(r))), 0.0)
+            out[k] = np.where(polar, np.abs(e - np.log(small_median(r))), 0.0)
     return out
 
 
 def motion_scale(steps: np.ndarray, floor: float) -> float:
     """A track's typical frame-to-frame step (px): the root mean square of its recent
     ``steps (float[m], px per frame)``, at least ``floor`` (and ``floor`` without steps)."""
-    s = np.asarray(steps, dtype=float)
-    s = s[np.isfinite(s)]
-    return float(max(floor, np.sqrt(np.mean(s**2)))) if s.size else float(floor)
+    s = [v for v in (float(x) for x in steps) if math.isfinite(v)]
+    if not s:
+        return float(floor)
+    # numpy sums 8 or more values pairwise; fewer (motion_history is 4) in order, as here
+    mean = sum(v * v for v in s) / len(s) if len(s) < 8 else float(np.mean(np.square(s)))
+    return max(float(floor), math.sqrt(mean))
 
 
 def fold_into_box(points: np.ndarray, well_box: Box, mode: str) -> np.ndarray:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,7 @@ from scipy.optimize import linear_sum_assignment
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.costs import (
     Box,
+    small_median,
     centred_mask_crops,
     contact_pairs,
     contact_swap_indicator,
@@ -300,19 +302,21 @@ def track_state(
     """
     now, pred = track_kinematics(frames, positions, t, well_box, params, radius)
     m = params.motion_history
-    f = np.asarray(frames[-(m + 1):], dtype=float)
-    pos = np.asarray(positions[-(m + 1):], dtype=float).reshape(-1, 2)
-    steps = np.linalg.norm(np.diff(pos, axis=0), axis=1) / np.maximum(np.diff(f), 1.0) if f.size > 1 else np.zeros(0)
+    f, pos = frames[-(m + 1):], positions[-(m + 1):]
+    steps = []  # per-frame step lengths between the last detections (plain floats: a few per call)
+    for i in range(1, len(f)):
+        dy, dx = float(pos[i][0]) - float(pos[i - 1][0]), float(pos[i][1]) - float(pos[i - 1][1])
+        steps.append(math.sqrt(dy * dy + dx * dx) / max(float(f[i] - f[i - 1]), 1.0))
     emb = None
     if embeddings:
         mean = np.mean(np.asarray(embeddings[-params.appearance_history:], dtype=float), axis=0)
         emb = mean / max(float(np.linalg.norm(mean)), 1e-9)
     elong = None
     if elongations:
-        e = np.asarray(elongations, dtype=float)
-        elong = e[e > params.elongation_split][-params.elongation_history:]
-    return TrackState(now, pred, motion_scale(steps, params.min_motion_px), float(np.median(areas[-params.area_history:])),
-                      emb, elong)
+        elong = np.array([e for e in elongations if e > params.elongation_split][-params.elongation_history:],
+                         dtype=float)
+    return TrackState(now, pred, motion_scale(steps, params.min_motion_px),
+                      small_median(areas[-params.area_history:]), emb, elong)
 
 
 def state_costs(

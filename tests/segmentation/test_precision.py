@@ -12,7 +12,8 @@ from toy_cells import toy_set
 
 from lftiming_ml.bundled import load_shipped
 from lftiming_ml.metrics.segmentation import mask_iou_matrix
-from lftiming_ml.segmentation.infer import inference_dtype, segment_crops
+from lftiming_ml.models.precision import inference_dtype
+from lftiming_ml.segmentation.infer import segment_crops
 from lftiming_ml.segmentation.model import segmenter_from_registry
 
 ROOT = Path(__file__).resolve().parents[2]

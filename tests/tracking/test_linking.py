@@ -213,3 +213,17 @@ def test_a_late_extra_track_does_not_take_over_a_cell() -> None:
     free = track_well(dets, BOX, TrackerParams(miss_cost=0.0))  # the closer, younger track takes it
     a = int(np.flatnonzero(free.detection_index[0] == 0)[0])
     assert (free.detection_index[36:, a] == -1).all()
+
+
+def test_the_trackers_small_medians_and_motion_scale_are_numpys_floats() -> None:
+    """``small_median`` and ``motion_scale`` replace numpy calls in the linking loop: the same
+    floats (bit for bit), so tracks do not change."""
+    from lftiming_ml.tracking.costs import motion_scale, small_median
+
+    rng = np.random.default_rng(0)
+    for n in range(1, 13):
+        values = list(rng.normal(300.0, 40.0, n))
+        assert small_median(values) == float(np.median(values))
+        steps = rng.exponential(5.0, n)
+        assert motion_scale(steps, 3.0) == float(max(3.0, np.sqrt(np.mean(steps ** 2))))
+    assert motion_scale([], 3.0) == 3.0 and motion_scale([np.nan, 4.0], 3.0) == 4.0
