@@ -46,7 +46,6 @@ from lftiming_ml.tracking.costs import (
     area_dissimilarity,
     elongation_dissimilarity,
     equivalent_radius,
-    fold_into_box,
     link_cost_matrix,
     mask_elongation,
     motion_scale,
@@ -257,19 +256,35 @@ def track_kinematics(
     ``gap_velocity_decay`` per missed frame. Both outputs float[2], (y, x) px, folded
     (``wall_prediction``) into the well inset by the cell's ``radius``.
     """
-    well_box = _inset(well_box, radius)
-    last = np.asarray(positions[-1], dtype=float)
-    v = np.zeros(2)
+    # Plain floats, not numpy (two points per call, many calls per frame); the same values as
+    # ``fold_into_box`` on the stacked points: unchanged when all four coordinates are inside.
+    y0, x0, y1, x1 = _inset(well_box, radius)
+    ly, lx = float(positions[-1][0]), float(positions[-1][1])
+    vy = vx = 0.0
     if len(frames) >= 2 and frames[-1] - frames[-2] <= params.velocity_horizon:
-        v = (last - positions[-2]) / (frames[-1] - frames[-2])
+        dt = frames[-1] - frames[-2]
+        vy, vx = (ly - float(positions[-2][0])) / dt, (lx - float(positions[-2][1])) / dt
     d = params.gap_velocity_decay
 
     def reach(steps: int) -> float:  # 1 + d + ... + d^(steps-1)
         return float(steps) if d == 1.0 else (1 - d**steps) / (1 - d)
 
     s = t - frames[-1]
-    both = fold_into_box(np.stack([last + v * reach(s), last + v * reach(s + 1)]), well_box, params.wall_prediction)
-    return both[0], both[1]
+    r0, r1 = reach(s), reach(s + 1)
+    pts = [ly + vy * r0, lx + vx * r0, ly + vy * r1, lx + vx * r1]
+    lo, hi = (y0, x0, y0, x0), (y1, x1, y1, x1)
+    mode = params.wall_prediction
+    if mode != "none":
+        if mode == "clip" or all(a <= p <= b for p, a, b in zip(pts, lo, hi)):
+            pts = [min(max(p, a), b) for p, a, b in zip(pts, lo, hi)]
+        else:  # triangle wave: reflection off both walls, any distance
+            out = []
+            for p, a, b in zip(pts, lo, hi):
+                span = max(b - a, 1e-9)
+                u = (p - a) % (2 * span)
+                out.append(a + (2 * span - u if u > span else u))
+            pts = out
+    return np.array(pts[:2]), np.array(pts[2:])
 
 
 @dataclass(frozen=True)

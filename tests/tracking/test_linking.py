@@ -227,3 +227,35 @@ def test_the_trackers_small_medians_and_motion_scale_are_numpys_floats() -> None
         steps = rng.exponential(5.0, n)
         assert motion_scale(steps, 3.0) == float(max(3.0, np.sqrt(np.mean(steps ** 2))))
     assert motion_scale([], 3.0) == 3.0 and motion_scale([np.nan, 4.0], 3.0) == 4.0
+
+
+def test_track_kinematics_in_plain_floats_gives_the_numpy_fold_bit_for_bit() -> None:
+    """``track_kinematics`` computes its two points without numpy; the reference here is the
+    numpy form it replaced (``costs.fold_into_box`` on the stacked points)."""
+    from lftiming_ml.tracking.costs import fold_into_box
+    from lftiming_ml.tracking.linking import _inset, track_kinematics
+
+    def reference(frames, positions, t, box, params, radius):
+        box = _inset(box, radius)
+        last = np.asarray(positions[-1], dtype=float)
+        v = np.zeros(2)
+        if len(frames) >= 2 and frames[-1] - frames[-2] <= params.velocity_horizon:
+            v = (last - positions[-2]) / (frames[-1] - frames[-2])
+        d = params.gap_velocity_decay
+        reach = lambda n: float(n) if d == 1.0 else (1 - d**n) / (1 - d)  # noqa: E731
+        s = t - frames[-1]
+        both = fold_into_box(np.stack([last + v * reach(s), last + v * reach(s + 1)]), box, params.wall_prediction)
+        return both[0], both[1]
+
+    rng = np.random.default_rng(3)
+    box = (2.0, 3.0, 60.0, 70.0)
+    for mode in ("reflect", "clip", "none"):
+        params = TrackerParams(wall_prediction=mode)
+        for _ in range(300):
+            frames = sorted(rng.choice(20, size=int(rng.integers(1, 4)), replace=False).tolist())
+            positions = [rng.uniform(-10, 80, 2) for _ in frames]
+            t = frames[-1] + int(rng.integers(0, 3))
+            radius = float(rng.uniform(0, 8))
+            got = track_kinematics(frames, positions, t, box, params, radius)
+            want = reference(frames, positions, t, box, params, radius)
+            assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
