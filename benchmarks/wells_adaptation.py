@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     report.update({"seconds": time.perf_counter() - start, "cpus": os.cpu_count(), "machine": platform.machine()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
-    print(f"\n| arm | " + " | ".join(chip_id(s) for s in HELD_OUT) + " |")
+    print("\n| arm | " + " | ".join(chip_id(s) for s in HELD_OUT) + " |")
     print("|---|" + "---|" * len(HELD_OUT))
     for arm, r in report["arms"].items():
         cells = [f"{s['fields_fitted']}/{s['fields']} fields, {s['n_matched']}/{s['n_true']} wells"

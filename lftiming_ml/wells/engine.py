@@ -8,9 +8,8 @@ so the evaluation command can reuse them on the pipeline's output.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from dataclasses import replace
 
 import torch
 from torch.utils.data import DataLoader
@@ -22,10 +21,10 @@ from lftiming_ml.models.training import pick_device, train_detection_epoch, warm
 from lftiming_ml.wells.dataset import FieldSample, WellDetectionDataset, collate_detection
 from lftiming_ml.wells.detector import build_well_detector, detect_wells_batch, registry_config
 from lftiming_ml.wells.detector_config import MODEL_NAME, DetectorProfile, DetectorTrainConfig
+from lftiming_ml.progress import progress
 
 INIT_INPUT_FIELDS = ("input_scale", "um_per_px", "intensity_percentiles", "intensity_clip")
 """Profile fields that define what the network sees: a fine-tune keeps the init's."""
-from lftiming_ml.progress import progress
 
 LogFn = Callable[[int, dict[str, float]], None]
 

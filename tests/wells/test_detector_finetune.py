@@ -12,16 +12,16 @@ import pytest
 
 from lftiming_ml.annotations.store import write_grids
 from lftiming_ml.chip import read_manifest
-from lftiming_ml.corpus import AnnotationCorpus
+from lftiming_ml.annotations.selection import resolve_selection
+from lftiming_ml.corpus import AnnotationCorpus, AnnotationSelection
 from lftiming_ml.models.init import InitMismatchError, resolve_init
 from lftiming_ml.models.manifest import MANIFEST_ARTIFACT
 from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.store.layout import DataLayout
 from lftiming_ml.truth.annotations import simulator_grid_labels
-from lftiming_ml.wells.annotated import grid_label_samples
-from lftiming_ml.wells.detector_config import detector_profile, train_config
+from lftiming_ml.wells.detector_config import WELL_DETECTOR_CORPUS, detector_profile, train_config
 from lftiming_ml.wells.engine import train_detector
-from lftiming_ml.wells.offline import annotated_samples
+from lftiming_ml.wells.offline import annotated_samples, train_bundle
 from tests.conftest import small_sim_config
 
 BUNDLE = Path(__file__).resolve().parents[2] / "models" / "well_detector"
@@ -58,3 +58,19 @@ def test_an_unlabelled_selection_is_refused_before_training(labelled: DataLayout
     (chip_id,) = [p.name for p in (labelled.root / "raw").iterdir()]
     with pytest.raises(ValueError, match="no field with a well-grid label of \\['human'\\]"):
         annotated_samples(AnnotationCorpus.from_specs([chip_id], provenances=["human"]), labelled, train_config("cpu"))
+
+
+def test_the_bundle_names_the_init_and_the_grid_labels_it_learned_from(labelled: DataLayout, tmp_path: Path) -> None:
+    (chip_id,) = [p.name for p in (labelled.root / "raw").iterdir()]
+    version = resolve_selection(labelled, AnnotationSelection(chip_id=chip_id)).version
+    corpus = WELL_DETECTOR_CORPUS.replace(n_chips=2, n_fields=1, n_frames=6)
+    bundle = train_bundle(train=train_config("cpu", epochs=1, batch_size=2, warmup_steps=1), data=corpus,
+                          cache_dir=tmp_path / "corpus", init=resolve_init(str(BUNDLE), model_name="well_detector"),
+                          annotations=AnnotationCorpus.from_specs([chip_id], share=0.5), layout=labelled)
+    manifest = json.loads(bundle.artifacts[MANIFEST_ARTIFACT])
+    (entry,) = manifest["annotations"]
+    assert entry["chip_id"] == chip_id and entry["version"] == version and set(entry["grids"]) == {"f000"}
+    assert manifest["init"]["kind"] == "bundle" and manifest["init"]["path"] == str(BUNDLE.resolve())
+    assert manifest["mixing"]["annotated_available"] == 2.0 and manifest["mixing"]["share_requested"] == 0.5
+    assert bundle.params["corpus_manifest"]["annotations"][f"{chip_id}.train"]["version"] == version
+    assert bundle.run_name == "well_detector-cpu-finetuned+annotations"
