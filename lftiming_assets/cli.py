@@ -379,6 +379,8 @@ def cmd_label_wells(args: argparse.Namespace) -> int:
     from lftiming_ml.annotations.schema import LabelSource, parse_well_name
     from lftiming_ml.annotations.store import write_grids
     from lftiming_ml.chip import read_manifest
+    from lftiming_ml.io import atomic_file
+    from lftiming_ml.wells.annotated import grid_label_preview
 
     chip = _data_layout().chip(args.chip)
     manifest = read_manifest(chip.raw_dir)
@@ -403,9 +405,13 @@ def cmd_label_wells(args: argparse.Namespace) -> int:
     n = manifest.layout.wells_per_block
     for g in labels:
         _, rv, cv = g.lattice(n)
+        preview = chip.reports_dir / f"grid_label_{g.field_id}.png"
+        with atomic_file(preview) as tmp:
+            tmp.write_bytes(grid_label_preview(chip.raw_dir, manifest, g))
         print(f"{g.field_id}: {n} x {n} wells, pitch {np.linalg.norm(rv):.1f} / {np.linalg.norm(cv):.1f} px, rotation "
               f"{np.degrees(np.arctan2(cv[0], cv[1])):+.2f} deg, "
-              f"{'occupancy not labelled' if g.empty is None else f'{len(g.empty)} empty'} ({g.source.provenance})")
+              f"{'occupancy not labelled' if g.empty is None else f'{len(g.empty)} empty'} ({g.source.provenance}); "
+              f"look at the wells on the frame: {preview}")
     print(f"chip {args.chip}: grid labels of {len(result.written)} fields written "
           f"({', '.join(result.written) or 'none'}), {len(result.unchanged)} unchanged")
     print(f"annotations version {result.version}")

@@ -18,6 +18,7 @@ from lftiming_ml.annotations.grid import FieldGridLabel
 from lftiming_ml.annotations.selection import ResolvedSelection
 from lftiming_ml.chip import read_manifest, read_stack
 from lftiming_ml.chip.manifest import ChannelRole, ChipManifest
+from lftiming_ml.viz import draw_boxes, png_bytes, stretch
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.dataset import FieldSample, visible_wells
 from lftiming_ml.wells.drift import estimate_drift
@@ -41,6 +42,15 @@ def grid_label_samples(chip_dir, manifest: ChipManifest, labels: Sequence[FieldG
     return out
 
 
+def grid_label_preview(chip_dir, manifest: ChipManifest, label: FieldGridLabel) -> bytes:
+    """PNG of the label's frame of its field with every well box the label gives (occupied
+    yellow, empty blue): what a person checks their three clicks against."""
+    frame = read_stack(chip_dir, manifest, label.field_id, ChannelRole.phase)[label.frame]
+    _, boxes, occupied = label.wells(manifest)
+    image = draw_boxes(stretch(frame), boxes, [(255, 200, 0) if o else (0, 160, 255) for o in occupied])
+    return png_bytes(image, max_side=768)
+
+
 def annotated_field_samples(resolved: ResolvedSelection, frames: Sequence[int]) -> list[FieldSample]:
     """Samples of every grid label the selection keeps (``ResolvedSelection.grids``)."""
     labels = list(resolved.grids())
@@ -50,4 +60,4 @@ def annotated_field_samples(resolved: ResolvedSelection, frames: Sequence[int]) 
     return grid_label_samples(raw, read_manifest(raw), labels, frames)
 
 
-__all__ = ["annotated_field_samples", "grid_label_samples"]
+__all__ = ["annotated_field_samples", "grid_label_preview", "grid_label_samples"]

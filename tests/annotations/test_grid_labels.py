@@ -141,6 +141,8 @@ def test_label_wells_by_hand_writes_a_human_label_and_refuses_a_wrong_click(
                      "--empty", "r0c1", "--user", "ana"]) == 0
     out = capsys.readouterr().out
     assert "3 x 3 wells" in out and "1 empty (human:ana)" in out and "lftiming train well_detector --init champion" in out
+    preview = chip.reports_dir / "grid_label_f000.png"
+    assert f"look at the wells on the frame: {preview}" in out and preview.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     stored = read_grid(chip, "f000")
     assert stored.source.provenance == "human:ana" and stored.empty == ((0, 1),)
     before = tree_bytes(chip.annotations_dir)
