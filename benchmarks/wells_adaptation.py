@@ -10,7 +10,8 @@ is what this measures, through the user's commands in a scratch project (``--hom
    what a person gives by hand, three corner-well centres and the empty wells per field.
    The first chip gets f000 first (an annotations version with one field), then every field;
 3. ``lftiming train well_detector --init champion --annotations C@VERSION ...
-   --annotation-share 0.5 --epochs 2 --time-budget-min B --alias ARM`` for each arm:
+   --annotation-share 0.5 --epochs E --time-budget-min B --alias ARM`` for each arm (default
+   6 epochs within 3 minutes; ``--epochs 2 --budget-min 1`` was the first recipe measured):
    ``finetune_1field`` (one labelled field), ``finetune_4fields`` (all four), and
    ``scratch_4fields`` (the same labels and budget, no ``--init``);
 4. each alias scored per field on held-out chips of both scopes (their own seeds, 4 fields x
@@ -129,8 +130,8 @@ def score_alias(home: Path, alias: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--home", type=Path, default=Path("/tmp/lftiming-wells-adaptation"))
-    p.add_argument("--budget-min", type=float, default=1.0, help="training minutes per arm (--time-budget-min)")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--budget-min", type=float, default=3.0, help="training minutes per arm (--time-budget-min)")
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--out", type=Path, default=RESULTS / "wells_adaptation.json")
     args = p.parse_args(argv)
     start = time.perf_counter()
