@@ -3,6 +3,8 @@
 - ``schema``: ``WellAnnotation`` (masks per track and frame, cell type, death frame, parent),
   each label's ``LabelSource`` (provenance ``human:<name>`` | ``fluorescence`` |
   ``model:<name>@<version>`` | ``simulator``, and time); content hash.
+- ``grid``: a field's well grid given by hand (``FieldGridLabel``: three corner wells ->
+  every well box), its checks; the store keeps it per field beside the well records.
 - ``validate``: every check of incoming labels; ``AnnotationError`` names the file and problem.
 - ``records``: a record on disk; ``store``: the chip's versioned store (content-addressed
   records, a manifest per version, ``current.json``, a lock for writers).
