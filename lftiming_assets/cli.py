@@ -384,6 +384,10 @@ def cmd_label_wells(args: argparse.Namespace) -> int:
 
     chip = _data_layout().chip(args.chip)
     manifest = read_manifest(chip.raw_dir)
+    known = [f.field_id for f in manifest.fields]
+    unknown = sorted(set(args.fields or ()) - set(known))
+    if unknown:
+        sys.exit(f"lftiming label-wells: chip {args.chip} has no field {', '.join(unknown)} (fields: {', '.join(known)})")
     if args.source == "simulator":
         from lftiming_ml.truth.annotations import simulator_grid_labels
 

@@ -149,4 +149,6 @@ def test_label_wells_by_hand_writes_a_human_label_and_refuses_a_wrong_click(
     swapped = [corners[0], corners[2], corners[1]]
     assert cli.main(["label-wells", "--chip", CHIP_ID, "--fields", "f000", "--corners", *swapped]) == 2
     assert "swapped" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="has no field f009 \\(fields: f000\\)"):
+        cli.main(["label-wells", "--chip", CHIP_ID, "--from", "simulator", "--fields", "f009"])
     assert tree_bytes(chip.annotations_dir) == before
