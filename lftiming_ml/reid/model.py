@@ -96,15 +96,16 @@ class _InferenceReid(nn.Module):
 
 
 def inference_net(net: ReidNet, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """``net``'s inference form (``_InferenceReid``) for ``dtype`` on ``net``'s device,
-    built on first use and kept with ``net`` (a loaded version's weights do not change; do
-    not use it on a network still being trained)."""
+    """``net``'s inference form (``_InferenceReid``) for ``dtype`` on ``net``'s device, built
+    on first use and kept with ``net`` until its weights change (a tensor's version counter
+    moves with every in-place write: an optimizer step, ``load_state_dict``)."""
     cache = net.__dict__.setdefault("_inference_forms", {})
     device = next(net.parameters()).device
+    weights = tuple(t._version for t in net.state_dict().values())
     key = (str(device), dtype)
-    if key not in cache:
-        cache[key] = _InferenceReid(net.eval(), dtype).to(device).eval()
-    return cache[key]
+    if key not in cache or cache[key][0] != weights:
+        cache[key] = (weights, _InferenceReid(net.eval(), dtype).to(device).eval())
+    return cache[key][1]
 
 
 def reid_from_registry(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, object]) -> ReidNet:

@@ -123,7 +123,7 @@ def test_grid_samples_follow_the_field_drift_and_the_selection_names_them(chip: 
     for s in samples:  # the labelled frame-0 grid, moved by the measured drift, lands on the true wells
         true_boxes, true_occupied = _truth_boxes(chip.raw_dir, "f000", s.frame)
         assert np.abs(s.boxes - true_boxes).max() < 1.0
-        assert s.occupied.tolist() == true_occupied.tolist() or s.frame > 0
+        assert s.occupied.tolist() == true_occupied.tolist()
     resolved = resolve_selection(DataLayout(data_root), AnnotationSelection(chip_id=CHIP_ID, provenances=("human",)))
     assert list(resolved.grids()) == []  # the provenance filter keeps no simulator grid
     resolved = resolve_selection(DataLayout(data_root), AnnotationSelection(chip_id=CHIP_ID))

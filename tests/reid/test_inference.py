@@ -38,6 +38,14 @@ def test_the_inference_form_gives_the_networks_embeddings_and_leaves_it_as_it_wa
     assert not np.array_equal(half, ref)  # bfloat16 really ran
     assert set(net.state_dict()) == set(before)  # no submodule was registered on the network
     assert all(torch.equal(net.state_dict()[k], v) for k, v in before.items())
+    changed = {k: v * 1.1 if v.is_floating_point() else v for k, v in before.items()}
+    net.load_state_dict(changed)  # new weights: the inference form follows them
+    try:
+        np.testing.assert_allclose(embed_inputs(inference_net(net, torch.float32), x, cpu,
+                                                dim=net.profile.embedding_dim), embed_inputs(net, x, cpu), atol=1e-5)
+        assert inference_net(net, torch.float32) is not fast
+    finally:
+        net.load_state_dict(before)
 
 
 def test_embed_detections_takes_the_precision_it_is_given(net) -> None:
