@@ -26,6 +26,7 @@ units stay for the re-run.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -105,6 +106,23 @@ def run_unit(task: UnitTask) -> str:
         result, rows = task.fn(*task.args)
         staging.finish(result, rows)  # type: ignore[arg-type]
     return task.unit
+
+
+def portable_call(fn: Callable[..., object], *args: object) -> object:
+    """``fn(*args)`` in a worker process; an error that would not survive the trip back to the
+    run (one that cannot be pickled and unpickled breaks the whole pool, hiding the problem)
+    comes back as a ``RuntimeError`` with its type, message and notes."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        try:
+            pickle.loads(pickle.dumps(e))
+        except Exception:
+            portable = RuntimeError(f"{type(e).__module__}.{type(e).__qualname__}: {e}")
+            for note in getattr(e, "__notes__", []):
+                portable.add_note(note)
+            raise portable from None
+        raise
 
 
 def _init_worker(threads: int) -> None:
@@ -192,7 +210,7 @@ class WorkerPool:
         here = self.in_process or len(todo) <= 1
         if here:
             for t in progress(todo, desc=desc, unit="field", total=len(todo)):
-                _named(lambda t=t: run_unit(t), t)
+                _named(lambda t=t: run_unit(t), t.stage, t.unit, t.store_path)
         else:
             self._run_pooled(todo, desc)
         reused = len(tasks) - len(todo)
@@ -204,21 +222,53 @@ class WorkerPool:
             raise RuntimeError(f"{tasks[0].store_path}: {tasks[0].stage} units {missing} ran but did not finish")
         return outputs  # type: ignore[return-value]
 
+    def map(self, fn: Callable[..., object], calls: Sequence[tuple[str, tuple]], *, stage: str,
+            store_path: Path | str) -> list[object]:
+        """``fn(*args)`` for every ``(name, args)`` of ``calls`` (one per field of ``stage`` of
+        the chip at ``store_path``), here or in the workers; the results in order. Unlike
+        ``run``, nothing is kept between runs: a stage built on ``map`` redoes every call when
+        it is re-run. A failure cancels what has not started and raises, naming the call."""
+        names = [name for name, _ in calls]
+        if self.in_process or len(calls) <= 1:
+            results = [_named(lambda a=args: fn(*a), stage, name, store_path, kept=False)
+                       for name, args in progress(calls, desc=stage, unit="field", total=len(calls))]
+            self.last_run = f"{len(calls)} fields run in this process"
+            return results
+        try:
+            futures = {self.executor().submit(portable_call, fn, *args): i for i, (_, args) in enumerate(calls)}
+        except BrokenProcessPool:
+            self.close()
+            raise
+        results: list[object] = [None] * len(calls)
+        try:
+            for f in progress(as_completed(futures), desc=stage, unit="field", total=len(futures)):
+                i = futures[f]
+                results[i] = _named(f.result, stage, names[i], store_path, kept=False)
+        except BaseException:
+            self._cancel(futures)
+            raise
+        self.last_run = f"{len(calls)} fields run in {self.describe()}"
+        return results
+
+    def _cancel(self, futures: Iterable[Future]) -> None:
+        for f in futures:
+            f.cancel()
+        if any(isinstance(f.exception(), BrokenProcessPool) for f in futures if f.done() and not f.cancelled()):
+            self.close()  # a dead worker breaks the pool: start a fresh one for the next stage
+
     def _run_pooled(self, todo: Iterable[UnitTask], desc: str) -> None:
         todo = list(todo)
         try:
-            futures: dict[Future, UnitTask] = {self.executor().submit(run_unit, t): t for t in todo}
+            futures: dict[Future, UnitTask] = {self.executor().submit(portable_call, run_unit, t): t for t in todo}
         except BrokenProcessPool:
             self.close()
             raise
         try:
             for f in progress(as_completed(futures), desc=desc, unit="field", total=len(futures)):
-                _named(f.result, futures[f])
+                t = futures[f]
+                _named(f.result, t.stage, t.unit, t.store_path)
         except BaseException:
-            for f in futures:
-                f.cancel()
-            if any(isinstance(f.exception(), BrokenProcessPool) for f in futures if f.done() and not f.cancelled()):
-                self.close()  # a dead worker breaks the pool: start a fresh one for the next stage
+            self._cancel(futures)
             raise
 
 
@@ -250,18 +300,20 @@ def run_field_units(store_path: Path | str, stage: str, fields: Sequence[str], f
     return outputs
 
 
-def _named(call: Callable[[], object], task: UnitTask) -> object:
-    """``call()``; an error keeps its type and gains a note naming the unit."""
+def _named(call: Callable[[], object], stage: str, unit: str, store_path: Path | str, *, kept: bool = True) -> object:
+    """``call()``; an error keeps its type and gains a note naming the unit (``kept``: and
+    that finished units stay for the re-run)."""
+    chip = Path(store_path).name
     try:
         return call()
     except BrokenProcessPool as e:
-        raise BrokenProcessPool(f"{task.stage} unit {task.unit} of {Path(task.store_path).name}: a worker "
-                                f"process died ({e}); finished units are kept, re-run the stage") from e
+        raise BrokenProcessPool(f"{stage} unit {unit} of {chip}: a worker process died ({e}); "
+                                + ("finished units are kept, re-run the stage" if kept else "re-run the stage")) from e
     except Exception as e:
-        e.add_note(f"in {task.stage} unit {task.unit} of {Path(task.store_path).name} "
-                   "(units finished before it are kept for the re-run)")
+        e.add_note(f"in {stage} unit {unit} of {chip}"
+                   + (" (units finished before it are kept for the re-run)" if kept else ""))
         raise
 
 
 __all__ = ["DASK_SCHEDULER_ENV", "DEFAULT_WORKERS_ENV", "UnitTask", "WorkerPool", "available_cores", "default_workers",
-           "field_unit_key", "run_field_units", "run_unit"]
+           "field_unit_key", "portable_call", "run_field_units", "run_unit"]

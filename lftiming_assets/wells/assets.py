@@ -10,7 +10,7 @@ from lftiming_assets.models.assets import well_detector
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import RAW_PREVIEW, raw_chip
 from lftiming_assets.runs import step_label
-from lftiming_assets.resources import ChipTables, LftimingStorage, ModelRegistry, ZarrStore
+from lftiming_assets.resources import ChipTables, FieldWorkers, LftimingStorage, ModelRegistry, ZarrStore
 from lftiming_ml.chip import read_manifest, read_stack
 from lftiming_ml.chip.manifest import ChannelRole
 from lftiming_ml.viz import draw_boxes, png_bytes, stretch
@@ -98,8 +98,10 @@ def well_grid(context: dg.AssetExecutionContext, config: WellGridConfig, storage
 
 @dg.asset(partitions_def=chips, group_name="wells", deps=[well_grid], kinds={"zarr"})
 def well_movies(context: dg.AssetExecutionContext, config: WellGridConfig, storage: LftimingStorage,
-                zarr_store: ZarrStore, tables: ChipTables) -> dg.MaterializeResult:
-    """Per-well T x C x H x W crops at the canonical resolution, one OME-NGFF group per well."""
+                zarr_store: ZarrStore, tables: ChipTables, workers: FieldWorkers) -> dg.MaterializeResult:
+    """Per-well T x C x H x W crops at the canonical resolution, one OME-NGFF group per well;
+    one field per call, run by the ``workers`` pool (not resumable per field: a re-run cuts
+    every field again)."""
     chip_id = context.partition_key
     params = config.to_params()
     chip_dir = storage.chip_dir(chip_id)
@@ -108,12 +110,12 @@ def well_movies(context: dg.AssetExecutionContext, config: WellGridConfig, stora
     store = zarr_store.chip_store_path(chip_id)
     start = time.perf_counter()
     with tables.commit(chip_id, what=step_label(context, "well_movies")):
-        infos = chip_well_movies(chip_dir, manifest, grid, store, params=params)
+        infos = chip_well_movies(chip_dir, manifest, grid, store, params=params, pool=workers.pool())
     cropped = [i for i in infos if i.cropped]
     example = f"{store}/wells/{cropped[0].field_id}/r{cropped[0].row}c{cropped[0].col}" if cropped else str(store)
     return dg.MaterializeResult(metadata={
         "store": dg.MetadataValue.path(str(store)), "wells_recorded": len(infos), "wells_cropped": len(cropped),
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(time.perf_counter() - start, 1), "fields": workers.pool().last_run,
         "open_in_napari": dg.MetadataValue.md(f"`napari --plugin napari-ome-zarr {example}`"),
         "params": params_metadata(params),
     })

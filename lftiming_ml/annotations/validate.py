@@ -33,6 +33,9 @@ class AnnotationError(ValueError):
         self.source, self.problem = str(source), problem
         super().__init__(f"{source}: {problem}")
 
+    def __reduce__(self):  # picklable as itself: a worker process's error must reach the run, not break the pool
+        return type(self), (self.source, self.problem), self.__dict__
+
 
 def check_label_source(s: LabelSource | None, source: str | Path, what: str) -> None:
     if s is None:

@@ -30,6 +30,9 @@ class ChipValidationError(ValueError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # picklable as itself: a worker process's error must reach the run, not break the pool
+        return type(self), (self.path, self.problem), self.__dict__
+
 
 @dataclass(frozen=True)
 class StackInfo:

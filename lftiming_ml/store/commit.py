@@ -235,7 +235,7 @@ def active_commit(store_path: Path | str | None = None, *, tables_dir: Path | st
     want_store = Path(store_path).resolve() if store_path is not None else None
     want_tables = Path(tables_dir).resolve() if tables_dir is not None else None
     for c in reversed(_open.get()):
-        if want_store is not None and c.store_path.resolve() == want_store:
+        if want_store is not None and c.store_path is not None and c.store_path.resolve() == want_store:
             return c
         if (want_tables is not None and c.tables_dir is not None and c.chip_id == chip_id
                 and c.tables_dir.resolve() == want_tables):
@@ -260,6 +260,25 @@ def staging_context(staging: object) -> Iterator[None]:
         yield
     finally:
         _open.reset(token)
+
+
+class _StoreBuild:
+    """A store that a commit open in another process is building (``building_store``)."""
+
+    store_path = tables_dir = chip_id = None
+
+    def __init__(self, txdir: Path) -> None:
+        self.txdir = txdir
+
+
+@contextmanager
+def building_store(staged: Path | str) -> Iterator[None]:
+    """For the block, writes under ``staged`` (the whole new store a commit builds,
+    ``replace_store``, handed to a worker process) go in place, as they do in the process
+    that opened the commit: the worker builds part of the private store, the commit's owner
+    puts it in place."""
+    with staging_context(_StoreBuild(Path(staged))):
+        yield
 
 
 def _lock_timeout() -> float | None:
@@ -313,5 +332,5 @@ def replace_store(store_path: Path | str, chip_id: str | None = None) -> Iterato
         yield commit.stage_store()
 
 
-__all__ = ["LOCK_TIMEOUT_ENV", "ChipCommit", "active_commit", "chip_commit", "in_staging", "recover", "replace_store", "replay",
+__all__ = ["LOCK_TIMEOUT_ENV", "ChipCommit", "active_commit", "building_store", "chip_commit", "in_staging", "recover", "replace_store", "replay",
            "staging_context"]

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lftiming_ml.chip import read_stack
+from lftiming_ml.chip import read_manifest, read_stack
 from lftiming_ml.chip.manifest import ChannelRole, ChipManifest
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.drift import drift_problems, estimate_drift
 from lftiming_ml.wells.lattice import fit_lattice
-from lftiming_ml.store.commit import replace_store
+from lftiming_ml.store.commit import building_store, replace_store
+from lftiming_ml.store.groups import ensure_chip_root
 from lftiming_ml.store.movies import WellMovieInfo
 from lftiming_ml.wells.movies import write_field_movies
+from lftiming_ml.workers import WorkerPool
 
 # (frames uint16[F, H, W] (one reference frame per field), the chip's pixel size in um) -> one
 # detection set per field, each with ``boxes (float[n, 4], (y0, x0, y1, x1) field px)``,
@@ -79,33 +81,47 @@ def chip_well_grid(chip_dir: Path, manifest: ChipManifest, detect: DetectFn, *,
     return pd.concat(tables, ignore_index=True)[GRID_COLUMNS], problems
 
 
+def field_well_movies(chip_dir: Path | str, field_id: str, grid: pd.DataFrame, staged_store: Path | str,
+                      params: WellGridParams) -> list[WellMovieInfo]:
+    """Cut one field's wells (``grid``: its rows of the grid table) into ``staged_store``, the
+    new store a ``chip_well_movies`` commit is building (in any process: a worker's writes go
+    in place, ``store.commit.building_store``). Returns one info per well."""
+    chip_dir = Path(chip_dir)
+    manifest = read_manifest(chip_dir)
+    g = grid.sort_values(["row", "col", "frame"])
+    wells = [(int(r), int(c)) for r, c in g[["row", "col"]].drop_duplicates().itertuples(index=False)]
+    T = manifest.n_frames
+    R, C = max(r for r, _ in wells) + 1, max(c for _, c in wells) + 1
+    centres = np.full((T, R, C, 2), np.nan)
+    occupied = np.zeros((R, C), bool)
+    scores = np.zeros((R, C))
+    for (r, c), w in g.groupby(["row", "col"]):
+        centres[w.frame.to_numpy(), r, c] = w[["y", "x"]].to_numpy()
+        occupied[r, c] = bool(w.occupied.iloc[0])
+        scores[r, c] = float(w.detection_score.iloc[0])
+    stacks = {c.name: read_stack(chip_dir, manifest, field_id, c.role) for c in manifest.channels}
+    with building_store(staged_store):
+        return write_field_movies(
+            staged_store, chip_id=manifest.chip_id, field_id=field_id, stacks=stacks,
+            channel_roles=[c.role.value for c in manifest.channels], centres=centres, wells=wells, occupied=occupied,
+            well_size_px=float(g.well_size_px.iloc[0]), raw_um_per_px=manifest.pixel_size_um,
+            frame_interval_min=manifest.frame_interval_min, params=params, detection_scores=scores)
+
+
 def chip_well_movies(chip_dir: Path, manifest: ChipManifest, grid: pd.DataFrame, store_path: Path, *,
-                     params: WellGridParams) -> list[WellMovieInfo]:
+                     params: WellGridParams, pool: WorkerPool | None = None) -> list[WellMovieInfo]:
     """Cut every occupied well of ``grid`` into the chip's Zarr store (replacing it whole when
     its commit commits: ``store.commit.replace_store``; the masks and tracks of wells present
     before and after stay until their stages re-run); empty wells are recorded without
-    pixels. Returns one info per well."""
-    infos: list[WellMovieInfo] = []
-    roles = [c.role.value for c in manifest.channels]
+    pixels. One field per call of ``field_well_movies``, in ``pool`` (default: this process;
+    a re-run redoes every field: the fields are not resumable work units). Returns one info
+    per well, in field order."""
+    pool = pool or WorkerPool()
+    fields = [f.field_id for f in manifest.fields if (grid.field_id == f.field_id).any()]
     with replace_store(store_path, manifest.chip_id) as tmp:
-        for field in manifest.fields:
-            g = grid[grid.field_id == field.field_id].sort_values(["row", "col", "frame"])
-            if g.empty:
-                continue
-            wells = [(int(r), int(c)) for r, c in g[["row", "col"]].drop_duplicates().itertuples(index=False)]
-            T = manifest.n_frames
-            R, C = max(r for r, _ in wells) + 1, max(c for _, c in wells) + 1
-            centres = np.full((T, R, C, 2), np.nan)
-            occupied = np.zeros((R, C), bool)
-            scores = np.zeros((R, C))
-            for (r, c), w in g.groupby(["row", "col"]):
-                centres[w.frame.to_numpy(), r, c] = w[["y", "x"]].to_numpy()
-                occupied[r, c] = bool(w.occupied.iloc[0])
-                scores[r, c] = float(w.detection_score.iloc[0])
-            stacks = {c.name: read_stack(chip_dir, manifest, field.field_id, c.role) for c in manifest.channels}
-            infos += write_field_movies(
-                tmp, chip_id=manifest.chip_id, field_id=field.field_id, stacks=stacks, channel_roles=roles,
-                centres=centres, wells=wells, occupied=occupied, well_size_px=float(g.well_size_px.iloc[0]),
-                raw_um_per_px=manifest.pixel_size_um, frame_interval_min=manifest.frame_interval_min,
-                params=params, detection_scores=scores)
-    return infos
+        for field_id in fields:  # the store's groups exist before the fields' writers start
+            ensure_chip_root(tmp, manifest.chip_id, "wells", field_id)
+        per_field = pool.map(field_well_movies, [
+            (f, (str(chip_dir), f, grid[grid.field_id == f], str(tmp), params)) for f in fields],
+            stage="well_movies", store_path=store_path)
+    return [info for infos in per_field for info in infos]  # type: ignore[union-attr]

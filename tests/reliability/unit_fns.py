@@ -45,3 +45,17 @@ def mean_phase_field(store_path: str, field_id: str, log: str, kill_marker: str 
 def logged(log: str | Path) -> list[str]:
     path = Path(log)
     return path.read_text().split() if path.is_file() else []
+
+
+class TwoPartError(Exception):
+    """An error pickle cannot rebuild (its constructor wants two arguments, ``args`` holds one)."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+
+
+def square_or_fail(x: int, bad: int) -> int:
+    """``x * x``; raises ``TwoPartError`` for ``bad``."""
+    if x == bad:
+        raise TwoPartError(f"item {x}", "cannot be squared")
+    return x * x

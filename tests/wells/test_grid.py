@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from lftiming_ml.sim.chip import simulate_chip
 from lftiming_ml.wells.config import WellGridParams
 from lftiming_ml.wells.grid import chip_well_grid, chip_well_movies
 from lftiming_ml.store.movies import list_well_movies, open_well_movie
+from lftiming_ml.workers import WorkerPool
 from tests.conftest import small_sim_config
 from tests.truth_detect import Boxes, truth_detector
 
@@ -53,3 +55,55 @@ def test_detector_finding_nothing_is_an_error(chip: Path) -> None:
     # the message says how a lab fixes it: the field's grid by hand, then a fine-tune
     assert f"lftiming label-wells --chip {manifest.chip_id} --fields f000 --corners" in str(e.value)
     assert "lftiming train well_detector --init champion" in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def two_field_chip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cfg = small_sim_config(seed=13, n_frames=4).model_copy(update={"n_fields": 2})
+    return simulate_chip(tmp_path_factory.mktemp("grid2") / "grid-s13", cfg)
+
+
+def _movies(store: Path) -> dict[str, tuple[dict, np.ndarray | None]]:
+    out = {}
+    for info in list_well_movies(store):
+        movie = open_well_movie(store, info.field_id, info.row, info.col)[0] if info.cropped else None
+        out[info.group_path] = (info.model_dump(), movie)
+    return out
+
+
+def test_movies_cut_in_two_worker_processes_equal_the_in_process_cut(two_field_chip: Path, tmp_path: Path) -> None:
+    manifest = read_manifest(two_field_chip)
+    params = WellGridParams()
+    grid, _ = chip_well_grid(two_field_chip, manifest, truth_detector(two_field_chip), params=params)
+    here = chip_well_movies(two_field_chip, manifest, grid, tmp_path / "a" / "grid-s13.zarr", params=params)
+    with WorkerPool(workers=2, threads=1) as pool:
+        there = chip_well_movies(two_field_chip, manifest, grid, tmp_path / "b" / "grid-s13.zarr", params=params,
+                                 pool=pool)
+        assert pool.last_run == "2 fields run in 2 worker processes x 1 threads"
+    assert [i.model_dump() for i in here] == [i.model_dump() for i in there]
+    assert {i.field_id for i in there} == {"f000", "f001"}
+    a, b = _movies(tmp_path / "a" / "grid-s13.zarr"), _movies(tmp_path / "b" / "grid-s13.zarr")
+    assert a.keys() == b.keys() and len(a) == 18
+    for key, (info, movie) in a.items():
+        assert b[key][0] == info
+        assert (movie is None and b[key][1] is None) or np.array_equal(movie, b[key][1])
+
+
+def test_a_field_that_fails_in_a_worker_is_named_and_the_old_store_stays(two_field_chip: Path, tmp_path: Path) -> None:
+    manifest = read_manifest(two_field_chip)
+    params = WellGridParams()
+    grid, _ = chip_well_grid(two_field_chip, manifest, truth_detector(two_field_chip), params=params)
+    store = tmp_path / "grid-s13.zarr"
+    chip_well_movies(two_field_chip, manifest, grid, store, params=params)
+    before = _movies(store)
+    damaged = tmp_path / "grid-s13"  # the same chip, f001's effector dye stack cut short
+    shutil.copytree(two_field_chip, damaged)
+    tif = damaged / "f001" / "pkh67.tif"
+    tif.write_bytes(tif.read_bytes()[:4096])
+    with WorkerPool(workers=2, threads=1) as pool, pytest.raises(Exception) as e:
+        chip_well_movies(damaged, manifest, grid, store, params=params, pool=pool)
+    assert "pkh67.tif" in str(e.value)
+    assert "in well_movies unit f001 of grid-s13.zarr" in "\n".join(getattr(e.value, "__notes__", []))
+    after = _movies(store)
+    assert after.keys() == before.keys()
+    assert all(after[k][0] == v[0] and (v[1] is None or np.array_equal(after[k][1], v[1])) for k, v in before.items())
