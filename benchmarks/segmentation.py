@@ -19,7 +19,8 @@ steps. Weights are plain state_dicts in ``data/models/segmentation/<kind>_cpu.pt
 registry config JSON and the training history). Evaluation: held-out chips seed 301
 (standard) and 302 (hard), one field of 72 frames each (simulated into ``--cache``, default
 the corpus folder, when missing), every ``--frame-step``-th frame;
-mIoU per frame (``metrics.segmentation``), per stratum, 95% bootstrap CIs over wells, AP50,
+mIoU per frame (``metrics.segmentation``), per stratum (and overall and >4 cells on frames
+0-11 and 12-71 apart, ``by_frames``), 95% bootstrap CIs over wells, AP50,
 missed/extra cells and inference speed (well-frames/s, 2 CPU threads, batch 32). Writes
 ``benchmarks/results/segmentation.json`` (``segmentation_registered.json`` with
 ``--registered``; or ``--out``) and prints a table.
@@ -55,6 +56,9 @@ MODELS = ROOT / "data" / "models" / "segmentation"
 HELD_OUT = (("standard", 301), ("hard", 302))
 VAL = SEGMENTATION_CORPUS.replace(n_chips=2, first_seed=20_010)
 MIOU_TARGET_CPU = 0.85
+EARLY_FRAMES = 12
+"""Frames 0-11 and 12-71 are also scored apart: the bundled LOCSNET of 2026-12-05 was trained
+on 12-frame movies only (``by_frames`` in the results)."""
 
 
 def held_out_chip(preset: str, seed: int, cache: Path = CHIPS) -> Path:
@@ -165,7 +169,12 @@ def main() -> None:
             frames, summary = evaluate(model, samples, profile=profile, device="cpu", batch_size=32)
             out[preset] = summary
             pooled.append(frames)
-        out["all"] = summarize_segmentation(pd.concat(pooled, ignore_index=True))
+        pooled_frames = pd.concat(pooled, ignore_index=True)
+        out["all"] = summarize_segmentation(pooled_frames)
+        out["by_frames"] = {  # early frames (crowding, deaths and divisions build up later in a movie)
+            name: {g: m for g, m in summarize_segmentation(part).items() if g in ("overall", ">4 cells")}
+            for name, part in ((f"frames 0-{EARLY_FRAMES - 1}", pooled_frames[pooled_frames.frame < EARLY_FRAMES]),
+                               (f"frames {EARLY_FRAMES}-71", pooled_frames[pooled_frames.frame >= EARLY_FRAMES]))}
         out["all"]["speed"] = {"frames_per_s": sum(len(s) for s in eval_samples.values()) /
                                sum(out[p]["speed"]["seconds"] for p in eval_samples)}
         result["models"][label] = out
@@ -184,6 +193,9 @@ def main() -> None:
                 continue
             print(f"  {group:<14}{m['n_wells']:>6}{m['n_frames_with_cells']:>7}{m['miou_mean']:>7.3f}{m['miou_sd']:>6.2f}"
                   f"  [{m['miou_ci_low']:.3f}, {m['miou_ci_high']:.3f}]  {m['ap50']:>6.3f}{m['n_missed']:>8}{m['n_extra']:>7}")
+        for name, groups in out["by_frames"].items():
+            print(f"  {name}: " + ", ".join(f"{g} {m['miou_mean']:.3f} [{m['miou_ci_low']:.3f}, {m['miou_ci_high']:.3f}]"
+                                           for g, m in groups.items()))
     out_path = args.out or RESULTS / ("segmentation_registered.json" if args.registered else "segmentation.json")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1, default=float) + "\n")
