@@ -15,7 +15,7 @@ import pandas as pd
 
 from lftiming_assets.config import params_config, params_metadata
 from lftiming_assets.partitions import chips
-from lftiming_assets.resources import ChipTables, LftimingStorage, ZarrStore
+from lftiming_assets.resources import ChipTables, FieldWorkers, LftimingStorage, ZarrStore
 from lftiming_ml.interactions.outcomes import VERSION_COLUMNS
 from lftiming_ml.review import queue as review
 from lftiming_ml.review.config import ReviewParams
@@ -42,15 +42,18 @@ def reason_counts(queue: pd.DataFrame) -> dict[str, int]:
           check_specs=[dg.AssetCheckSpec("one_row_per_occupied_well", asset="review_queue", partitions_def=chips, description=(
               "review_queue has exactly one row per well the well detector called occupied."))])
 def review_queue(context: dg.AssetExecutionContext, config: ReviewConfig,  # type: ignore[valid-type]
-                 storage: LftimingStorage, zarr_store: ZarrStore, tables: ChipTables) -> dg.MaterializeResult:
+                 storage: LftimingStorage, zarr_store: ZarrStore, tables: ChipTables,
+                 workers: FieldWorkers) -> dg.MaterializeResult:
     """Per occupied well: suspicion score (estimated probability of an error), rank within the
     chip and reasons, from signals the pipeline already has (``lftiming_ml.review.signals``) and,
-    on chips with dyes, the phase calls checked against the fluorescence. Config: ``ReviewParams``."""
+    on chips with dyes, the phase calls checked against the fluorescence (one field per call in
+    the ``workers`` pool). Config: ``ReviewParams``."""
     chip_id, params = context.partition_key, config.to_params()
     inputs = {name: tables.read(name, chip_id) for name in review.REVIEW_INPUTS}
     store = zarr_store.chip_store_path(chip_id)
     wells = review.occupied_wells(store)
-    fluorescence = chip_fluorescence_signals(store, wells, inputs["cell_types"], inputs["cell_deaths"], params)
+    fluorescence = chip_fluorescence_signals(store, wells, inputs["cell_types"], inputs["cell_deaths"], params,
+                                             pool=workers.pool())
     queue = review.review_queue(wells, inputs, fluorescence, params=params)
     tables.write(chip_id, {"review_queue": queue})
     png = score_distribution_png(queue, storage.reports_dir(chip_id) / "review_scores.png",

@@ -31,6 +31,7 @@ from lftiming_ml.review.config import ReviewParams
 from lftiming_ml.store.keys import WELL_KEYS
 from lftiming_ml.store.movies import list_well_movies, open_well_channel
 from lftiming_ml.store.tracks import open_well_track_masks
+from lftiming_ml.workers import WorkerPool
 
 DYE_ROLES = ("effector_dye", "target_dye")
 DEATH_ROLE = "death_marker"
@@ -72,16 +73,35 @@ def well_fluorescence_signals(track_masks: np.ndarray, cell_types: Sequence[str 
 
 
 def chip_fluorescence_signals(store_path: Path | str, wells: pd.DataFrame, cell_types: pd.DataFrame,
-                              cell_deaths: pd.DataFrame, params: ReviewParams = ReviewParams()) -> pd.DataFrame | None:
-    """``WELL_KEYS`` + ``COLUMNS`` for the occupied ``wells`` (one row per well) of a chip
-    store, or None when its movies have no fluorescence channel (or ``params.use_fluorescence``
-    is off). Wells without tracks score 0. cell_types: one row per track (``cell_type``);
-    cell_deaths: ``death_frame`` per track and frame."""
-    infos = {(i.field_id, i.row, i.col): i for i in list_well_movies(store_path) if i.cropped}
-    roles = set().union(*(i.channel_roles for i in infos.values())) if infos else set()
+                              cell_deaths: pd.DataFrame, params: ReviewParams = ReviewParams(), *,
+                              pool: WorkerPool | None = None) -> pd.DataFrame | None:
+    """``WELL_KEYS`` + ``COLUMNS`` for the occupied ``wells`` (one row per well, in their order)
+    of a chip store, or None when its movies have no fluorescence channel (or
+    ``params.use_fluorescence`` is off). Wells without tracks score 0. cell_types: one row per
+    track (``cell_type``); cell_deaths: ``death_frame`` per track and frame. One field per
+    call of ``field_fluorescence_signals``, in ``pool`` (default: this process)."""
+    infos = [i for i in list_well_movies(store_path) if i.cropped]
+    roles = set().union(*(i.channel_roles for i in infos)) if infos else set()
     has_dyes, has_death = set(DYE_ROLES) <= roles, DEATH_ROLE in roles
     if not params.use_fluorescence or not (has_dyes or has_death):
         return None
+    fields = list(dict.fromkeys(wells["field_id"]))
+    parts = (pool or WorkerPool()).map(field_fluorescence_signals, [(f, (
+        str(store_path), wells[wells.field_id == f], cell_types[cell_types.field_id == f],
+        cell_deaths[cell_deaths.field_id == f], [(i.row, i.col) for i in infos if i.field_id == f],
+        has_dyes, has_death, params)) for f in fields], stage="review_queue", store_path=store_path)
+    if not parts:
+        return pd.DataFrame(columns=[*WELL_KEYS, *COLUMNS])
+    out = pd.concat(parts, ignore_index=True)  # type: ignore[arg-type]
+    order = pd.MultiIndex.from_frame(wells[WELL_KEYS].astype({"row": "int64", "col": "int64"}))
+    return out.set_index(WELL_KEYS).reindex(order).reset_index()[[*WELL_KEYS, *COLUMNS]]
+
+
+def field_fluorescence_signals(store_path: str, wells: pd.DataFrame, cell_types: pd.DataFrame,
+                               cell_deaths: pd.DataFrame, cropped: Sequence[tuple[int, int]], has_dyes: bool,
+                               has_death: bool, params: ReviewParams) -> pd.DataFrame:
+    """``chip_fluorescence_signals`` for the wells of one field (``cropped``: its wells with a
+    movie); any process."""
     types = {(r.field_id, int(r.row), int(r.col), int(r.track_id)): str(r.cell_type)
              for r in cell_types.itertuples(index=False)}
     first = cell_deaths.drop_duplicates(["field_id", "row", "col", "track_id"])
@@ -89,11 +109,12 @@ def chip_fluorescence_signals(store_path: Path | str, wells: pd.DataFrame, cell_
               None if pd.isna(r.death_frame) else int(r.death_frame)
               for r in first[["field_id", "row", "col", "track_id", "death_frame"]].itertuples(index=False)}
     tracked = {(f, int(r), int(c)) for f, r, c in cell_types[["field_id", "row", "col"]].itertuples(index=False)}
+    with_movie = {(int(r), int(c)) for r, c in cropped}
     rows = []
     for w in wells[WELL_KEYS].itertuples(index=False):
         key = (w.field_id, int(w.row), int(w.col))
         values = (0.0 if has_dyes else np.nan, 0.0 if has_death else np.nan)
-        if key in tracked and key in infos:
+        if key in tracked and key[1:] in with_movie:
             masks = open_well_track_masks(store_path, *key)
             channel = {role: open_well_channel(store_path, *key, role)[0].astype(np.float64)
                        for role in (*(DYE_ROLES if has_dyes else ()), *((DEATH_ROLE,) if has_death else ()))}
@@ -107,4 +128,5 @@ def chip_fluorescence_signals(store_path: Path | str, wells: pd.DataFrame, cell_
     return pd.DataFrame(rows, columns=[*WELL_KEYS, *COLUMNS])
 
 
-__all__ = ["COLUMNS", "DEATH_ROLE", "DYE_ROLES", "chip_fluorescence_signals", "well_fluorescence_signals"]
+__all__ = ["COLUMNS", "DEATH_ROLE", "DYE_ROLES", "chip_fluorescence_signals", "field_fluorescence_signals",
+           "well_fluorescence_signals"]

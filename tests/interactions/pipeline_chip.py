@@ -57,11 +57,12 @@ class PipelineChip:
 
 
 def build_pipeline_chip(root: Path, chip_id: str = "ix-s7", *, seed: int = 7, n_frames: int = 36,
-                        wells_per_block: int = 3, field_px: int = 352, preset: str = "standard") -> PipelineChip:
+                        wells_per_block: int = 3, field_px: int = 352, preset: str = "standard",
+                        n_fields: int = 1) -> PipelineChip:
     """Simulate ``root/raw/<chip_id>`` and write its store and the three input tables."""
     chip_dir, tables_dir = root / "raw" / chip_id, root / "tables"
     store = root / "zarr" / f"{chip_id}.zarr"
-    cfg = preset_config(preset, seed=seed, n_fields=1, n_frames=n_frames)
+    cfg = preset_config(preset, seed=seed, n_fields=n_fields, n_frames=n_frames)
     cfg = cfg.model_copy(update={"layout": cfg.layout.model_copy(
         update={"wells_per_block": wells_per_block, "field_px": field_px})})
     simulate_chip(chip_dir, cfg)
