@@ -47,8 +47,9 @@ GRID_CHECKS = [
 @dg.asset(partitions_def=chips, group_name="wells", deps=[raw_chip, well_detector], kinds={"pytorch", "parquet"},
           check_specs=GRID_CHECKS)
 def well_grid(context: dg.AssetExecutionContext, config: WellGridConfig, storage: LftimingStorage,
-              registry: ModelRegistry, tables: ChipTables) -> dg.MaterializeResult:
-    """Detect wells on the reference frame, fit the lattice, follow the stage drift."""
+              registry: ModelRegistry, tables: ChipTables, workers: FieldWorkers) -> dg.MaterializeResult:
+    """Detect wells on the reference frame (here), fit the lattice and follow the stage drift
+    (one field per call in the ``workers`` pool)."""
     chip_id = context.partition_key
     params = config.to_params()
     chip_dir = storage.chip_dir(chip_id)
@@ -56,7 +57,7 @@ def well_grid(context: dg.AssetExecutionContext, config: WellGridConfig, storage
     start = time.perf_counter()
     try:
         detect, info = registry.well_detector()
-        grid, problems = chip_well_grid(chip_dir, manifest, detect, params=params)
+        grid, problems = chip_well_grid(chip_dir, manifest, detect, params=params, pool=workers.pool())
     except Exception:
         forget_new_chip(tables, storage, chip_id, what=step_label(context, "well_grid failed"))
         raise

@@ -32,53 +32,64 @@ GRID_COLUMNS = ["chip_id", "field_id", "row", "col", "frame", "y", "x", "y0", "x
 
 
 def chip_well_grid(chip_dir: Path, manifest: ChipManifest, detect: DetectFn, *,
-                   params: WellGridParams) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+                   params: WellGridParams, pool: WorkerPool | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Locate every well of every field over time.
 
-    Returns the grid table (``GRID_COLUMNS``: one row per kept well per frame; centre and
-    box in field px, pixel (i, j) centred at (i, j)) and, per field, the drift problems
-    found (empty lists when the drift is plausible). Raises ``ValueError`` naming the field
-    when its detections cannot support a lattice (e.g. the detector found nothing).
+    The detector runs here, on every field's reference frame at once; the lattice fit and the
+    drift of each field (``field_well_grid``) run one field per call in ``pool`` (default:
+    this process). Returns the grid table (``GRID_COLUMNS``: one row per kept well per frame;
+    centre and box in field px, pixel (i, j) centred at (i, j)) and, per field, the drift
+    problems found (empty lists when the drift is plausible). Raises ``ValueError`` naming
+    the field when its detections cannot support a lattice (e.g. the detector found nothing).
     """
-    phases = {f.field_id: read_stack(chip_dir, manifest, f.field_id, ChannelRole.phase) for f in manifest.fields}
     ref = params.drift_reference
-    detections = detect([phases[f.field_id][ref] for f in manifest.fields], manifest.pixel_size_um)
+    references = [read_stack(chip_dir, manifest, f.field_id, ChannelRole.phase)[ref].copy() for f in manifest.fields]
+    detections = detect(references, manifest.pixel_size_um)
+    calls = [(field.field_id, (str(chip_dir), field.field_id, np.asarray(det.boxes, np.float64).reshape(-1, 4),
+                               np.asarray(det.scores), np.asarray(det.occupied_prob), params))
+             for field, det in zip(manifest.fields, detections, strict=True)]
+    per_field = (pool or WorkerPool()).map(field_well_grid, calls, stage="well_grid", store_path=chip_dir)
+    tables = [table for table, _ in per_field]  # type: ignore[misc]
+    problems = {field_id: found for (field_id, _), (_, found) in zip(calls, per_field)}  # type: ignore[misc]
+    return pd.concat(tables, ignore_index=True)[GRID_COLUMNS], problems
+
+
+def field_well_grid(chip_dir: Path | str, field_id: str, boxes: np.ndarray, scores: np.ndarray,
+                    occupied_prob: np.ndarray, params: WellGridParams) -> tuple[pd.DataFrame, list[str]]:
+    """One field of ``chip_well_grid`` from its detections on the reference frame (``boxes``
+    (y0, x0, y1, x1) field px, ``scores``, ``occupied_prob``): the lattice, the drift of its
+    phase stack, its rows of the grid table and its drift problems; any process."""
+    manifest = read_manifest(chip_dir)
     n = manifest.layout.wells_per_block
     pitch_px = manifest.layout.pitch_um / manifest.pixel_size_um
-    tables, problems = [], {}
-    for field, det in zip(manifest.fields, detections, strict=True):
-        boxes = np.asarray(det.boxes, np.float64).reshape(-1, 4)
-        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
-        sizes = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
-        try:
-            lattice = fit_lattice(centres, np.asarray(det.scores), n_rows=n, n_cols=n, pitch_px_guess=pitch_px,
-                                  params=params, field_id=field.field_id, field_shape=manifest.field_shape,
-                                  box_sizes=sizes)
-        except ValueError as e:
-            raise ValueError(f"{e}. If this microscope is new to the well detector, give one field's grid by hand "
-                             f"(lftiming label-wells --chip {manifest.chip_id} --fields {field.field_id} --corners "
-                             "Y,X Y,X Y,X) and fine-tune it (lftiming train well_detector --init champion "
-                             f"--annotations {manifest.chip_id})") from e
-        drift = estimate_drift(phases[field.field_id], params=params)
-        problems[field.field_id] = drift_problems(drift, params)
-        over_time = lattice.centres_over_time(drift)  # [T, R, C, 2]
-        idx = lattice.detection_index
-        half = lattice.well_size_px / 2
-        rows = []
-        for r, c in lattice.wells():
-            k = int(idx[r, c])
-            # a well the detector missed keeps its cells: treat it as occupied, score 0
-            occupied = bool(det.occupied_prob[k] >= 0.5) if k >= 0 else True
-            score = float(det.scores[k]) if k >= 0 else 0.0
-            y, x = over_time[:, r, c, 0], over_time[:, r, c, 1]
-            rows.append(pd.DataFrame({
-                "chip_id": manifest.chip_id, "field_id": field.field_id, "row": r, "col": c,
-                "frame": np.arange(len(y)), "y": y, "x": x, "y0": y - half, "x0": x - half,
-                "y1": y + half, "x1": x + half, "well_size_px": lattice.well_size_px,
-                "occupied": occupied, "detection_score": score,
-                "drift_dy": drift[:, 0], "drift_dx": drift[:, 1]}))
-        tables.append(pd.concat(rows, ignore_index=True))
-    return pd.concat(tables, ignore_index=True)[GRID_COLUMNS], problems
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    sizes = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
+    try:
+        lattice = fit_lattice(centres, scores, n_rows=n, n_cols=n, pitch_px_guess=pitch_px, params=params,
+                              field_id=field_id, field_shape=manifest.field_shape, box_sizes=sizes)
+    except ValueError as e:
+        raise ValueError(f"{e}. If this microscope is new to the well detector, give one field's grid by hand "
+                         f"(lftiming label-wells --chip {manifest.chip_id} --fields {field_id} --corners "
+                         "Y,X Y,X Y,X) and fine-tune it (lftiming train well_detector --init champion "
+                         f"--annotations {manifest.chip_id})") from e
+    drift = estimate_drift(read_stack(chip_dir, manifest, field_id, ChannelRole.phase), params=params)
+    over_time = lattice.centres_over_time(drift)  # [T, R, C, 2]
+    idx = lattice.detection_index
+    half = lattice.well_size_px / 2
+    rows = []
+    for r, c in lattice.wells():
+        k = int(idx[r, c])
+        # a well the detector missed keeps its cells: treat it as occupied, score 0
+        occupied = bool(occupied_prob[k] >= 0.5) if k >= 0 else True
+        score = float(scores[k]) if k >= 0 else 0.0
+        y, x = over_time[:, r, c, 0], over_time[:, r, c, 1]
+        rows.append(pd.DataFrame({
+            "chip_id": manifest.chip_id, "field_id": field_id, "row": r, "col": c,
+            "frame": np.arange(len(y)), "y": y, "x": x, "y0": y - half, "x0": x - half,
+            "y1": y + half, "x1": x + half, "well_size_px": lattice.well_size_px,
+            "occupied": occupied, "detection_score": score,
+            "drift_dy": drift[:, 0], "drift_dx": drift[:, 1]}))
+    return pd.concat(rows, ignore_index=True), drift_problems(drift, params)
 
 
 def field_well_movies(chip_dir: Path | str, field_id: str, grid: pd.DataFrame, staged_store: Path | str,

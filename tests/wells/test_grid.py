@@ -57,6 +57,20 @@ def test_detector_finding_nothing_is_an_error(chip: Path) -> None:
     assert "lftiming train well_detector --init champion" in str(e.value)
 
 
+def test_a_field_without_a_lattice_in_a_worker_fails_with_the_same_message(two_field_chip: Path) -> None:
+    manifest = read_manifest(two_field_chip)
+    detect = truth_detector(two_field_chip)
+
+    def second_field_blank(frames, pixel_size_um=None):
+        found = detect(frames, pixel_size_um)
+        return [found[0], Boxes(np.zeros((0, 4)), np.zeros(0), np.zeros(0))]
+
+    with WorkerPool(workers=2, threads=1) as pool, pytest.raises(ValueError, match="f001") as e:
+        chip_well_grid(two_field_chip, manifest, second_field_blank, params=WellGridParams(), pool=pool)
+    assert f"lftiming label-wells --chip {manifest.chip_id} --fields f001 --corners" in str(e.value)
+    assert "in well_grid unit f001 of grid-s13" in e.value.__notes__
+
+
 @pytest.fixture(scope="module")
 def two_field_chip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = small_sim_config(seed=13, n_frames=4).model_copy(update={"n_fields": 2})
@@ -71,12 +85,16 @@ def _movies(store: Path) -> dict[str, tuple[dict, np.ndarray | None]]:
     return out
 
 
-def test_movies_cut_in_two_worker_processes_equal_the_in_process_cut(two_field_chip: Path, tmp_path: Path) -> None:
+def test_grid_and_movies_in_two_worker_processes_equal_the_in_process_ones(two_field_chip: Path, tmp_path: Path) -> None:
     manifest = read_manifest(two_field_chip)
     params = WellGridParams()
-    grid, _ = chip_well_grid(two_field_chip, manifest, truth_detector(two_field_chip), params=params)
+    grid, problems = chip_well_grid(two_field_chip, manifest, truth_detector(two_field_chip), params=params)
     here = chip_well_movies(two_field_chip, manifest, grid, tmp_path / "a" / "grid-s13.zarr", params=params)
     with WorkerPool(workers=2, threads=1) as pool:
+        grid_there, problems_there = chip_well_grid(two_field_chip, manifest, truth_detector(two_field_chip),
+                                                    params=params, pool=pool)
+        pd.testing.assert_frame_equal(grid, grid_there)
+        assert problems == problems_there == {"f000": [], "f001": []}
         there = chip_well_movies(two_field_chip, manifest, grid, tmp_path / "b" / "grid-s13.zarr", params=params,
                                  pool=pool)
         assert pool.last_run == "2 fields run in 2 worker processes x 1 threads"
