@@ -32,10 +32,14 @@ def test_inference_dtype_follows_the_profile_and_the_device() -> None:
 def test_bfloat16_convolutions_find_the_cells_float32_finds() -> None:
     bundle, _ = load_shipped(ROOT / "models" / "locsnet")
     model, profile = segmenter_from_registry(bundle.state_dict, bundle.config)
-    crops = [np.pad(s.image, 16, constant_values=1000) for s in toy_set()]  # 96 px, the bundle's crop size
+    samples = toy_set()
+    crops = [np.pad(s.image, 16, constant_values=1000) for s in samples]  # 96 px, the bundle's crop size
     f32 = segment_crops(model, crops, profile=profile.model_copy(update={"precision": "float32"}))
     bf16 = segment_crops(model, crops, profile=profile.model_copy(update={"precision": "bfloat16"}))
-    assert [len(a) for a in f32] == [len(b) for b in bf16] == [2, 1, 3]
+    assert [len(a) for a in f32] == [len(b) for b in bf16]
+    for s, a in zip(samples, f32):  # every disc found (a toy disc is not a simulated cell: extras may come)
+        truth = np.pad(s.masks, ((0, 0), (16, 16), (16, 16)))
+        assert mask_iou_matrix(a.masks, truth).max(axis=0).min() > 0.5
     for a, b in zip(f32, bf16):
         assert b.scores.dtype == np.float32 and b.boxes.dtype == np.float32
         np.testing.assert_allclose(b.scores, a.scores, atol=0.02)
