@@ -10,6 +10,7 @@ For each chip (preset ``standard``, seed 500 + N, N fields of 36 wells, ``--fram
 simulated once into ``--home``/chips) and each pool:
 
 - ``workers1``: ``LFTIMING_WORKERS=1``, every unit in the run's own process (2 torch threads);
+- ``workers1t1``: the same with ``OMP_NUM_THREADS=1`` (1 torch thread: one core's worth of work);
 - ``workers2``: ``LFTIMING_WORKERS=2``, two spawned worker processes (1 torch thread each);
 - ``dask2``: a ``distributed.LocalCluster`` of 2 worker processes x 1 thread started by this
   script, its address given to the run as ``LFTIMING_DASK_SCHEDULER`` (needs the dask extra),
@@ -150,6 +151,9 @@ def run_once(home: Path, staging: Path, chip: str, pool: str) -> dict:
     dask_pids: list[int] = []
     if pool == "workers1":
         env["LFTIMING_WORKERS"] = "1"
+    elif pool == "workers1t1":  # one core's worth: the process scaling workers2 adds, without torch's own threads
+        env["LFTIMING_WORKERS"] = "1"
+        env["OMP_NUM_THREADS"] = "1"
     elif pool == "workers2":
         env["LFTIMING_WORKERS"] = "2"
     elif pool == "dask2":
@@ -213,7 +217,7 @@ def main() -> int:
     p.add_argument("--fields", type=int, nargs="+", default=[2, 8])
     p.add_argument("--frames", type=int, default=72)
     p.add_argument("--pools", nargs="+", default=["workers1", "workers2", "dask2"],
-                   choices=["workers1", "workers2", "dask2"])
+                   choices=["workers1", "workers1t1", "workers2", "dask2"])
     p.add_argument("--home", type=Path, default=Path("/tmp/lftiming_scale"))
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     p.add_argument("--fit", type=Path, nargs="+", help="fit wall time vs well-frames over these result files, run nothing")
@@ -253,6 +257,9 @@ def main() -> int:
     result["speedup_workers2_vs_workers1"] = {
         f: round(by[(f, "workers1")]["wall_s"] / by[(f, "workers2")]["wall_s"], 2)
         for f in args.fields if (f, "workers1") in by and (f, "workers2") in by}
+    result["speedup_workers2_vs_workers1t1"] = {
+        f: round(by[(f, "workers1t1")]["wall_s"] / by[(f, "workers2")]["wall_s"], 2)
+        for f in args.fields if (f, "workers1t1") in by and (f, "workers2") in by}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("linear_fit_wall_vs_fields", "speedup_workers2_vs_workers1")}, indent=1))
