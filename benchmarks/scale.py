@@ -262,7 +262,8 @@ def main() -> int:
         for f in args.fields if (f, "workers1t1") in by and (f, "workers2") in by}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("linear_fit_wall_vs_fields", "speedup_workers2_vs_workers1")}, indent=1))
+    print(json.dumps({k: result[k] for k in ("linear_fit_wall_vs_fields", "speedup_workers2_vs_workers1",
+                                              "speedup_workers2_vs_workers1t1")}, indent=1))
     print(f"wrote {args.out}")
     return 0
 

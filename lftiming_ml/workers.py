@@ -211,8 +211,8 @@ class WorkerPool:
         if here:
             for t in progress(todo, desc=desc, unit="field", total=len(todo)):
                 _named(lambda t=t: run_unit(t), t.stage, t.unit, t.store_path)
-        else:
-            self._run_pooled(todo, desc)
+        else:  # one stage of one chip: the units share stage and store
+            self._pooled([(t.unit, run_unit, (t,)) for t in todo], todo[0].stage, todo[0].store_path)
         reused = len(tasks) - len(todo)
         self.last_run = (f"{len(todo)} of {len(tasks)} fields run in {'this process' if here else self.describe()}"
                          + (f", {reused} finished by an earlier run reused" if reused else ""))
@@ -228,25 +228,12 @@ class WorkerPool:
         the chip at ``store_path``), here or in the workers; the results in order. Unlike
         ``run``, nothing is kept between runs: a stage built on ``map`` redoes every call when
         it is re-run. A failure cancels what has not started and raises, naming the call."""
-        names = [name for name, _ in calls]
         if self.in_process or len(calls) <= 1:
             results = [_named(lambda a=args: fn(*a), stage, name, store_path, kept=False)
                        for name, args in progress(calls, desc=stage, unit="field", total=len(calls))]
             self.last_run = f"{len(calls)} fields run in this process"
             return results
-        try:
-            futures = {self.executor().submit(portable_call, fn, *args): i for i, (_, args) in enumerate(calls)}
-        except BrokenProcessPool:
-            self.close()
-            raise
-        results: list[object] = [None] * len(calls)
-        try:
-            for f in progress(as_completed(futures), desc=stage, unit="field", total=len(futures)):
-                i = futures[f]
-                results[i] = _named(f.result, stage, names[i], store_path, kept=False)
-        except BaseException:
-            self._cancel(futures)
-            raise
+        results = self._pooled([(name, fn, args) for name, args in calls], stage, store_path, kept=False)
         self.last_run = f"{len(calls)} fields run in {self.describe()}"
         return results
 
@@ -256,20 +243,24 @@ class WorkerPool:
         if any(isinstance(f.exception(), BrokenProcessPool) for f in futures if f.done() and not f.cancelled()):
             self.close()  # a dead worker breaks the pool: start a fresh one for the next stage
 
-    def _run_pooled(self, todo: Iterable[UnitTask], desc: str) -> None:
-        todo = list(todo)
+    def _pooled(self, calls: Sequence[tuple[str, Callable[..., object], tuple]], stage: str, store_path: Path | str,
+                *, kept: bool = True) -> list[object]:
+        """``fn(*args)`` of every ``(name, fn, args)`` in the workers (``portable_call``), the
+        results in order; the first failure cancels what has not started and raises, named."""
         try:
-            futures: dict[Future, UnitTask] = {self.executor().submit(portable_call, run_unit, t): t for t in todo}
+            futures = {self.executor().submit(portable_call, fn, *args): i for i, (_, fn, args) in enumerate(calls)}
         except BrokenProcessPool:
             self.close()
             raise
+        results: list[object] = [None] * len(calls)
         try:
-            for f in progress(as_completed(futures), desc=desc, unit="field", total=len(futures)):
-                t = futures[f]
-                _named(f.result, t.stage, t.unit, t.store_path)
+            for f in progress(as_completed(futures), desc=stage, unit="field", total=len(futures)):
+                i = futures[f]
+                results[i] = _named(f.result, stage, calls[i][0], store_path, kept=kept)
         except BaseException:
             self._cancel(futures)
             raise
+        return results
 
 
 def field_unit_key(store_path: Path | str, stage: str, field_id: str, key: Mapping[str, object],

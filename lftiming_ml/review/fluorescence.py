@@ -85,11 +85,13 @@ def chip_fluorescence_signals(store_path: Path | str, wells: pd.DataFrame, cell_
     has_dyes, has_death = set(DYE_ROLES) <= roles, DEATH_ROLE in roles
     if not params.use_fluorescence or not (has_dyes or has_death):
         return None
-    fields = list(dict.fromkeys(wells["field_id"]))
+    types_by_field = dict(tuple(cell_types.groupby("field_id")))
+    deaths_by_field = dict(tuple(cell_deaths.groupby("field_id")))
     parts = (pool or WorkerPool()).map(field_fluorescence_signals, [(f, (
-        str(store_path), wells[wells.field_id == f], cell_types[cell_types.field_id == f],
-        cell_deaths[cell_deaths.field_id == f], [(i.row, i.col) for i in infos if i.field_id == f],
-        has_dyes, has_death, params)) for f in fields], stage="review_queue", store_path=store_path)
+        str(store_path), field_wells, types_by_field.get(f, cell_types.iloc[:0]),
+        deaths_by_field.get(f, cell_deaths.iloc[:0]), [(i.row, i.col) for i in infos if i.field_id == f],
+        has_dyes, has_death, params)) for f, field_wells in wells.groupby("field_id", sort=False)],
+        stage="review_queue", store_path=store_path)
     if not parts:
         return pd.DataFrame(columns=[*WELL_KEYS, *COLUMNS])
     out = pd.concat(parts, ignore_index=True)  # type: ignore[arg-type]

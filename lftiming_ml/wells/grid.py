@@ -35,9 +35,10 @@ def chip_well_grid(chip_dir: Path, manifest: ChipManifest, detect: DetectFn, *,
                    params: WellGridParams, pool: WorkerPool | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Locate every well of every field over time.
 
-    The detector runs here, on every field's reference frame at once; the lattice fit and the
-    drift of each field (``field_well_grid``) run one field per call in ``pool`` (default:
-    this process). Returns the grid table (``GRID_COLUMNS``: one row per kept well per frame;
+    The detector runs here, on every field's reference frame at once (each stack read whole,
+    one at a time, its reference frame kept); the lattice fit and the drift of each field
+    (``field_well_grid``, which reads the stack again, a small part of the drift's cost) run
+    one field per call in ``pool`` (default: this process). Returns the grid table (``GRID_COLUMNS``: one row per kept well per frame;
     centre and box in field px, pixel (i, j) centred at (i, j)) and, per field, the drift
     problems found (empty lists when the drift is plausible). Raises ``ValueError`` naming
     the field when its detections cannot support a lattice (e.g. the detector found nothing).
