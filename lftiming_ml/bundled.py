@@ -79,11 +79,13 @@ def _segmenter(settings: Mapping[str, object]) -> Callable[[Path, Callable[[str]
 def _reid(settings: Mapping[str, object]) -> Callable[[Path, Callable[[str], None]], TrainingBundle]:
     def run(root: Path, log: Callable[[str], None]) -> TrainingBundle:
         from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
-        from lftiming_ml.reid.offline import train_bundle
+        from lftiming_ml.reid.offline import segment_masks_from_bundle, train_bundle
 
+        by = settings.get("segmented_by")
+        segment, segmenter = segment_masks_from_bundle(MODELS_DIR / str(by)) if by else (None, None)
         return train_bundle(corpus=CLASSIFICATION_CORPUS.replace(n_chips=int(settings["n_chips"])), corpus_root=root,
                             profile=str(settings["profile"]), overrides=dict(settings["overrides"]),
-                            workers=int(settings["workers"]),
+                            workers=int(settings["workers"]), segment=segment, segmenter=segmenter,
                             log_fn=lambda s, row: log(f"step {s}: loss {row['loss']:.3f}") if s % 500 == 0 else None)
     return run
 
@@ -108,7 +110,10 @@ def _recipes() -> dict[str, Recipe]:
     # held-out mIoU 0.953 on frames 0-11 but 0.918 on frames 12-71 (>4-cell wells 0.945 / 0.862)
     locsnet = {"profile": "cpu", "chip_id": "seg-{preset}-s{seed}-t{n_frames}", "n_chips": 32, "n_frames": 72,
                "frame_step": 6, "workers": 2, "overrides": {"epochs": 2}}
-    reid = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"max_steps": 1500, "train_seconds": 7200.0}}
+    # the same cells on the shipped LOCSNET's masks too: embeddings of true masks only moved with LOCSNET's mask errors
+    # by as much as two look-alike cells differ (lftiming_ml.reid.segmented)
+    reid = {"profile": "cpu", "n_chips": 8, "workers": 2, "segmented_by": "locsnet",
+            "overrides": {"max_steps": 1500, "train_seconds": 7200.0}}
     classifier = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"epochs": 8}}
     return {
         "well_detector": Recipe("well_detector", "wells", detector, _well_detector(detector)),
