@@ -110,10 +110,12 @@ def _recipes() -> dict[str, Recipe]:
     # held-out mIoU 0.953 on frames 0-11 but 0.918 on frames 12-71 (>4-cell wells 0.945 / 0.862)
     locsnet = {"profile": "cpu", "chip_id": "seg-{preset}-s{seed}-t{n_frames}", "n_chips": 32, "n_frames": 72,
                "frame_step": 6, "workers": 2, "overrides": {"epochs": 2}}
-    # the same cells on the shipped LOCSNET's masks too: embeddings of true masks only moved with LOCSNET's mask errors
-    # by as much as two look-alike cells differ (lftiming_ml.reid.segmented)
+    # views on the shipped LOCSNET's masks as well as the true ones (lftiming_ml.reid.segmented), and no mask channel
+    # (the phase cut out at the dilated mask only): embeddings of true masks moved with LOCSNET's mask errors by as much
+    # as two look-alike cells differ. On LOCSNET masks of tuning chips 43/44 + true masks of 11/12, ID switches: 598 +
+    # 174 before; both kinds of masks 579 + 177; that without the mask channel 568 + 170 (README, Re-identification)
     reid = {"profile": "cpu", "n_chips": 8, "workers": 2, "segmented_by": "locsnet",
-            "overrides": {"max_steps": 1500, "train_seconds": 7200.0}}
+            "overrides": {"max_steps": 1500, "train_seconds": 7200.0, "mask_weight": 0.0}}
     classifier = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"epochs": 8}}
     return {
         "well_detector": Recipe("well_detector", "wells", detector, _well_detector(detector)),

@@ -36,6 +36,7 @@ class ReidProfile(BaseModel):
     frame_window: int = Field(6, ge=0, description="Views of a cell are drawn within +- this many frames of one frame.")
     jitter_px: int = Field(2, ge=0, description="Training views are shifted by up to this many px (the segmenter's centroids are not the truth's).")
     mask_jitter: bool = Field(True, description="Training masks are randomly grown or shrunk by one px (the segmenter's masks are not the truth's).")
+    segmented_mask_share: float = Field(0.5, ge=0, le=1, description="Share of training views that take the segmenter's mask instead of the true one, for tracks that carry both (``segmented.attach_segmented_masks``; the bundled recipe's LOCSNET).")
     negatives: Literal["batch", "well"] = Field("batch", description="Which other cells a view is contrasted with: every cell of the batch, or only the cells of its own well (the tracker's choice among look-alikes). Measured (cpu, 300 s): 'well' verified effector pairs of a held-out corpus chip as well as 'batch' (0.910 vs 0.907) and tracked LOCSNET detections of tuning chips 43/44 no better (MOTA 0.937 vs 0.941).")
     temperature: float = Field(0.1, gt=0)
     lr: float = Field(2e-3, gt=0)

@@ -4,6 +4,8 @@
 Training views are drawn per well: every cell of a drawn well is a class, ``views_per_cell``
 frames of it (within ``frame_window``) its positives, shifted by up to ``jitter_px`` and with
 masks grown or shrunk by a pixel, as a segmenter's are, in one of the 8 symmetries of the square.
+A track that carries a segmenter's masks too (``segmented``) gives each view either mask
+(``segmented_mask_share`` of them the segmenter's).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lftiming_ml.models.training import pick_device
 from lftiming_ml.reid.config import MODEL_NAME, ReidProfile, registry_config
 from lftiming_ml.reid.losses import supervised_contrastive_loss
 from lftiming_ml.reid.model import ReidNet, embed_inputs, stack_inputs
+from lftiming_ml.reid.segmented import SEGMENTED_MASK
 
 LogFn = Callable[[int, dict[str, float]], None]
 """``log_fn(step, row)``, called with every history row."""
@@ -80,6 +83,10 @@ def _batch(wells: list[list[TrackSequence]], profile: ReidProfile, rng: np.rando
             idx = np.clip(centre + rng.integers(-profile.frame_window, profile.frame_window + 1,
                                                 profile.views_per_cell), 0, len(t) - 1)
             phase, masks = t.phase[idx], t.mask[idx]
+            second = t.meta.get(SEGMENTED_MASK)
+            if second is not None and profile.segmented_mask_share > 0:  # views on either mask are positives
+                use = rng.random(len(idx)) < profile.segmented_mask_share
+                masks = np.where(use[:, None, None], second[idx], masks)
             if profile.jitter_px:
                 dy, dx = rng.integers(-profile.jitter_px, profile.jitter_px + 1, 2)
                 phase, masks = np.roll(phase, (dy, dx), axis=(1, 2)), np.roll(masks, (dy, dx), axis=(1, 2))

@@ -16,10 +16,10 @@ masks, ``classification.data.load_chip_tracks`` cut at the profile's ``patch_siz
 chip (``corpus.split_by_chip``), plus the tracks of curated labels (an ``AnnotationCorpus``:
 ``classification.offline.annotated_corpus_tracks``; identities are the records' track ids),
 whose wells are drawn with the stated share (``engine.well_draw_probabilities``). With a
-segmenter (``--segmented-by BUNDLE``, the bundled recipe: the shipped LOCSNET) the same true
-cells are added a second time on the segmenter's masks (``segmented.segmented_chip_tracks``),
-as their own wells, and the validation chips are scored on both kinds of masks
-(``val_segmented_*``). The run may start from ``init``'s weights; the bundle carries the
+segmenter (``--segmented-by BUNDLE``, the bundled recipe: the shipped LOCSNET) every true
+track also carries the segmenter's masks of its cell (``segmented.attach_segmented_masks``),
+which training views take for a share of them, and the validation chips are scored on both
+kinds of masks (``val_segmented_*``). The run may start from ``init``'s weights; the bundle carries the
 corpus manifest.
 ``train_bundle`` is also what ``training.train_and_register`` runs before it logs the bundle.
 """
@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS, classifier_profile
@@ -48,7 +49,7 @@ from lftiming_ml.models.manifest import MANIFEST_ARTIFACT, corpus_manifest, mani
 from lftiming_ml.models.training import device_description
 from lftiming_ml.reid.config import MODEL_NAME, PROFILES, registry_config, reid_profile
 from lftiming_ml.reid.engine import LogFn, train_reid, verification_accuracy, wells_of
-from lftiming_ml.reid.segmented import SegmentMasks, segmented_chip_tracks
+from lftiming_ml.reid.segmented import SegmentMasks, attach_segmented_masks, segmented_view
 
 if TYPE_CHECKING:  # the annotations code (and the store's duckdb) loads only when a run selects annotations
     from lftiming_ml.store.layout import DataLayout
@@ -67,7 +68,7 @@ def train_bundle(
     validation chips (and ``val_annotations_*`` on annotated validation wells) and return
     the run as a training bundle (``models.bundle``; needs no MLflow): the final history row
     and the metrics carry the validation scores, ``train_seconds`` excludes the data.
-    ``segment`` adds every chip's true cells on its masks (``segmented.segmented_chip_tracks``;
+    ``segment`` gives every track the segmenter's masks too (``segmented.attach_segmented_masks``;
     ``segmenter`` says which model that is, for the manifest)."""
     prof = reid_profile(profile, **dict(overrides or {}))
     cut = classifier_profile("cpu").model_copy(update={"frame_step": 1, "patch_size": prof.patch_size,
@@ -76,17 +77,21 @@ def train_bundle(
     train_dirs, val_dirs = split_by_chip(simulate_corpus(corpus, corpus_root, workers=workers))
     train_tracks = [t for d in train_dirs for t in load_chip_tracks(d, profile=cut)]
     val_tracks = [t for d in val_dirs for t in load_chip_tracks(d, profile=cut)]
-    seg_train = [t for d in train_dirs for t in segmented_chip_tracks(d, segment, profile=cut)] if segment else []
-    seg_val = [t for d in val_dirs for t in segmented_chip_tracks(d, segment, profile=cut)] if segment else []
+    seg_val, matched = [], np.zeros(2, int)
+    if segment:
+        for d in [*train_dirs, *val_dirs]:
+            matched += attach_segmented_masks(d, train_tracks if d in train_dirs else val_tracks, segment)
+        seg_val = [segmented_view(t) for t in val_tracks]
     share = annotations.share if annotations else None
     mixing = {"unit": "wells with two or more tracks", "simulated_available": len(wells_of(train_tracks)),
               "annotated_available": len(wells_of(ann["train"])), "share_requested": share}
     if segment:
-        mixing["segmented_available"] = len(wells_of(seg_train))
         mixing["segmented_by"] = dict(segmenter or {"model": "unnamed"})
+        mixing["segmented_frames_matched"] = [int(matched[0]), int(matched[1])]
+        mixing["segmented_view_share"] = prof.segmented_mask_share
     manifest = corpus_manifest(model_name=MODEL_NAME, simulated=corpus, init=init, annotations=entries, mixing=mixing)
     start = time.perf_counter()
-    net, history = train_reid(prof, [*train_tracks, *seg_train, *ann["train"]], device=device, log_fn=log_fn, init=init,
+    net, history = train_reid(prof, [*train_tracks, *ann["train"]], device=device, log_fn=log_fn, init=init,
                               annotation_share=share)
     seconds = time.perf_counter() - start
     dev = next(net.parameters()).device
@@ -108,7 +113,7 @@ def train_bundle(
         params={"profile": prof.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
                 "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs), "n_train_tracks": len(train_tracks),
                 "n_val_tracks": len(val_tracks), "n_annotated_train_tracks": len(ann["train"]),
-                "n_segmented_train_tracks": len(seg_train),
+                "segmented_frames_matched": int(matched[0]),
                 "init": "scratch" if init is None else init.describe(), "corpus_manifest": manifest_params(manifest),
                 "train_device": device_description(dev)},
         metrics=metrics, history=history, artifacts={MANIFEST_ARTIFACT: json.dumps(manifest, indent=1).encode()},

@@ -1,4 +1,4 @@
-"""Training tracks on a segmenter's masks: true identities, the masks the tracker will see.
+"""A second mask for every training view: the segmenter's, as the tracker will see the cell.
 
 The embedding reads a cell's phase cut out at its mask (``model.stack_inputs``), so it
 learns whatever the masks of its training tracks look like. Trained only on the simulator's
@@ -9,31 +9,31 @@ than 10%), while the mean embeddings of two look-alike cells of a well are ~0.99
 tracking those detections with the true-mask embeddings instead made 473 instead of 598
 identity switches.
 
-``segmented_chip_tracks`` runs a segmenter on every truth well crop of a simulated chip
-and keeps each true cell's identity on the instances it finds: per frame the instances are
-matched one-to-one to the true amodal masks by IoU (Hungarian, pairs of IoU >=
-``min_iou`` only); a cell's track is the frames it was matched in, its mask the instance's.
-Cells the segmenter missed or merged in a frame are left out of that frame, not guessed.
+``attach_segmented_masks`` runs a segmenter on every truth well crop of a simulated chip and
+gives each true cell's track a second mask per frame: per frame the instances are matched
+one-to-one to the true amodal masks by IoU (Hungarian, pairs of IoU >= ``min_iou`` only);
+a matched cell's second mask is the instance, an unmatched one's (missed, merged) its true
+mask again. Training (``engine``) draws either mask for each view of a cell, so views of
+one cell on both kinds of masks are positives of each other: the embedding learns to
+ignore how the segmenter's masks differ from the truth. ``segmented_view`` is a track on its
+second masks, what validation scores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from lftiming_ml.chip.manifest import ChannelRole
-from lftiming_ml.chip.reader import read_manifest
-from lftiming_ml.classification.config import ClassifierProfile
-from lftiming_ml.classification.data import iter_truth_well_crops, mask_centroids
-from lftiming_ml.classification.sequences import TrackSequence, normalise_phase, track_sequence
-from lftiming_ml.truth.files import read_cells
+from lftiming_ml.classification.data import iter_truth_well_crops
+from lftiming_ml.classification.sequences import TrackSequence, extract_patches
 
-SEGMENTED_SUFFIX = "#segmented"
-"""Appended to a segmented track's ``meta['chip_id']``: its wells are drawn apart from the
-same chip's true-mask wells (``engine.wells_of`` groups by chip, field, row, col)."""
+SEGMENTED_MASK = "segmented_mask"
+"""``TrackSequence.meta`` key of a track's second masks (bool[T, P, P], like ``mask``)."""
 
 SegmentMasks = Callable[[np.ndarray], Sequence[np.ndarray]]
 """``crops (uint16[B, H, W])`` -> per crop the instance masks ``bool[n, H, W]`` (e.g. a
@@ -54,40 +54,44 @@ def match_instances(truth: np.ndarray, instances: np.ndarray, min_iou: float) ->
     return [(int(i), int(j)) for i, j in zip(rows, cols) if iou[i, j] >= min_iou]
 
 
-def segmented_chip_tracks(chip_dir: Path | str, segment: SegmentMasks, *, profile: ClassifierProfile,
-                          min_iou: float = 0.5) -> list[TrackSequence]:
-    """Every true cell of a simulated chip on ``segment``'s masks (module docstring), cut as
-    ``classification.data.load_chip_tracks`` cuts true-mask tracks; ``true_type`` attached,
-    no fluorescence labels. A cell matched in fewer than two frames gives no track."""
+def attach_segmented_masks(chip_dir: Path | str, tracks: Sequence[TrackSequence], segment: SegmentMasks, *,
+                           min_iou: float = 0.5) -> tuple[int, int]:
+    """Give every track of ``tracks`` (``classification.data.load_chip_tracks`` of
+    ``chip_dir``) its second masks in ``meta[SEGMENTED_MASK]`` (module docstring), cut at the
+    track's own centroids. Returns (frames matched, frames in all)."""
     chip_dir = Path(chip_dir)
-    manifest = read_manifest(chip_dir)
-    types = read_cells(chip_dir, columns=["field_id", "row", "col", "cell_id", "type"]).dropna(subset=["type"])
-    type_of = {(str(f), int(r), int(c), int(i)): str(t) for f, r, c, i, t in
-               types.drop_duplicates(["field_id", "row", "col", "cell_id"]).itertuples(index=False)}
-    out: list[TrackSequence] = []
+    by_cell = {(t.meta["field_id"], t.meta["row"], t.meta["col"], t.meta["track_id"]): t for t in tracks
+               if t.meta.get("chip_id") == chip_dir.name}
+    n_matched = n_frames_all = 0
     for w in iter_truth_well_crops(chip_dir, (ChannelRole.phase,)):
-        crops = w.crops[ChannelRole.phase]
-        found = segment(np.clip(crops, 0, 65535).astype(np.uint16))
-        n_frames, n_cells = w.amodal.shape[:2]
-        masks = np.zeros((n_cells, *w.amodal[:, 0].shape), bool)  # [N, T, S, S]
-        matched = np.zeros((n_frames, n_cells), bool)
-        for t in range(n_frames):
-            present = np.flatnonzero(w.amodal[t].reshape(n_cells, -1).any(1))
+        cells = [(i, by_cell.get((w.field_id, w.row, w.col, c))) for i, c in enumerate(w.cell_ids)]
+        if not any(t is not None for _, t in cells):
+            continue
+        found = segment(np.clip(w.crops[ChannelRole.phase], 0, 65535).astype(np.uint16))
+        second = w.amodal.copy()  # [T, N, S, S]: the instance where matched, else the truth
+        matched = np.zeros(w.amodal.shape[:2], bool)
+        for t in range(len(w.amodal)):
+            present = np.flatnonzero(w.amodal[t].reshape(w.amodal.shape[1], -1).any(1))
             for i, j in match_instances(w.amodal[t, present], np.asarray(found[t], bool), min_iou):
-                masks[present[i], t] = found[t][j]
+                second[t, present[i]] = found[t][j]
                 matched[t, present[i]] = True
-        phase = normalise_phase(crops, profile.phase_gain)
-        for i, cell_id in enumerate(w.cell_ids):
-            frames = np.flatnonzero(matched[:, i])
-            if frames.size < 2:
+        for i, track in cells:
+            if track is None:
                 continue
-            seq = track_sequence(phase, masks[i], frames, mask_centroids(masks[i, frames]), profile=profile,
-                                 um_per_px=manifest.pixel_size_um, frame_interval_min=manifest.frame_interval_min,
-                                 meta={"chip_id": chip_dir.name + SEGMENTED_SUFFIX, "field_id": w.field_id,
-                                       "row": w.row, "col": w.col, "track_id": cell_id, "parent": -1})
-            seq.true_type = type_of.get((w.field_id, w.row, w.col, cell_id))
-            out.append(seq)
-    return out
+            dummy = np.zeros((len(track), *second.shape[2:]), np.float32)
+            track.meta[SEGMENTED_MASK] = extract_patches(dummy, second[track.frames, i], track.centroids,
+                                                         track.mask.shape[-1])[1]
+            n_matched += int(matched[track.frames, i].sum())
+            n_frames_all += len(track)
+    missing = [k for k, t in by_cell.items() if SEGMENTED_MASK not in t.meta]
+    if missing:
+        raise ValueError(f"{chip_dir}: {len(missing)} tracks have no truth well to segment, e.g. {missing[0]}")
+    return n_matched, n_frames_all
 
 
-__all__ = ["SEGMENTED_SUFFIX", "SegmentMasks", "match_instances", "segmented_chip_tracks"]
+def segmented_view(track: TrackSequence) -> TrackSequence:
+    """``track`` on its second masks (``attach_segmented_masks``)."""
+    return replace(track, mask=track.meta[SEGMENTED_MASK], meta=dict(track.meta))
+
+
+__all__ = ["SEGMENTED_MASK", "SegmentMasks", "attach_segmented_masks", "match_instances", "segmented_view"]
