@@ -113,7 +113,7 @@ def _recipes() -> dict[str, Recipe]:
     # views on the shipped LOCSNET's masks as well as the true ones (lftiming_ml.reid.segmented), and no mask channel
     # (the phase cut out at the dilated mask only): embeddings of true masks moved with LOCSNET's mask errors by as much
     # as two look-alike cells differ. On LOCSNET masks of tuning chips 43/44 + true masks of 11/12, ID switches: 598 +
-    # 174 before; both kinds of masks 579 + 177; that without the mask channel 568 + 170 (README, Re-identification)
+    # 174 before; both kinds of masks 579 + 177 (ad hoc); this recipe 566 + 170 (README, Re-identification)
     reid = {"profile": "cpu", "n_chips": 8, "workers": 2, "segmented_by": "locsnet",
             "overrides": {"max_steps": 1500, "train_seconds": 7200.0, "mask_weight": 0.0}}
     classifier = {"profile": "cpu", "n_chips": 8, "workers": 2, "overrides": {"epochs": 8}}
