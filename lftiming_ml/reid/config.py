@@ -1,8 +1,8 @@
 """Re-identification parameters: the profile (architecture + training recipe) and what a
 registered version stores to rebuild its network.
 
-Two named profiles: ``cpu`` (32 px patches, 3 conv stages, 32-d embedding, 300 s on 2
-cores) and ``paper`` (48 px, 4 stages, 64-d, for a GPU). Sizes are px of the well crop
+Two named profiles: ``cpu`` (32 px patches, 3 conv stages, 32-d embedding, phase cut-out
+only, 300 s on 2 cores) and ``paper`` (48 px, 4 stages, 64-d, phase and mask, for a GPU). Sizes are px of the well crop
 (canonical 0.65 um/px). Same code, different numbers.
 """
 
@@ -45,7 +45,10 @@ class ReidProfile(BaseModel):
 
 
 PROFILES = {
-    "cpu": ReidProfile(name="cpu"),
+    # phase only on 2 cores: with LOCSNET's masks in training (the bundled recipe) the mask channel made tracking on
+    # LOCSNET detections no better (README, Re-identification), and fine-tuning the shipped champion (mask_weight 0)
+    # must see what it saw
+    "cpu": ReidProfile(name="cpu", mask_weight=0.0),
     "paper": ReidProfile(name="paper", patch_size=48, channels=(64, 128, 192, 256), embedding_dim=64,
                          train_seconds=1800.0, max_steps=40000, wells_per_batch=48),
 }

@@ -45,10 +45,12 @@ def test_cut_out_keeps_the_cell_and_its_halo_only() -> None:
     phase = np.ones((1, 9, 9), np.float32)
     mask = np.zeros((1, 9, 9), bool)
     mask[0, 4, 4] = True
-    x = stack_inputs(phase, mask, small_profile(outside_weight=0.0, mask_dilation_px=1))
+    x = stack_inputs(phase, mask, small_profile(outside_weight=0.0, mask_dilation_px=1, mask_weight=1.0))
     assert x.shape == (1, 2, 9, 9)
     assert x[0, 0].sum() == 9 and x[0, 0, 3:6, 3:6].all()  # the 3 x 3 dilation kept, the rest zeroed
     assert x[0, 1].sum() == 1
+    phase_only = stack_inputs(phase, mask, small_profile(outside_weight=0.0, mask_dilation_px=1))  # cpu: mask_weight 0
+    assert phase_only[0, 1].sum() == 0 and np.array_equal(phase_only[0, 0], x[0, 0])
     np.testing.assert_array_equal(stack_inputs(phase, mask, small_profile(outside_weight=1.0))[0, 0], phase[0])
 
 

@@ -114,7 +114,7 @@ def test_training_views_take_the_second_mask_for_the_stated_share(chip: Path) ->
 
     def empty_share(share: float) -> float:
         prof = reid_profile("cpu", patch_size=PATCH, wells_per_batch=8, segmented_mask_share=share, jitter_px=0,
-                            mask_jitter=False)
+                            mask_jitter=False, mask_weight=1.0)
         x, _, _ = _batch(wells, prof, np.random.default_rng(0))
         return float((x[:, 1].flatten(1).sum(1) == 0).float().mean())
 
