@@ -124,19 +124,19 @@ def train_bundle(
 
 def segment_masks_from_bundle(bundle_dir: Path) -> tuple[SegmentMasks, dict[str, object]]:
     """A segmenter's bundle folder (read with ``models.bundle.read_bundle``; a bundled model's
-    card is checked by ``bundled.load_shipped`` first when it has one) as ``SegmentMasks``,
-    and what names it in the manifest (folder, model, sha256 of its weights file)."""
+    card checksums are checked first, ``models.card.verify_card``, when it has one) as
+    ``SegmentMasks``, and what names it in the manifest (folder, model, sha256 of its weights
+    file)."""
     import hashlib
 
     from lftiming_ml.models.bundle import read_bundle
+    from lftiming_ml.models.card import CARD_JSON, verify_card
     from lftiming_ml.segmentation.serving import build_segment_fn
 
     bundle_dir = Path(bundle_dir)
-    if (bundle_dir / "card.json").is_file():
-        from lftiming_ml.bundled import load_shipped
-        bundle, _ = load_shipped(bundle_dir)
-    else:
-        bundle = read_bundle(bundle_dir)
+    if (bundle_dir / CARD_JSON).is_file():
+        verify_card(bundle_dir)
+    bundle = read_bundle(bundle_dir)
     fn = build_segment_fn(bundle.state_dict, bundle.config)
     weights = sorted(bundle_dir.glob("*.pt")) + sorted(bundle_dir.glob("*.safetensors"))
     identity = {"bundle": str(bundle_dir), "model": bundle.model_name,
