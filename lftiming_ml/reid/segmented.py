@@ -7,7 +7,7 @@ LOCSNET detections of tuning chips 43/44 the median cosine between a cell's embe
 its LOCSNET mask and on its true mask was 0.98 (0.93-0.94 where the areas differ by more
 than 10%), while the mean embeddings of two look-alike cells of a well are ~0.99 apart, and
 tracking those detections with the true-mask embeddings instead made 473 instead of 598
-identity switches.
+identity switches (``benchmarks/tracking_cues.py``, the re-ID bundle of 2026-12-05).
 
 ``attach_segmented_masks`` runs a segmenter on every truth well crop of a simulated chip and
 gives each true cell's track a second mask per frame: per frame the instances are matched
