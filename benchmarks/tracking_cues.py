@@ -15,7 +15,8 @@ lies within 4 px of a true mask's takes that mask's embedding (``true_embedding`
 (``true_area``) or both (``true_both``); everything else (centroids, masks for shape and
 elongation, missed and extra detections) stays LOCSNET's. ``TrackerParams()`` tracks each
 variant; MOTA (``lftiming_ml.metrics.mota``, gate 6 px) against the true centroids, summed
-over wells. Writes ``benchmarks/results/tracking_cues.json`` and prints a table.
+over wells. Also how far the matched detections' areas (|log ratio|) and embeddings (cosine)
+are from their true masks' ones. Writes ``benchmarks/results/tracking_cues.json`` and prints a table.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ MATCH_PX = 4.0
 VARIANTS = ("locsnet", "true_embedding", "true_area", "true_both")
 
 
-def variants(dets: list, true_dets: list) -> dict[str, list]:
-    """The detections of one well per variant (module docstring)."""
+def variants(dets: list, true_dets: list, differences: list[tuple[float, float]] | None = None) -> dict[str, list]:
+    """The detections of one well per variant (module docstring). ``differences``: gets
+    (|log(LOCSNET area / true area)|, cosine of the two embeddings) per matched detection."""
     out: dict[str, list] = {v: [] for v in VARIANTS}
     for d, td in zip(dets, true_dets):
         if d.n == 0 or td.n == 0:
@@ -56,6 +58,9 @@ def variants(dets: list, true_dets: list) -> dict[str, list]:
         dist = np.linalg.norm(d.centroids[:, None] - td.centroids[None], axis=-1)
         j = dist.argmin(1)
         ok = dist[np.arange(d.n), j] <= MATCH_PX
+        if differences is not None:
+            differences += zip(np.abs(np.log(d.areas[ok] / td.areas[j[ok]])).tolist(),
+                               np.sum(d.embeddings[ok] * td.embeddings[j[ok]], axis=1).tolist())
         emb, area = d.embeddings.copy(), d.areas.copy()
         emb[ok], area[ok] = td.embeddings[j[ok]], td.areas[j[ok]]
         out["locsnet"].append(d)
@@ -80,6 +85,7 @@ def main() -> None:
     params = TrackerParams()
     totals = {v: {"n_gt": 0, "n_misses": 0, "n_false_positives": 0, "n_id_switches": 0} for v in VARIANTS}
     by_stratum: dict[str, dict[str, dict[str, int]]] = {}
+    differences: list[tuple[float, float]] = []
     for spec in args.chips:
         preset, seed = spec.split(":")
         name = f"trkpipe-{preset}-s{seed}"
@@ -100,7 +106,7 @@ def main() -> None:
             true_dets = embed_well_detections(store, info_w, detections_from_instances(tm.masks), reid)
             gt = positions_by_id(truth[key], "cell_id", info_w.n_frames) if key in truth else \
                 np.full((info_w.n_frames, 0, 2), np.nan)
-            for v, d in variants(dets, true_dets).items():
+            for v, d in variants(dets, true_dets, differences).items():
                 s = mota(gt, track_well(d, info_w.well_box_px, params).positions, MOTA_GATE_PX)
                 for group in (totals[v], by_stratum.setdefault(strata[key], {}).setdefault(
                         v, {k: 0 for k in totals[v]})):
@@ -111,16 +117,25 @@ def main() -> None:
     def pooled(c: dict[str, int]) -> float:
         return 1.0 - (c["n_misses"] + c["n_false_positives"] + c["n_id_switches"]) / max(c["n_gt"], 1)
 
+    log_area, cosine = (np.array([x[i] for x in differences]) for i in (0, 1))
     result = {"benchmark": "tracking_cues", "chips": args.chips, "reid_version": info.version, "match_px": MATCH_PX,
               "gate_px": MOTA_GATE_PX, "tracker_params": json.loads(params.model_dump_json()),
               "overall": {v: {**c, "mota_pooled": pooled(c)} for v, c in totals.items()},
               "strata": {s: {v: {**c, "mota_pooled": pooled(c)} for v, c in g.items()} for s, g in by_stratum.items()},
+              "matched_detections": {  # LOCSNET vs the true mask of the same cell
+                  "n": len(differences),
+                  "abs_log_area_ratio_quantiles_25_50_75": np.quantile(log_area, [0.25, 0.5, 0.75]).round(4).tolist(),
+                  "embedding_cosine_quantiles_5_25_50": np.quantile(cosine, [0.05, 0.25, 0.5]).round(4).tolist(),
+                  "embedding_cosine_median_where_area_off_by_10pct_or_more":
+                      round(float(np.median(cosine[log_area >= np.log(1.1)])), 4) if (log_area >= np.log(1.1)).any()
+                      else None},
               "seconds": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{'variant':<16} {'IDSW':>5} {'FP':>5} {'FN':>5} {'MOTA pooled':>11}")
     for v, c in result["overall"].items():
         print(f"{v:<16} {c['n_id_switches']:>5} {c['n_false_positives']:>5} {c['n_misses']:>5} {c['mota_pooled']:>11.4f}")
+    print(f"matched detections: {json.dumps(result['matched_detections'])}")
     print(f"\n{result['seconds']} s; wrote {args.out}")
 
 

@@ -4,10 +4,11 @@ The embedding reads a cell's phase cut out at its mask (``model.stack_inputs``),
 learns whatever the masks of its training tracks look like. Trained only on the simulator's
 true amodal masks, it moves when the pipeline's LOCSNET masks differ from them: on the
 LOCSNET detections of tuning chips 43/44 the median cosine between a cell's embedding on
-its LOCSNET mask and on its true mask was 0.98 (0.93-0.94 where the areas differ by more
-than 10%), while the mean embeddings of two look-alike cells of a well are ~0.99 apart, and
+its LOCSNET mask and on its true mask was 0.978 (0.937 where the areas differ by 10% or more),
+while the mean embeddings of two look-alike cells of a well are ~0.99 apart, and
 tracking those detections with the true-mask embeddings instead made 473 instead of 598
-identity switches (``benchmarks/tracking_cues.py``, the re-ID bundle of 2026-12-05).
+identity switches (``benchmarks/tracking_cues.py``, the re-ID bundle of 2026-12-05; with the bundle
+trained on both kinds of masks: 0.981, 0.953, 484 and 566).
 
 ``attach_segmented_masks`` runs a segmenter on every truth well crop of a simulated chip and
 gives each true cell's track a second mask per frame: per frame the instances are matched
