@@ -52,8 +52,12 @@ unmatched ground truth), mean over tiles with cells, 95% percentile bootstrap CI
 images is also given), AP at IoU 0.5 (pooled, COCO-style greedy), missed/extra cells at IoU
 0.5. For each pair, the paired difference pretrained - scratch of the per-tile mIoU with its
 bootstrap CI over tiles. Tiles overlap, so a cell near a tile seam is scored in up to 4
-tiles. Writes ``benchmarks/results/segmentation_real.json`` (keys ``models``, and with
+tiles. Writes ``--out`` (default ``benchmarks/results/segmentation_real.json``; keys ``models``, and with
 ``--pretrained`` ``pretrained``, ``learning_curve`` and ``targets``).
+
+A longer run of the pretrained member alone (no scratch twin, no curve: the equal-time
+comparison stays the one above): ``--kinds --pretrained models/locsnet --no-scratch
+--time-budget-min 40 --out benchmarks/results/segmentation_real_long.json``.
 """
 
 from __future__ import annotations
@@ -164,7 +168,7 @@ def run_pair(samples: list, test_samples: list, *, profile, init, budget_min: fl
     out: dict = {"n_images": len({s.meta["source"] for s in samples}), "n_tiles": len(samples),
                  "n_tile_instances": int(sum(len(s.masks) for s in samples)), "time_budget_min": budget_min}
     per_tile = {}
-    for start in ("pretrained", "scratch"):  # sequential, never in parallel
+    for start in ("pretrained",) + (() if args.no_scratch else ("scratch",)):  # sequential, never in parallel
         model, history, train_s = train(config, samples, label=f"{label} {start}",
                                         init=init if start == "pretrained" else None,
                                         init_allow=("input_scale",) if start == "pretrained" else ())
@@ -174,9 +178,12 @@ def run_pair(samples: list, test_samples: list, *, profile, init, budget_min: fl
               f"{scores['miou_mean']:.3f} [{scores['miou_ci95_tiles'][0]:.3f}, {scores['miou_ci95_tiles'][1]:.3f}], "
               f"AP50 {scores['ap50']:.3f}", flush=True)
         del model
-    diff, lo, hi = bootstrap_ci(per_tile["pretrained"] - per_tile["scratch"], n_resamples=2000, seed=0)
-    out["miou_diff"] = diff
-    out["miou_diff_ci95_tiles"] = [lo, hi]
+    if "scratch" in per_tile:
+        diff, lo, hi = bootstrap_ci(per_tile["pretrained"] - per_tile["scratch"], n_resamples=2000, seed=0)
+        out["miou_diff"] = diff
+        out["miou_diff_ci95_tiles"] = [lo, hi]
+    else:
+        out["scratch"] = "not trained (--no-scratch)"
     out["config"] = config.model_dump(mode="json", exclude={"profile"})
     return out
 
@@ -230,7 +237,13 @@ def main() -> None:
                    help="training budget per model of each curve point below 24 images (minutes)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-scratch", action="store_true",
+                   help="train only the pretrained member of the 24-image pair (a longer run of it alone); "
+                        "no --curve, no pretrained-vs-scratch target")
+    p.add_argument("--out", type=Path, default=RESULTS / "segmentation_real.json")
     args = p.parse_args()
+    if args.no_scratch and (args.curve or args.pretrained is None):
+        p.error("--no-scratch: give --pretrained and no --curve")
     if args.curve and args.pretrained is None:
         p.error("--curve compares pretrained with scratch: give --pretrained")
     if any(not 1 <= n <= len(TRAIN_SETS) for n in args.curve):
@@ -309,7 +322,7 @@ def main() -> None:
         points = curve or [{"n_images": len(TRAIN_SETS), **result["pretrained"]}]
         full = result["pretrained"]["pretrained"]["miou_mean"]
         result["targets"] = {
-            "pretrained_ge_scratch_at_every_point": {
+            "pretrained_ge_scratch_at_every_point": "not measured (--no-scratch)" if args.no_scratch else {
                 "met": all(pt["pretrained"]["miou_mean"] >= pt["scratch"]["miou_mean"] for pt in points),
                 "by_n_images": {str(pt["n_images"]): pt["pretrained"]["miou_mean"] >= pt["scratch"]["miou_mean"]
                                 for pt in points}},
@@ -337,8 +350,11 @@ def main() -> None:
         for pt in result["learning_curve"] or [result["pretrained"]]:
             for start in ("pretrained", "scratch"):
                 m = pt[start]
+                if not isinstance(m, dict):
+                    print(f"  {pt['n_images']:>6}{pt['time_budget_min']:>7.1f}m  {start:<11}{m}")
+                    continue
                 diff = (f"{pt['miou_diff']:+.3f} [{pt['miou_diff_ci95_tiles'][0]:+.3f}, "
-                        f"{pt['miou_diff_ci95_tiles'][1]:+.3f}]") if start == "pretrained" else ""
+                        f"{pt['miou_diff_ci95_tiles'][1]:+.3f}]") if start == "pretrained" and "miou_diff" in pt else ""
                 print(f"  {pt['n_images']:>6}{pt['time_budget_min']:>7.1f}m  {start:<11}{m['steps']:>6}"
                       f"{m['miou_mean']:>7.3f}  [{m['miou_ci95_tiles'][0]:.3f}, {m['miou_ci95_tiles'][1]:.3f}]  "
                       f"[{m['miou_ci95_images'][0]:.3f}, {m['miou_ci95_images'][1]:.3f}]  {m['ap50']:>6.3f}  {diff}")
@@ -346,13 +362,15 @@ def main() -> None:
         print(f"  zero-shot (the init, no real training): mIoU {z['miou_mean']:.3f} [{z['miou_ci95_tiles'][0]:.3f}, "
               f"{z['miou_ci95_tiles'][1]:.3f}], AP50 {z['ap50']:.3f}")
         t = result["targets"]
-        print(f"targets: pretrained >= scratch at every point: {t['pretrained_ge_scratch_at_every_point']['met']}; "
+        vs_scratch = t["pretrained_ge_scratch_at_every_point"]
+        print(f"targets: pretrained >= scratch at every point: "
+              f"{vs_scratch['met'] if isinstance(vs_scratch, dict) else vs_scratch}; "
               f">= 0.70 mIoU with 24 images: {t['pretrained_miou_ge_0.70_with_24_images']['met']} "
               f"({full:.3f}); CPU: {t['cpu']}")
     result["total_seconds"] = time.perf_counter() - t_all
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "segmentation_real.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
-    print(f"\nwrote {RESULTS / 'segmentation_real.json'} (total {result['total_seconds'] / 60:.1f} min)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(f"\nwrote {args.out} (total {result['total_seconds'] / 60:.1f} min)")
 
 
 if __name__ == "__main__":
