@@ -62,6 +62,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 HELD_OUT = ["other-scope:751", "other-scope-hard:752"]
@@ -268,6 +270,124 @@ def score_shipped(champion: dict[str, int]) -> dict:
     return {"arm": "shipped", "versions": champion, "chips": chips, "well_detection": well_detection()}
 
 
+def apoptosis_errors(chip) -> dict:
+    """Where the pipeline's ``cell_deaths`` of a held-out chip (as the last arm scored left them)
+    err, per track matched to a true cell: wrong track-frames, tracks called dead that live,
+    deaths missed, and the called minus true death frame of the others."""
+    import pandas as pd
+
+    from lftiming_ml.truth.match import match_tracks_to_cells, truth_cells_in_crops
+
+    keys = ["field_id", "row", "col", "track_id"]
+    tracks, deaths = (pd.read_parquet(chip.table_path(t)) for t in ("cell_tracks", "cell_deaths"))
+    truth = truth_cells_in_crops(chip.raw_dir, chip.zarr_path)
+    cells = truth.drop_duplicates(["field_id", "row", "col", "cell_id"])[
+        ["field_id", "row", "col", "cell_id", "death_frame"]]
+    matched = (match_tracks_to_cells(tracks, truth).dropna(subset=["cell_id"]).astype({"cell_id": "int64"})
+               .merge(cells, on=["field_id", "row", "col", "cell_id"]))
+    d = deaths.merge(matched, on=keys, suffixes=("", "_true"))
+    true_death = d["death_frame_true"].astype("Int64")
+    d["wrong"] = (d["frame"] >= true_death.fillna(10**9)).astype(bool) != d["apoptotic"].astype(bool)
+    per = d.groupby(keys).agg(wrong=("wrong", "sum"), called=("death_frame", "first"), true=("death_frame_true", "first"))
+    called, true = per["called"].astype("Int64"), per["true"].astype("Int64")
+    both = per[called.notna() & true.notna()]
+    offsets = (both["called"].astype(int) - both["true"].astype(int)).value_counts().sort_index()
+    return {"model_versions": sorted(int(v) for v in deaths["model_version"].unique()),
+            "track_frames": int(len(d)), "wrong_track_frames": int(d["wrong"].sum()),
+            "called_dead_but_alive": {"tracks": int((called.notna() & true.isna()).sum()),
+                                      "wrong_frames": int(per.loc[called.notna() & true.isna(), "wrong"].sum())},
+            "deaths_missed": {"tracks": int((called.isna() & true.notna()).sum()),
+                              "wrong_frames": int(per.loc[called.isna() & true.notna(), "wrong"].sum())},
+            "called_minus_true_death_frame": {str(k): int(v) for k, v in offsets.items()}}
+
+
+def labeller_onsets(chip) -> dict:
+    """The Annexin V labeller (``classification.labels.label_well``, the free labels' rule) on a
+    training chip's true masks: its onset minus the true death frame per dying cell."""
+    from lftiming_ml.chip.manifest import ChannelRole as R
+    from lftiming_ml.classification.data import iter_truth_well_crops
+    from lftiming_ml.classification.labels import label_well
+    from lftiming_ml.truth.files import read_cells
+
+    cells = read_cells(chip.raw_dir)
+    death = cells[~cells["alive"]].groupby(["field_id", "row", "col", "cell_id"])["frame"].min()
+    offsets, missed, false = [], 0, 0
+    for w in iter_truth_well_crops(chip.raw_dir, [R.effector_dye, R.target_dye, R.death_marker]):
+        onsets = label_well(w.crops[R.effector_dye], w.crops[R.target_dye], w.crops[R.death_marker], w.amodal).onset
+        for cell_id, onset in zip(w.cell_ids, onsets):
+            true = death.get((w.field_id, w.row, w.col, cell_id))
+            if true is None:
+                false += onset is not None
+            elif onset is None:
+                missed += 1
+            else:
+                offsets.append(int(onset - true))
+    values, counts = np.unique(offsets, return_counts=True)
+    return {"deaths_found": len(offsets), "deaths_not_found": missed, "onsets_of_living_cells": false,
+            "onset_minus_true_death_frame": {str(int(v)): int(c) for v, c in zip(values, counts)}}
+
+
+def contact_misses(chip) -> dict:
+    """The contact FN rate of a chip's pipeline ``contacts`` (tracks matched frame by frame) with
+    the missed pair-frames' mask gaps, and of the true amodal masks moved into the same well
+    crops (resampled where the chip's pixel size is not the crops') at the pipeline's tolerance:
+    what the crop grid alone costs."""
+    import pandas as pd
+
+    from lftiming_ml.evaluation.interactions import matched_outcomes
+    from lftiming_ml.interactions.config import SEGMENTED_MASK_TOLERANCE_UM, ContactParams
+    from lftiming_ml.interactions.contacts import WellMasks, well_contact_frames
+    from lftiming_ml.metrics.interactions import FRAME_KEYS, score_contacts
+    from lftiming_ml.store.movies import list_well_movies
+    from lftiming_ml.truth.files import read_cells
+    from lftiming_ml.truth.match import iter_truth_masks_in_crops, pair_wells
+
+    run = matched_outcomes(chip.raw_dir, chip.tables_dir, chip.zarr_path)
+    truth = run.truth_frames
+    j = truth.merge(run.frames_per_frame, on=FRAME_KEYS, how="left", suffixes=("_true", ""))
+    missed = j["in_contact_true"].astype(bool) & ~j["in_contact"].astype("boolean").fillna(False).astype(bool)
+    gaps = j.loc[missed, "distance_um"]
+    bins = pd.cut(gaps.dropna(), [0, 0.75, 1.0, 1.5, 2.0, 3.0, np.inf]).value_counts().sort_index()
+    params = ContactParams(tolerance_um=SEGMENTED_MASK_TOLERANCE_UM)
+    pairs = pair_wells(chip.raw_dir, [i for i in list_well_movies(chip.zarr_path) if i.cropped])
+    types = read_cells(chip.raw_dir).drop_duplicates([*FRAME_KEYS[1:4], "cell_id"]).set_index(
+        [*FRAME_KEYS[1:4], "cell_id"])["type"]
+    um_per_px = next(i.um_per_px for i in list_well_movies(chip.zarr_path) if i.cropped)
+    rows = []
+    for w in iter_truth_masks_in_crops(chip.raw_dir, chip.zarr_path):
+        gt = pairs[(w.field_id, w.row, w.col)]
+        kind = np.array([types.get((*gt, int(i)), "") for i in w.cell_ids])
+        present = {t: w.cell_ids[w.masks[t].reshape(len(w.cell_ids), -1).any(1)] for t in range(len(w.masks))}
+        df = well_contact_frames(WellMasks(track_ids=w.cell_ids, masks=w.masks), w.cell_ids[kind == "effector"],
+                                 w.cell_ids[kind == "target"], present, pixel_size_um=um_per_px, params=params)
+        rows.append(df.assign(chip_id=truth["chip_id"].iloc[0], field_id=gt[0], row=gt[1], col=gt[2]))
+    on_true_masks = score_contacts(pd.concat(rows, ignore_index=True), truth)
+    return {"true_contact_pair_frames": int(j["in_contact_true"].astype(bool).sum()),
+            "missed": int(missed.sum()), "fn_rate": float(missed.sum() / max(j["in_contact_true"].astype(bool).sum(), 1)),
+            "missed_without_a_row": int(gaps.isna().sum()),
+            "missed_gap_um": {str(k): int(v) for k, v in bins.items()},
+            "tolerance_um": SEGMENTED_MASK_TOLERANCE_UM,
+            "true_masks_in_the_crops_fn_rate": on_true_masks.fn_rate,
+            "true_masks_in_the_crops_fp_rate": on_true_masks.fp_rate}
+
+
+def diagnostics() -> dict:
+    """What holds the round back, on the held-out chips' tables as the last arm scored left
+    them, with the home chips' (the shipped models') and the training chips' labeller beside."""
+    from lftiming_assets.bootstrap import data_layout
+
+    layout = data_layout()
+    out: dict[str, dict] = {}
+    for spec in HELD_OUT + HOME_SCOPE:
+        chip = layout.chip(chip_id(spec))
+        print(f"[diagnostics] {chip.chip_id} ...", flush=True)
+        out[chip.chip_id] = {"apoptosis": apoptosis_errors(chip), "contacts": contact_misses(chip)}
+    for spec in TRAINING:
+        chip = layout.chip(chip_id(spec))
+        out[chip.chip_id] = {"annexin_labeller_on_true_masks": labeller_onsets(chip)}
+    return out
+
+
 def log_scores(arms: dict[str, dict]) -> None:
     """Each arm's held-out scores as ``heldout_<chip>_<score>`` metrics on the MLflow runs of
     the versions it fine-tuned (the shipped arm: on the champions'), as ``lftiming bootstrap``
@@ -309,6 +429,9 @@ def main() -> None:
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--redo", nargs="*", default=[], help="arms to redo even where scored")
     p.add_argument("--out", type=Path, default=RESULTS / "adaptation.json")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="also record where the last arm still errs (apoptosis calls, contact misses and what true "
+                        "masks in the same crops give, the Annexin V labeller on the training chips' true masks)")
     args = p.parse_args()
 
     started = time.perf_counter()
@@ -353,6 +476,7 @@ def main() -> None:
         arms[name] = cached(name, lambda n=name: run_arm(n, args, v0, champion, arms))
 
     log_scores(arms)
+    diagnosed = diagnostics() if args.diagnostics else None
 
     # --- the figures ----------------------------------------------------------------------------
     held = [chip_id(s) for s in HELD_OUT]
@@ -385,6 +509,7 @@ def main() -> None:
     result = {"benchmark": "adaptation", "command": "python benchmarks/adaptation.py " + " ".join(sys.argv[1:]),
               "held_out": HELD_OUT, "home_scope": HOME_SCOPE, "training_chips": TRAINING, "settings": settings,
               "home_scores": home_scores, "headline": table, "checks": checks, "arms": arms,
+              **({"diagnostics": {"tables_of_arm": list(arms)[-1], **diagnosed}} if diagnosed else {}),
               "seconds": round(time.perf_counter() - started, 1), "cpus": os.cpu_count(),
               "machine": platform.processor() or platform.machine()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -397,11 +522,11 @@ def main() -> None:
         print(f"  {'arm':<14}" + "".join(f"{k:>22}" for k in keys))
         for arm in table:
             print(f"  {arm:<14}" + "".join(f"{fmt(table[arm][c][k]):>22}" for k in keys))
-        print(f"  segmentation mIoU per stratum, 95% CI:")
+        print("  segmentation mIoU per stratum, 95% CI:")
         for arm, r in arms.items():
             seg = r["chips"][c]["segmentation"]
             print(f"    {arm:<12} " + "  ".join(f"{s} {fmt(g['miou'], g['ci95'])}" for s, g in seg.items()))
-        print(f"  tracking MOTA per stratum, 95% CI:")
+        print("  tracking MOTA per stratum, 95% CI:")
         for arm, r in arms.items():
             trk = r["chips"][c]["tracking"]
             print(f"    {arm:<12} " + "  ".join(f"{s} {fmt(g['mota'], g['ci95'])}" for s, g in trk.items()))

@@ -46,7 +46,8 @@ class MatchedOutcomes:
 
     frames / interactions / wells / targets: pipeline ``contacts``, ``killing_kinetics``,
     ``well_outcomes``, ``target_outcomes`` (those present); frames_per_frame: ``contacts``
-    with ids matched frame by frame (None without contacts); truth_*: the same tables of the
+    with ids matched frame by frame, ``in_contact`` and the smallest ``distance_um`` of the
+    tracks on each pair-frame (None without contacts); truth_*: the same tables of the
     truth. n_tracks, n_tracks_matched: pipeline tracks and those matched to a true cell;
     truth_wells_missed: true wells with cells that no pipeline well covers.
     """
@@ -124,7 +125,8 @@ def matched_outcomes(chip_dir: Path | str, tables_dir: Path | str, store_path: P
     if frames is not None:  # two tracks of one cell: a contact if either touches
         frames = frames.groupby(FRAME_KEYS, as_index=False)["in_contact"].any()
         frames_per_frame = _to_truth_wells(_to_cell_ids(found["contacts"], per_frame, ["effector_id", "target_id"]),
-                                           wells).groupby(FRAME_KEYS, as_index=False)["in_contact"].any()
+                                           wells).groupby(FRAME_KEYS, as_index=False).agg(
+            in_contact=("in_contact", "any"), distance_um=("distance_um", "min"))
     interactions = pred("killing_kinetics", ["effector_id", "target_id"])
     if interactions is not None:
         interactions = interactions.sort_values([*PAIR_KEYS, "first_contact_frame"]).drop_duplicates(PAIR_KEYS)

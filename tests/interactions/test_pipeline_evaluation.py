@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lftiming_ml.evaluation.interactions import evaluate_contacts, evaluate_kinetics, truth_labels_for_tracks
+from lftiming_ml.evaluation.interactions import evaluate_contacts, evaluate_kinetics, matched_outcomes, \
+    truth_labels_for_tracks
 from lftiming_ml.evaluation.interaction_inputs import truth_interactions
 from lftiming_ml.interactions.outcomes import CONTACT_TABLES, KILLING_TABLES, VERSION_COLUMNS, WELL_TABLES
 from lftiming_ml.interactions.pipeline_inputs import join_track_tables, model_versions, pipeline_inputs
@@ -111,6 +112,17 @@ def test_truth_layout_scores_perfect(chip: PipelineChip) -> None:
     assert kinetics["t_seek_mae_frames"] == kinetics["t_contact_mae_frames"] == kinetics["t_death_mae_frames"] == 0
     assert kinetics["n_killed_both"] == int(truth.kinetics.interactions["killed"].sum()) > 0
     assert kinetics["killing_frequency_within_truth_ci"]
+
+
+def test_frame_matched_contacts_keep_the_mask_gap(chip: PipelineChip) -> None:
+    """Frame-matched pair-frames carry the pipeline's smallest mask gap: 0 where the truth
+    layout's masks touch, above the tolerance where they do not (what a contact miss is read by)."""
+    run = matched_outcomes(chip.chip_dir, chip.tables_dir, chip.store_path)
+    contacts = pd.read_parquet(chip_table_path(chip.tables_dir, "contacts", chip.chip_id))
+    pf = run.frames_per_frame
+    assert len(pf) and pf["distance_um"].notna().all()
+    assert (pf.loc[pf["in_contact"], "distance_um"] <= contacts.loc[contacts["in_contact"], "distance_um"].max()).all()
+    assert pf.loc[~pf["in_contact"], "distance_um"].min() == contacts.loc[~contacts["in_contact"], "distance_um"].min()
 
 
 def test_planted_errors_show(chip: PipelineChip, tmp_path: Path) -> None:
