@@ -293,6 +293,7 @@ def apoptosis_errors(chip) -> dict:
     both = per[called.notna() & true.notna()]
     offsets = (both["called"].astype(int) - both["true"].astype(int)).value_counts().sort_index()
     return {"model_versions": sorted(int(v) for v in deaths["model_version"].unique()),
+            "tracks_reid_versions": sorted(int(v) for v in tracks["reid_version"].dropna().unique()),
             "track_frames": int(len(d)), "wrong_track_frames": int(d["wrong"].sum()),
             "called_dead_but_alive": {"tracks": int((called.notna() & true.isna()).sum()),
                                       "wrong_frames": int(per.loc[called.notna() & true.isna(), "wrong"].sum())},
