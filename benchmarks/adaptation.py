@@ -236,6 +236,7 @@ def run_arm(name: str, args, v0: dict[str, str], champion: dict[str, int], done:
     plan = RoundPlan(chips=tuple(c.chip_id for c in chips), held_out=(), models=models, review=review,
                      review_order=order, reviewer="simulator", init=init,
                      time_budget_min=args.budget_min if "locsnet" in models else args.classifier_budget_min,
+                     epochs=args.classifier_epochs if name == "round" else None,
                      n_chips=args.n_chips, annotation_share=args.annotation_share, alias=f"adapt-{name}",
                      promote=False)
     wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
@@ -425,6 +426,8 @@ def main() -> None:
     p.add_argument("--budget-min", type=float, default=4.0, help="training minutes per model and arm")
     p.add_argument("--classifier-budget-min", type=float, default=2.0,
                    help="training minutes per classifier in the round arm")
+    p.add_argument("--classifier-epochs", type=int, default=None,
+                   help="passes of the classifiers' fine-tunes in the round arm (default: their recipe's, 6 on cpu)")
     p.add_argument("--n-chips", type=int, default=2, help="simulated chips in each fine-tuning corpus")
     p.add_argument("--annotation-share", type=float, default=0.5)
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
@@ -449,13 +452,22 @@ def main() -> None:
     done_dir.mkdir(exist_ok=True)
     settings = {"models": args.models, "budget_min": args.budget_min, "classifier_budget_min": args.classifier_budget_min,
                 "n_chips": args.n_chips,
-                "annotation_share": args.annotation_share, "fields": args.fields, "train_fields": args.train_fields, "frames": args.frames}
+                "annotation_share": args.annotation_share, "fields": args.fields, "train_fields": args.train_fields, "frames": args.frames,
+                **({"classifier_epochs": args.classifier_epochs} if args.classifier_epochs else {})}
+
+    def same_settings(name: str, found: dict) -> bool:
+        """The arm was made with these settings; the classifiers' epochs matter only to the arms that
+        fine-tune them or reuse those that did."""
+        if name in ROUND_ARMS:
+            return found == settings
+        return {k: v for k, v in found.items() if k != "classifier_epochs"} == \
+            {k: v for k, v in settings.items() if k != "classifier_epochs"}
 
     def cached(name: str, make) -> dict:
         path = done_dir / f"{name}.json"
         if path.is_file() and name not in args.redo:
             found = json.loads(path.read_text())
-            if found.get("settings") == settings or name == "shipped":
+            if same_settings(name, found.get("settings", {})) or name == "shipped":
                 print(f"[{name}] reusing {path}", flush=True)
                 return found
         result = {**make(), "settings": settings}

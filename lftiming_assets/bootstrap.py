@@ -67,6 +67,9 @@ class RoundPlan:
     reviewer: str = "simulator"
     init: str | None = "champion"
     time_budget_min: float = 4.0
+    epochs: int | None = None
+    """Passes over the data for the models trained by epochs (all but the re-ID embedding, which trains
+    for its time budget); None: their recipe's. The time budget still stops them first."""
     n_chips: int = 2
     annotation_share: float | None = 0.5
     provenances: tuple[str, ...] = ("fluorescence", "simulator", "human")
@@ -86,6 +89,8 @@ class RoundPlan:
             raise ValueError(f"reviewer {self.reviewer!r}: 'simulator' (benchmarks) or 'human'")
         if self.review < 0:
             raise ValueError(f"review {self.review}: the number of wells to proofread, >= 0")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs {self.epochs}: >= 1, or None for the recipe's")
         if self.alias == "champion":
             raise ValueError("the candidate's alias cannot be 'champion': the round promotes it only if it is better")
 
@@ -207,6 +212,7 @@ def fine_tune(plan: RoundPlan, versions: Mapping[str, str], log: Callable[[str],
             f"{plan.time_budget_min:g} min on {plan.n_chips} simulated chips and the labels of "
             f"{', '.join(f'{c}@{v[:12]}' for c, v in versions.items())} ...")
         config = train_run_config(model, n_chips=plan.n_chips, time_budget_min=plan.time_budget_min,
+                                  epochs=None if model == "reid_embedding" else plan.epochs,
                                   init=plan.init, alias=plan.alias,
                                   annotations=[f"{c}@{v}" for c, v in versions.items()],
                                   annotation_provenances=list(plan.provenances),

@@ -20,6 +20,8 @@ def test_plan_refuses_what_a_round_cannot_do() -> None:
         RoundPlan(chips=("c",), held_out=(), alias="champion")
     with pytest.raises(ValueError, match="'queue' or 'random'"):
         RoundPlan(chips=("c",), held_out=(), review_order="best")
+    with pytest.raises(ValueError, match="epochs 0"):
+        RoundPlan(chips=("c",), held_out=(), epochs=0)
 
 
 def test_queue_order_takes_the_most_suspicious_wells_and_random_is_seeded(chip: ChipStore) -> None:
