@@ -444,7 +444,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     plan = RoundPlan(chips=tuple(args.chips), held_out=tuple(args.held_out), models=tuple(args.models),
                      review=args.review, review_order=args.review_order, reviewer=args.reviewer,
                      init=None if args.init == "scratch" else args.init, time_budget_min=args.time_budget_min,
-                     n_chips=args.n_chips, annotation_share=args.annotation_share, alias=args.alias, seed=args.seed,
+                     epochs=args.epochs, n_chips=args.n_chips, annotation_share=args.annotation_share, alias=args.alias,
+                     seed=args.seed,
                      promote=not args.no_promote)
     result = bootstrap_round(plan, log=lambda line: print(line, flush=True))
     print("round: " + "; ".join(f"{m} v{result.champion[m]} -> v{v}" for m, v in result.candidate.items()
@@ -842,6 +843,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="human: use the labels saved in `lftiming review`; simulator: copy the truth (simulated chips)")
     b.add_argument("--init", default="champion", help="weights to start from (champion, a version) or 'scratch'")
     b.add_argument("--time-budget-min", type=float, default=4.0, help="training minutes per model")
+    b.add_argument("--epochs", type=int, default=None,
+                   help="passes for the models trained by epochs (not reid_embedding); default: their recipe's "
+                        "(the budget still stops them first)")
     b.add_argument("--n-chips", type=int, default=2, help="simulated chips mixed into the corpus")
     b.add_argument("--annotation-share", type=float, default=0.5, help="share of samples from the chips' labels")
     b.add_argument("--alias", default="candidate")
