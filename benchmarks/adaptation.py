@@ -277,6 +277,7 @@ def apoptosis_errors(chip) -> dict:
     deaths missed, and the called minus true death frame of the others."""
     import pandas as pd
 
+    from lftiming_ml.evaluation.classification import matched_death_frames
     from lftiming_ml.truth.match import match_tracks_to_cells, truth_cells_in_crops
 
     keys = ["field_id", "row", "col", "track_id"]
@@ -286,9 +287,8 @@ def apoptosis_errors(chip) -> dict:
         ["field_id", "row", "col", "cell_id", "death_frame"]]
     matched = (match_tracks_to_cells(tracks, truth).dropna(subset=["cell_id"]).astype({"cell_id": "int64"})
                .merge(cells, on=["field_id", "row", "col", "cell_id"]))
-    d = deaths.merge(matched, on=keys, suffixes=("", "_true"))
-    true_death = d["death_frame_true"].astype("Int64")
-    d["wrong"] = (d["frame"] >= true_death.fillna(10**9)).astype(bool) != d["apoptotic"].astype(bool)
+    d = matched_death_frames(deaths, matched)
+    d["wrong"] = d["true_apoptotic"] != d["pred_apoptotic"]
     per = d.groupby(keys).agg(wrong=("wrong", "sum"), called=("death_frame", "first"), true=("death_frame_true", "first"))
     called, true = per["called"].astype("Int64"), per["true"].astype("Int64")
     both = per[called.notna() & true.notna()]
@@ -351,10 +351,11 @@ def contact_misses(chip) -> dict:
     gaps = j.loc[missed, "distance_um"]
     bins = pd.cut(gaps.dropna(), [0, 0.75, 1.0, 1.5, 2.0, 3.0, np.inf]).value_counts().sort_index()
     params = ContactParams(tolerance_um=SEGMENTED_MASK_TOLERANCE_UM)
-    pairs = pair_wells(chip.raw_dir, [i for i in list_well_movies(chip.zarr_path) if i.cropped])
+    cropped = [i for i in list_well_movies(chip.zarr_path) if i.cropped]
+    pairs = pair_wells(chip.raw_dir, cropped)
     types = read_cells(chip.raw_dir).drop_duplicates([*FRAME_KEYS[1:4], "cell_id"]).set_index(
         [*FRAME_KEYS[1:4], "cell_id"])["type"]
-    um_per_px = next(i.um_per_px for i in list_well_movies(chip.zarr_path) if i.cropped)
+    um_per_px = cropped[0].um_per_px
     rows = []
     for w in iter_truth_masks_in_crops(chip.raw_dir, chip.zarr_path):
         gt = pairs[(w.field_id, w.row, w.col)]

@@ -54,6 +54,19 @@ def score_apoptosis(frames: pd.DataFrame, tracks: pd.DataFrame, *, n_resamples: 
     return out
 
 
+def matched_death_frames(deaths: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
+    """The pipeline's ``cell_deaths`` rows of the tracks in ``matched`` (well keys, ``track_id``
+    and the true cell's ``death_frame``, as ``truth.match`` pairs them), with ``death_frame_true``,
+    ``track`` (a unique key), ``true_apoptotic`` and ``pred_apoptotic`` per track-frame."""
+    d = deaths.merge(matched, on=["field_id", "row", "col", "track_id"], how="inner", suffixes=("", "_true"))
+    d["track"] = d["field_id"].astype(str) + "/" + d["row"].astype(str) + "/" + d["col"].astype(str) + "/" + \
+        d["track_id"].astype(str)
+    true_death = d["death_frame_true"].astype("Int64")
+    d["true_apoptotic"] = (d["frame"] >= true_death.fillna(np.iinfo(np.int64).max)).astype(bool)
+    d["pred_apoptotic"] = d["apoptotic"].astype(bool)
+    return d
+
+
 def evaluate_classification(chip_dir: Path, tables_dir: Path, store_path: Path) -> dict | None:
     """The ``classification`` section of ``lftiming evaluate`` for one chip: the pipeline's
     ``cell_types`` and ``cell_deaths`` against the true cells their tracks match
@@ -88,12 +101,7 @@ def evaluate_classification(chip_dir: Path, tables_dir: Path, store_path: Path) 
         out["celltype"] = score_celltypes(t)
         out["celltype_model_version"] = int(t["model_version"].iloc[0]) if len(t) else None
     if deaths_path.is_file():
-        d = pd.read_parquet(deaths_path).merge(matched, on=keys, how="inner", suffixes=("", "_true"))
-        d["track"] = d["field_id"].astype(str) + "/" + d["row"].astype(str) + "/" + d["col"].astype(str) + "/" + \
-            d["track_id"].astype(str)
-        true_death = d["death_frame_true"].astype("Int64")
-        d["true_apoptotic"] = (d["frame"] >= true_death.fillna(np.iinfo(np.int64).max)).astype(bool)
-        d["pred_apoptotic"] = d["apoptotic"].astype(bool)
+        d = matched_death_frames(pd.read_parquet(deaths_path), matched)
         per_track = d.drop_duplicates("track").rename(columns={"death_frame": "pred_death"})
         per_track["true_death"] = per_track["death_frame_true"].astype("Int64")
         out["apoptosis"] = score_apoptosis(d, per_track)
@@ -101,4 +109,4 @@ def evaluate_classification(chip_dir: Path, tables_dir: Path, store_path: Path) 
     return out
 
 
-__all__ = ["CONTACT_GROUP", "evaluate_classification", "score_apoptosis", "score_celltypes"]
+__all__ = ["CONTACT_GROUP", "evaluate_classification", "matched_death_frames", "score_apoptosis", "score_celltypes"]

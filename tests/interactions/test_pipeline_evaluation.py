@@ -115,8 +115,9 @@ def test_truth_layout_scores_perfect(chip: PipelineChip) -> None:
 
 
 def test_frame_matched_contacts_keep_the_mask_gap(chip: PipelineChip) -> None:
-    """Frame-matched pair-frames carry the pipeline's smallest mask gap: 0 where the truth
-    layout's masks touch, above the tolerance where they do not (what a contact miss is read by)."""
+    """Frame-matched pair-frames carry the pipeline's smallest mask gap (what a contact miss is read
+    by): no contact pair-frame has a gap beyond the contacts table's largest contact gap, and the
+    smallest non-contact gap is the table's."""
     run = matched_outcomes(chip.chip_dir, chip.tables_dir, chip.store_path)
     contacts = pd.read_parquet(chip_table_path(chip.tables_dir, "contacts", chip.chip_id))
     pf = run.frames_per_frame
