@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lftiming_ml.corpus import CorpusConfig
 
@@ -79,7 +79,10 @@ class ClassifierTrainConfig(_Strict):
     w_monotone: float = Field(1.0, ge=0, description="Weight of the penalty on decreases of the apoptotic probability over time (apoptosis, cnn_lstm).")
     death_oversample: float = Field(0.7, ge=0, le=1, description="Apoptosis: share of clips of dying tracks placed to contain the onset.")
     late_start_repeat: int = Field(1, ge=1, description="Tracks that start after the movie's first frame (daughters of a mitosis, cells entering) are drawn this many times per epoch: they are rare, short, and target daughters are effector-sized.")
-    death_threshold: float = Field(0.5, gt=0, lt=1, description="Death frame = first frame whose monotone apoptotic probability reaches this.")
+    death_threshold: float = Field(0.5, gt=0, lt=1, description="Death frame = first frame whose monotone apoptotic probability reaches this (the value before calibration).")
+    calibrate_death_threshold: bool = Field(True, description="Apoptosis: after training, replace death_threshold by the value of death_threshold_grid whose death calls are right on the most labelled frames of the calibration tracks (offline.calibration_tracks: the curated labels' validation tracks, else their training tracks, else the simulated validation tracks).")
+    death_threshold_grid: tuple[float, ...] = Field(tuple(round(0.3 + 0.05 * k, 2) for k in range(13)), min_length=1, description="Candidate death thresholds of the calibration (0.30, 0.35, ..., 0.90).")
+    calibration_min_tracks: int = Field(5, ge=1, description="A calibration set needs at least this many labelled tracks that die and as many that do not; else the next set is tried, and with none the threshold stays.")
     augment: bool = Field(True, description="Random flips/transposes of whole clips (motion directions follow) and intensity gain jitter.")
     gain_jitter: float = Field(0.1, ge=0, description="Sd of the log-scale random gain on phase patches.")
     time_budget_min: float | None = Field(None, gt=0, description="Stop after the step that exceeds this wall time (minutes); None = run all epochs.")
@@ -87,6 +90,13 @@ class ClassifierTrainConfig(_Strict):
     seed: int = Field(0, description="Seed of initialisation, clip sampling and augmentation.")
     num_threads: int = Field(2, ge=1, description="torch CPU threads (ignored on GPU).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' picks cuda when available.")
+
+    @field_validator("death_threshold_grid")
+    @classmethod
+    def _probabilities(cls, grid: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < v < 1 for v in grid):
+            raise ValueError(f"death thresholds must lie in (0, 1), got {grid}")
+        return grid
 
 
 CLASSIFICATION_CORPUS = CorpusConfig(

@@ -7,23 +7,34 @@ from fluorescence), split by chip, plus the curated labels of an ``AnnotationCor
 (``corpus.mix_parts``, over the tracks that carry the task's label) or validated on apart
 (``val_annotations_*``). The run may start from ``init``'s weights (``models.init``). The
 bundle carries the corpus manifest (``models.manifest``) as params and as an artifact.
+
+An apoptosis classifier's death threshold is then calibrated (``calibrate_death_threshold``,
+``ClassifierTrainConfig.calibrate_death_threshold``) on the labelled tracks of the scope it
+is meant for: the curated labels' validation tracks, else their training tracks (a lab's
+own chips, which a fine-tune is for), else the simulated validation chips; the registered
+config carries the chosen value, the params the recipe and the set it was chosen on
+(``death_threshold_calibrated_on``). ``val_annotations_*`` are scored at the chosen
+threshold (optimistic when that set chose it); the per-epoch ``val_*`` at the recipe's.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lftiming_ml.classification.annotated import annotated_corpus_tracks
-from lftiming_ml.classification.config import ClassifierKind, ClassifierTask, train_config
+from lftiming_ml.classification.config import ClassifierKind, ClassifierTask, ClassifierTrainConfig, train_config
 from lftiming_ml.classification.data import label_error_rates, load_chip_tracks
 from lftiming_ml.classification.engine import (LogFn, cross_validate, predict_tracks, registry_config,
                                                score_predictions, train_classifier, trainable_tracks)
+from lftiming_ml.classification.model import CellSequenceClassifier
+from lftiming_ml.classification.postprocess import choose_death_threshold, death_threshold_accuracy
+from lftiming_ml.classification.sequences import TrackSequence
 from lftiming_ml.classification.serving import MODEL_NAMES
 from lftiming_ml.corpus import AnnotationCorpus, CorpusConfig, mix_parts, split_by_chip
 from lftiming_ml.models.bundle import TrainingBundle
@@ -34,6 +45,46 @@ from lftiming_ml.sim.corpus import simulate_corpus
 
 if TYPE_CHECKING:  # the annotations code (and the store's duckdb) loads only when a run selects annotations
     from lftiming_ml.store.layout import DataLayout
+
+
+def calibration_tracks(config: ClassifierTrainConfig, sets: Mapping[str, Sequence[TrackSequence]]
+                       ) -> tuple[str, list[TrackSequence]] | None:
+    """The first of ``sets`` (name -> tracks, in the order tried) whose apoptosis-labelled
+    tracks include at least ``config.calibration_min_tracks`` that die and as many that do
+    not, as (name, those tracks); None when no set has both."""
+    for name, tracks in sets.items():
+        labelled = trainable_tracks(tracks, "apoptosis")
+        dying = sum(bool(np.asarray(t.apoptotic).any()) for t in labelled)
+        if min(dying, len(labelled) - dying) >= config.calibration_min_tracks:
+            return name, labelled
+    return None
+
+
+def calibrate_death_threshold(model: CellSequenceClassifier, config: ClassifierTrainConfig,
+                              sets: Mapping[str, Sequence[TrackSequence]]
+                              ) -> tuple[ClassifierTrainConfig, dict[str, float], str]:
+    """Choose the apoptosis classifier's death threshold on labelled tracks of the scope it
+    is meant for: ``calibration_tracks(config, sets)``, then the value of
+    ``config.death_threshold_grid`` whose death calls are right on the most labelled frames
+    (``postprocess.death_threshold_accuracy``; ties go to the recipe's ``death_threshold``).
+    Returns the config with that threshold, the metrics (``death_threshold``, frame accuracy
+    at it and at the recipe's value, the tracks used) and the name of the set used ("none"
+    and the recipe's config when no set qualifies)."""
+    found = calibration_tracks(config, sets)
+    if found is None:
+        return config, {}, "none"
+    name, tracks = found
+    preds = predict_tracks(model, tracks, task="apoptosis", threshold=config.death_threshold,
+                           batch_frames=config.eval_batch_frames)
+    mono, labels = [p.p_monotone for p in preds], [t.apoptotic for t in tracks]
+    grid = config.death_threshold_grid
+    accuracy = death_threshold_accuracy(mono, labels, grid)
+    chosen = choose_death_threshold(accuracy, grid, config.death_threshold)
+    metrics = {"death_threshold": chosen, "calibration_frame_accuracy": float(accuracy.max()),
+               "calibration_frame_accuracy_uncalibrated": float(
+                   death_threshold_accuracy(mono, labels, [config.death_threshold])[0]),
+               "calibration_tracks": float(len(tracks))}
+    return config.model_copy(update={"death_threshold": chosen}), metrics, name
 
 
 def train_bundle(
@@ -74,6 +125,12 @@ def train_bundle(
     final["train_seconds"] = seconds
     final.update({f"label_{k}": v for k, v in label_errors.items()})
     final.update(cv)
+    recipe, calibrated_on = config, "not calibrated"
+    if task == "apoptosis" and config.calibrate_death_threshold:
+        config, calibration, calibrated_on = calibrate_death_threshold(
+            model, config, {"annotations-validation": ann["validation"], "annotations-train": ann["train"],
+                            "simulated-validation": val_tracks})
+        final.update(calibration)
     ann_val = trainable_tracks(ann["validation"], task)
     if ann_val:
         preds = predict_tracks(model, ann_val, task=task, threshold=config.death_threshold,
@@ -82,7 +139,8 @@ def train_bundle(
     return TrainingBundle(
         model_name=model_name, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
         config=registry_config(config),
-        params={"train": config.model_dump(mode="json"), "corpus": corpus.model_dump(mode="json"),
+        params={"train": recipe.model_dump(mode="json"), "death_threshold_calibrated_on": calibrated_on,
+                "corpus": corpus.model_dump(mode="json"),
                 "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
                 "n_train_tracks": len(train_tracks), "n_val_tracks": len(val_tracks), "cv_folds": cv_folds,
                 "init": "scratch" if init is None else init.describe(), "corpus_manifest": manifest_params(manifest),
@@ -93,4 +151,4 @@ def train_bundle(
                  f"{'-finetuned' if init is not None else ''}{'+annotations' if entries else ''}")
 
 
-__all__ = ["train_bundle"]
+__all__ = ["calibrate_death_threshold", "calibration_tracks", "train_bundle"]

@@ -5,6 +5,7 @@ dying cell is the same cell: one decision per lineage, not per track)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -31,6 +32,36 @@ def death_frame(p: np.ndarray, frames: np.ndarray, threshold: float = 0.5) -> in
     """First of ``frames (int[T])`` where ``p (float[T])`` reaches ``threshold``, None if never."""
     hit = np.flatnonzero(np.asarray(p) >= threshold)
     return int(np.asarray(frames)[hit[0]]) if hit.size else None
+
+
+def death_threshold_accuracy(p_monotone: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                             thresholds: Sequence[float]) -> np.ndarray:
+    """``float64[len(thresholds)]``: the frame accuracy of the death calls each threshold makes
+    (apoptotic from the first frame whose ``p_monotone[i] (float[T_i])`` reaches it) against
+    ``labels[i] (bool|int[T_i])``, pooled over all tracks' frames. A track's frames are its
+    entries: the call is made on them as ``death_frame`` makes it on the movie frames."""
+    n = sum(len(y) for y in labels)
+    if n == 0:
+        raise ValueError("death_threshold_accuracy: no labelled frames")
+    right = np.zeros(len(thresholds))
+    for p, y in zip(p_monotone, labels, strict=True):
+        p, y = np.asarray(p, np.float64), np.asarray(y).astype(bool)
+        if p.shape != y.shape:
+            raise ValueError(f"death_threshold_accuracy: {p.size} probabilities for {y.size} labels")
+        # the running maximum is what "first frame at or above" sees: p[t] >= thr for some t <= s
+        reached = np.maximum.accumulate(p) if p.size else p
+        for k, thr in enumerate(thresholds):
+            right[k] += int(((reached >= thr) == y).sum())
+    return right / n
+
+
+def choose_death_threshold(accuracy: np.ndarray, thresholds: Sequence[float], default: float) -> float:
+    """The threshold of best ``accuracy`` (``death_threshold_accuracy``); among equal bests the
+    one nearest ``default``, so a calibration that cannot tell keeps the recipe's value."""
+    acc = np.asarray(accuracy, np.float64)
+    thr = np.asarray(thresholds, np.float64)
+    best = np.flatnonzero(acc >= acc.max() - 1e-12)
+    return float(thr[best[np.argmin(np.abs(thr[best] - default))]])
 
 
 def subsample_index(n: int, step: int) -> np.ndarray:
@@ -129,5 +160,6 @@ def lineage_cell_types(tracks: pd.DataFrame, *, score: str = "p_effector", pooli
     return pd.DataFrame({"lineage_id": lineage, "p_lineage": p, "effector": p >= threshold}, index=tracks.index)
 
 
-__all__ = ["LOGIT_CLIP", "WELL_KEYS", "death_frame", "fill_skipped", "lineage_cell_types", "lineage_ids",
-           "majority_vote", "monotone_probability", "pool_lineages", "subsample_index"]
+__all__ = ["LOGIT_CLIP", "WELL_KEYS", "choose_death_threshold", "death_frame", "death_threshold_accuracy",
+           "fill_skipped", "lineage_cell_types", "lineage_ids", "majority_vote", "monotone_probability", "pool_lineages",
+           "subsample_index"]

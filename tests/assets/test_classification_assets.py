@@ -21,6 +21,7 @@ from lftiming_assets.resources import build_resources
 from lftiming_assets.wells.assets import well_grid, well_movies
 from lftiming_ml.classification.config import CLASSIFICATION_CORPUS
 from lftiming_ml.corpus import corpus_chips
+from lftiming_ml.models.registry import load_by_alias
 from lftiming_ml.evaluation.classification import evaluate_classification
 from lftiming_ml.classification.serving import CELL_DEATH_COLUMNS, CELL_TYPE_COLUMNS, load_classifier
 from lftiming_ml.classification.training import train_and_register
@@ -116,3 +117,9 @@ def test_train_and_register_then_load(tmp_path: Path) -> None:
     assert {"cv_fold0_val_accuracy", "cv_fold1_val_accuracy", "cv_val_accuracy_mean", "label_type_error"} <= set(metrics)
     classifier, loaded = load_classifier(tracking_uri=uri, model_name="apoptosis_classifier")
     assert loaded.run_id == info.run_id and classifier.task == "apoptosis" and classifier.profile == TINY
+    # the death threshold is calibrated where the labels allow it, and the registered config carries it
+    params = MlflowClient(tracking_uri=uri).get_run(info.run_id).data.params
+    assert params["death_threshold_calibrated_on"] in {"none", "simulated-validation"}
+    _, config, _ = load_by_alias(tracking_uri=uri, model_name="apoptosis_classifier")
+    assert config["death_threshold"] == pytest.approx(metrics.get("death_threshold", 0.5))
+    assert ("death_threshold" in metrics) == (params["death_threshold_calibrated_on"] != "none")

@@ -8,7 +8,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from lftiming_ml.classification.losses import apoptosis_loss, monotonicity_penalty, smoothed_bce
-from lftiming_ml.classification.postprocess import death_frame, fill_skipped, majority_vote, monotone_probability
+from lftiming_ml.classification.postprocess import (choose_death_threshold, death_frame, death_threshold_accuracy,
+                                                   fill_skipped, majority_vote, monotone_probability)
 from lftiming_ml.metrics.classification import auroc, binary_scores, binary_scores_ci, death_frame_scores
 
 
@@ -80,3 +81,37 @@ def test_death_frame_scores() -> None:
     out = death_frame_scores([None, 10, 20, None], [None, 13, 30, 5])
     assert out["within_tol"] == pytest.approx(0.5) and out["missed"] == 1 and out["spurious"] == 0
     assert out["abs_error_mean"] == pytest.approx(6.5)
+
+
+def test_death_threshold_accuracy_matches_death_frame_calls() -> None:
+    """The pooled frame accuracy of each threshold equals the one of ``death_frame``'s calls
+    made one track at a time, for monotone and raw (frame CNN) probabilities."""
+    rng = np.random.default_rng(3)
+    grid = [0.3, 0.5, 0.7, 0.9]
+    probs, labels = [], []
+    for n in (5, 9, 12, 1):
+        probs.append(rng.random(n))
+        labels.append(np.arange(n) >= rng.integers(0, n + 1))
+    acc = death_threshold_accuracy(probs, labels, grid)
+    for k, thr in enumerate(grid):
+        right = 0
+        for p, y in zip(probs, labels):
+            dies = death_frame(p, np.arange(len(p)), thr)
+            right += int(((np.arange(len(p)) >= (dies if dies is not None else np.inf)) == y).sum())
+        assert acc[k] == pytest.approx(right / sum(len(y) for y in labels))
+    with pytest.raises(ValueError, match="3 probabilities for 2 labels"):
+        death_threshold_accuracy([np.zeros(3)], [np.zeros(2, bool)], grid)
+    with pytest.raises(ValueError, match="no labelled frames"):
+        death_threshold_accuracy([], [], grid)
+
+
+def test_choose_death_threshold_prefers_the_best_then_the_default() -> None:
+    # a living cell whose probability creeps to 0.65 and a death at frame 3 (p 0.8 there)
+    living, dying = np.array([0.1, 0.3, 0.5, 0.65]), np.array([0.2, 0.4, 0.6, 0.8, 0.9])
+    labels = [np.zeros(4, bool), np.arange(5) >= 3]
+    grid = [0.5, 0.6, 0.7, 0.8, 0.9]
+    acc = death_threshold_accuracy([living, dying], labels, grid)
+    assert acc.tolist() == pytest.approx([6 / 9, 7 / 9, 1.0, 1.0, 8 / 9])
+    assert choose_death_threshold(acc, grid, 0.5) == 0.7  # of the two bests, the one nearer 0.5
+    assert choose_death_threshold(acc, grid, 0.9) == 0.8
+    assert choose_death_threshold(np.ones(5), grid, 0.6) == 0.6  # cannot tell: the recipe's value stays

@@ -141,3 +141,35 @@ def test_folds_group_by_chip() -> None:
     rows = cross_validate(config, tracks, n_folds=2)
     assert [r["fold"] for r in rows] == [0.0, 1.0] and all(r["n_val_tracks"] == 4 for r in rows)
     assert all(0 <= r["val_accuracy"] <= 1 for r in rows)
+
+
+def test_death_threshold_calibration_picks_a_set_and_its_best_threshold() -> None:
+    """The first set with enough labelled deaths and survivors is used; the chosen threshold's
+    calls are right on at least as many frames as the recipe's, as ``score_predictions``
+    scores ``predict_tracks``' calls at it; without such a set the recipe stays."""
+    from pydantic import ValidationError
+
+    from lftiming_ml.classification.engine import score_predictions
+    from lftiming_ml.classification.offline import calibrate_death_threshold, calibration_tracks
+
+    rng = np.random.default_rng(5)
+    torch.manual_seed(0)
+    few_deaths = [toy_track(0, 8, rng, onset=4) for _ in range(2)] + [toy_track(0, 8, rng) for _ in range(9)]
+    enough = [toy_track(0, 8, rng, onset=int(rng.integers(1, 7))) for _ in range(5)] + \
+        [toy_track(0, 8, rng) for _ in range(5)] + [TrackSequence(**{**toy_track(0, 8, rng).__dict__, "apoptotic": None})]
+    config = train_config("cpu", task="apoptosis", profile=TINY, calibration_min_tracks=5, death_threshold=0.5)
+    assert calibration_tracks(config, {"few": few_deaths, "enough": enough})[0] == "enough"
+    assert len(calibration_tracks(config, {"enough": enough})[1]) == 10  # the unlabelled track is left out
+    model = build_classifier(profile=TINY, kind="cnn_lstm").eval()
+    calibrated, metrics, used = calibrate_death_threshold(model, config, {"few": few_deaths, "enough": enough})
+    assert used == "enough" and calibrated.death_threshold in config.death_threshold_grid
+    assert metrics["death_threshold"] == calibrated.death_threshold and metrics["calibration_tracks"] == 10
+    assert metrics["calibration_frame_accuracy"] >= metrics["calibration_frame_accuracy_uncalibrated"]
+    tracks = enough[:10]
+    for threshold, key in ((calibrated.death_threshold, "calibration_frame_accuracy"),
+                           (0.5, "calibration_frame_accuracy_uncalibrated")):
+        preds = predict_tracks(model, tracks, task="apoptosis", threshold=threshold)
+        assert score_predictions(tracks, preds, task="apoptosis")["accuracy"] == pytest.approx(metrics[key])
+    assert calibrate_death_threshold(model, config, {"few": few_deaths}) == (config, {}, "none")
+    with pytest.raises(ValidationError, match=r"must lie in \(0, 1\)"):
+        train_config("cpu", task="apoptosis", death_threshold_grid=(0.5, 1.2))
