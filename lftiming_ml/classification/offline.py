@@ -125,12 +125,15 @@ def train_bundle(
     final["train_seconds"] = seconds
     final.update({f"label_{k}": v for k, v in label_errors.items()})
     final.update(cv)
-    recipe, calibrated_on = config, "not calibrated"
-    if task == "apoptosis" and config.calibrate_death_threshold:
-        config, calibration, calibrated_on = calibrate_death_threshold(
-            model, config, {"annotations-validation": ann["validation"], "annotations-train": ann["train"],
-                            "simulated-validation": val_tracks})
-        final.update(calibration)
+    recipe, calibration_params = config, {}
+    if task == "apoptosis":
+        calibrated_on = "not calibrated (calibrate_death_threshold false)"
+        if config.calibrate_death_threshold:
+            config, calibration, calibrated_on = calibrate_death_threshold(
+                model, config, {"annotations-validation": ann["validation"], "annotations-train": ann["train"],
+                                "simulated-validation": val_tracks})
+            final.update(calibration)
+        calibration_params = {"death_threshold_calibrated_on": calibrated_on}
     ann_val = trainable_tracks(ann["validation"], task)
     if ann_val:
         preds = predict_tracks(model, ann_val, task=task, threshold=config.death_threshold,
@@ -139,8 +142,7 @@ def train_bundle(
     return TrainingBundle(
         model_name=model_name, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
         config=registry_config(config),
-        params={"train": recipe.model_dump(mode="json"), "death_threshold_calibrated_on": calibrated_on,
-                "corpus": corpus.model_dump(mode="json"),
+        params={"train": recipe.model_dump(mode="json"), **calibration_params, "corpus": corpus.model_dump(mode="json"),
                 "n_chips": corpus.n_chips, "n_train_chips": len(train_dirs), "n_val_chips": len(val_dirs),
                 "n_train_tracks": len(train_tracks), "n_val_tracks": len(val_tracks), "cv_folds": cv_folds,
                 "init": "scratch" if init is None else init.describe(), "corpus_manifest": manifest_params(manifest),

@@ -161,5 +161,5 @@ def lineage_cell_types(tracks: pd.DataFrame, *, score: str = "p_effector", pooli
 
 
 __all__ = ["LOGIT_CLIP", "WELL_KEYS", "choose_death_threshold", "death_frame", "death_threshold_accuracy",
-           "fill_skipped", "lineage_cell_types", "lineage_ids", "majority_vote", "monotone_probability", "pool_lineages",
-           "subsample_index"]
+           "fill_skipped", "lineage_cell_types", "lineage_ids", "majority_vote", "monotone_probability",
+           "pool_lineages", "subsample_index"]
