@@ -277,17 +277,13 @@ def apoptosis_errors(chip) -> dict:
     deaths missed, and the called minus true death frame of the others."""
     import pandas as pd
 
-    from lftiming_ml.evaluation.classification import matched_death_frames
+    from lftiming_ml.evaluation.classification import matched_death_frames, matched_true_cells
     from lftiming_ml.truth.match import match_tracks_to_cells, truth_cells_in_crops
 
     keys = ["field_id", "row", "col", "track_id"]
     tracks, deaths = (pd.read_parquet(chip.table_path(t)) for t in ("cell_tracks", "cell_deaths"))
     truth = truth_cells_in_crops(chip.raw_dir, chip.zarr_path)
-    cells = truth.drop_duplicates(["field_id", "row", "col", "cell_id"])[
-        ["field_id", "row", "col", "cell_id", "death_frame"]]
-    matched = (match_tracks_to_cells(tracks, truth).dropna(subset=["cell_id"]).astype({"cell_id": "int64"})
-               .merge(cells, on=["field_id", "row", "col", "cell_id"]))
-    d = matched_death_frames(deaths, matched)
+    d = matched_death_frames(deaths, matched_true_cells(match_tracks_to_cells(tracks, truth), truth))
     d["wrong"] = d["true_apoptotic"] != d["pred_apoptotic"]
     per = d.groupby(keys).agg(wrong=("wrong", "sum"), called=("death_frame", "first"), true=("death_frame_true", "first"))
     called, true = per["called"].astype("Int64"), per["true"].astype("Int64")

@@ -45,13 +45,13 @@ def death_threshold_accuracy(p_monotone: Sequence[np.ndarray], labels: Sequence[
         raise ValueError("death_threshold_accuracy: no labelled frames")
     right = np.zeros(len(thresholds))
     for p, y in zip(p_monotone, labels, strict=True):
-        p, y = np.asarray(p, np.float64), np.asarray(y).astype(bool)
-        if p.shape != y.shape:
-            raise ValueError(f"death_threshold_accuracy: {p.size} probabilities for {y.size} labels")
-        # the running maximum is what "first frame at or above" sees: p[t] >= thr for some t <= s
-        reached = np.maximum.accumulate(p) if p.size else p
+        y = np.asarray(y).astype(bool)
+        if np.shape(p) != y.shape:
+            raise ValueError(f"death_threshold_accuracy: {np.size(p)} probabilities for {y.size} labels")
+        entries = np.arange(y.size)
         for k, thr in enumerate(thresholds):
-            right[k] += int(((reached >= thr) == y).sum())
+            dies = death_frame(p, entries, thr)
+            right[k] += int(((entries >= (y.size if dies is None else dies)) == y).sum())
     return right / n
 
 

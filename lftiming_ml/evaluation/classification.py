@@ -54,6 +54,15 @@ def score_apoptosis(frames: pd.DataFrame, tracks: pd.DataFrame, *, n_resamples: 
     return out
 
 
+def matched_true_cells(matches: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """The tracks of ``matches`` (``truth.match.match_tracks_to_cells``) that found a true cell,
+    with that cell's ``cell_type`` and ``death_frame`` from ``truth`` (``truth_cells_in_crops``)."""
+    cells = truth.drop_duplicates(["field_id", "row", "col", "cell_id"])[
+        ["field_id", "row", "col", "cell_id", "cell_type", "death_frame"]]
+    return (matches.dropna(subset=["cell_id"]).astype({"cell_id": "int64"})
+            .merge(cells, on=["field_id", "row", "col", "cell_id"], how="left"))
+
+
 def matched_death_frames(deaths: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
     """The pipeline's ``cell_deaths`` rows of the tracks in ``matched`` (well keys, ``track_id``
     and the true cell's ``death_frame``, as ``truth.match`` pairs them), with ``death_frame_true``,
@@ -86,11 +95,7 @@ def evaluate_classification(chip_dir: Path, tables_dir: Path, store_path: Path) 
     truth = truth_cells_in_crops(chip_dir, store_path)
     matches = match_tracks_to_cells(pd.read_parquet(tracks_path), truth)
     strata = truth_well_strata(chip_dir, store_path)[["field_id", "row", "col", "stratum", "contact_rich"]]
-    cells = truth.drop_duplicates(["field_id", "row", "col", "cell_id"])[
-        ["field_id", "row", "col", "cell_id", "cell_type", "death_frame"]]
-    matched = (matches.dropna(subset=["cell_id"]).astype({"cell_id": "int64"})
-               .merge(cells, on=["field_id", "row", "col", "cell_id"], how="left")
-               .merge(strata, on=["field_id", "row", "col"], how="left"))
+    matched = matched_true_cells(matches, truth).merge(strata, on=["field_id", "row", "col"], how="left")
     matched["stratum"] = matched["stratum"].fillna("other")
     matched["contact_rich"] = matched["contact_rich"].fillna(False).astype(bool)
     out: dict[str, object] = {"tracks": int(len(matches)), "tracks_matched": int(len(matched))}
@@ -109,4 +114,5 @@ def evaluate_classification(chip_dir: Path, tables_dir: Path, store_path: Path) 
     return out
 
 
-__all__ = ["CONTACT_GROUP", "evaluate_classification", "matched_death_frames", "score_apoptosis", "score_celltypes"]
+__all__ = ["CONTACT_GROUP", "evaluate_classification", "matched_death_frames", "matched_true_cells", "score_apoptosis",
+           "score_celltypes"]
