@@ -55,6 +55,12 @@ bootstrap CI over tiles. Tiles overlap, so a cell near a tile seam is scored in 
 tiles. Writes ``--out`` (default ``benchmarks/results/segmentation_real.json``; keys ``models``, and with
 ``--pretrained`` ``pretrained``, ``learning_curve`` and ``targets``).
 
+``--input-scale S`` (default 0.25) resamples the 384 px tiles to 384 S network px instead, and
+multiplies the anchor sizes by S / 0.25 so they keep meeting a median cell as at 0.25 (anchors
+are not weights; the pretrained load stays strict; the JSON's ``profile_changes`` lists them):
+0.5 gives the network 4x the pixels of a cell, its mask head ~9x9 stride-4 features of a
+median cell instead of ~4x4.
+
 A longer run of the pretrained member alone (no scratch twin, no curve: the equal-time
 comparison stays the one above): ``--kinds --pretrained models/locsnet --no-scratch
 --time-budget-min 40 --out benchmarks/results/segmentation_real_long.json``.
@@ -81,8 +87,17 @@ TILE = 384          # native px (0.87 um/px) -> 96 model px at INPUT_SCALE
 OVERLAP = 64        # native px
 INPUT_SCALE = 0.25
 MIN_GT_PX = 160     # native px per tile instance (= 10 model px)
-REAL_DATA_FIELDS = {"crop_size": TILE, "input_scale": INPUT_SCALE, "max_detections": 40, "min_area_px": 128}
-"""What the real tiles need changed in any profile (the pretrained pairs change only these)."""
+
+
+def real_data_fields(profile: dict, input_scale: float = INPUT_SCALE) -> dict:
+    """What the real tiles need changed in ``profile`` (a profile's fields; the pretrained pairs
+    change only these): the tile size, ``input_scale``, up to 40 detections, cells of >= 128
+    native px. At another ``input_scale`` than 0.25 the anchor sizes follow the cells' size in
+    model px (x input_scale / 0.25), so a median cell meets the anchors as it does at 0.25
+    (anchors are not weights: the pretrained load stays strict)."""
+    factor = input_scale / INPUT_SCALE
+    return {"crop_size": TILE, "input_scale": input_scale, "max_detections": 40, "min_area_px": 128,
+            "anchor_sizes": tuple(int(round(a * factor)) for a in profile["anchor_sizes"])}
 EPOCH_CEILING = 10_000  # pairs: the time budget, not the epochs, ends training
 
 
@@ -193,7 +208,9 @@ def run_models(kinds: list, train_samples: list, test_samples: list, *, args) ->
     from lftiming_ml.segmentation.config import segmenter_profile, train_config
     from lftiming_ml.segmentation.model import registry_config
 
-    profile = segmenter_profile("cpu").model_copy(update={**REAL_DATA_FIELDS, "aspect_ratios": (0.5, 1.0, 2.0)})
+    base = segmenter_profile("cpu")
+    profile = base.model_copy(update={**real_data_fields(base.model_dump(), args.input_scale),
+                                      "aspect_ratios": (0.5, 1.0, 2.0)})
     profile = type(profile).model_validate(profile.model_dump())  # re-validate the overrides
     models = {}
     for kind in kinds:  # sequential, never in parallel
@@ -240,8 +257,13 @@ def main() -> None:
     p.add_argument("--no-scratch", action="store_true",
                    help="train only the pretrained member of the 24-image pair (a longer run of it alone); "
                         "no --curve, no pretrained-vs-scratch target")
+    p.add_argument("--input-scale", type=float, default=INPUT_SCALE,
+                   help="network px per native px (0.25: a 384 px tile reaches the network at 96 px; 0.5: at "
+                        "192 px, 4x the compute per step); the anchors follow it")
     p.add_argument("--out", type=Path, default=RESULTS / "segmentation_real.json")
     args = p.parse_args()
+    if not 0.1 <= args.input_scale <= 1.0:
+        p.error("--input-scale: between 0.1 and 1.0")
     if args.no_scratch and (args.curve or args.pretrained is None):
         p.error("--no-scratch: give --pretrained and no --curve")
     if args.curve and args.pretrained is None:
@@ -274,8 +296,8 @@ def main() -> None:
         "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "data": str(root), "train_sets": f"set{TRAIN_SETS[0]}..set{TRAIN_SETS[-1]}",
         "test_sets": f"set{TEST_SETS[0]}..set{TEST_SETS[-1]}",
-        "tiling": {"tile_native_px": TILE, "overlap_native_px": OVERLAP, "input_scale": INPUT_SCALE,
-                   "model_px": round(TILE * INPUT_SCALE), "min_gt_px_per_tile": MIN_GT_PX, "um_per_px": 0.87},
+        "tiling": {"tile_native_px": TILE, "overlap_native_px": OVERLAP, "input_scale": args.input_scale,
+                   "model_px": round(TILE * args.input_scale), "min_gt_px_per_tile": MIN_GT_PX, "um_per_px": 0.87},
         "n_train_tiles": len(train_samples), "n_test_tiles": len(test_samples),
         "n_test_gt_instances": int(sum(len(s.masks) for s in test_samples)),
         "time_budget_min": args.time_budget_min, "epochs": args.epochs,
@@ -284,7 +306,8 @@ def main() -> None:
 
     if args.pretrained is not None:
         init = resolve_init(str(args.pretrained), model_name="locsnet")
-        profile = SegmenterProfile.model_validate({**init.config["profile"], **REAL_DATA_FIELDS})
+        changed_fields = real_data_fields(init.config["profile"], args.input_scale)
+        profile = SegmenterProfile.model_validate({**init.config["profile"], **changed_fields})
         zero_shot = build_segmenter(kind="locsnet", profile=profile)
         ours = registry_config(train_config("cpu", kind="locsnet", profile=profile))
         changes = apply_init(zero_shot, init, config=ours, input_fields=INIT_INPUT_FIELDS,
@@ -297,7 +320,9 @@ def main() -> None:
         del zero_shot
         result["pretrained"] = {
             "init": {**init.source, "path": str(args.pretrained)},
-            "profile_changes": {f: [init.config["profile"].get(f), v] for f, v in REAL_DATA_FIELDS.items()},
+            "profile_changes": {f: [before, after] for f, before, after in (
+                (f, init.config["profile"].get(f), profile.model_dump(mode="json")[f]) for f in changed_fields)
+                if before != after},
             "input_changes": {f: list(v) for f, v in changes.items()},
             "profile": profile.model_dump(mode="json"),
             "zero_shot": zero_shot_scores,
@@ -332,8 +357,8 @@ def main() -> None:
                    f"{args.curve_budget_min} min (curve) per model",
         }
 
-    print(f"\nUsiigaci sets 25-30, {len(test_samples)} tiles of {TILE} px (x{INPUT_SCALE} -> "
-          f"{round(TILE * INPUT_SCALE)} px), {result['n_test_gt_instances']} tile instances")
+    print(f"\nUsiigaci sets 25-30, {len(test_samples)} tiles of {TILE} px (x{args.input_scale} -> "
+          f"{round(TILE * args.input_scale)} px), {result['n_test_gt_instances']} tile instances")
     if result["models"]:
         print(f"  {'model':<10}{'train min':>10}{'steps':>7}{'mIoU':>7}{'sd':>6}  {'95% CI (tiles)':<16}"
               f"{'95% CI (images)':<17}{'AP50':>6}{'missed':>8}{'extra':>7}")
@@ -344,7 +369,7 @@ def main() -> None:
               f"{m['ap50']:>6.3f}{m['n_missed']:>8}{m['n_extra']:>7}")
     if "pretrained" in result:
         print(f"\nLOCSNET from {result['pretrained']['init']['path']} vs scratch (the champion's profile, "
-              f"input_scale {INPUT_SCALE}), equal time per pair")
+              f"input_scale {args.input_scale}), equal time per pair")
         print(f"  {'images':>6}{'budget':>8}  {'start':<11}{'steps':>6}{'mIoU':>7}  {'95% CI (tiles)':<16}"
               f"{'95% CI (images)':<17}{'AP50':>6}  {'diff [95% CI]':<22}")
         for pt in result["learning_curve"] or [result["pretrained"]]:
