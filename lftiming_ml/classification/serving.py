@@ -103,7 +103,7 @@ def chip_track_sequences(store_path: Path | str, tracks: pd.DataFrame, *, profil
     phase channel of each cropped well movie and its track masks, cut as ``profile`` says."""
     out: list[TrackSequence] = []
     by_well = dict(iter(tracks.groupby(["field_id", "row", "col"], sort=True)))
-    cropped = [i for i in list_well_movies(store_path) if i.cropped]
+    cropped = [i for f in sorted(set(tracks["field_id"])) for i in list_well_movies(store_path, f) if i.cropped]
     for info in progress(cropped, desc="track patches", unit="well"):
         rows = by_well.get((info.field_id, info.row, info.col))
         if rows is None or rows.empty:

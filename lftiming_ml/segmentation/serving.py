@@ -142,7 +142,7 @@ def segment_wells(store_path: Path | str, wells: Sequence[WellMovieInfo], segmen
 def segment_field(store_path: str, field_id: str, source: ModelSource, batch_wells: int,
                   attrs: Mapping[str, object] | None) -> tuple[dict, pd.DataFrame]:
     """The work unit of ``chip_cell_masks``: every cropped well of one field."""
-    wells = [i for i in list_well_movies(store_path) if i.cropped and i.field_id == field_id]
+    wells = [i for i in list_well_movies(store_path, field_id) if i.cropped]
     cells, written = segment_wells(store_path, wells, source(), batch_wells=batch_wells, attrs=attrs)
     return {"wells": [{**asdict(w), "path": str(w.path)} for w in written]}, cells
 

@@ -191,11 +191,14 @@ def well_movie_shape(store_path: Path | str, info: WellMovieInfo) -> tuple[int, 
     return tuple(group[ARRAY_NAME].shape)
 
 
-def list_well_movies(store_path: Path | str) -> list[WellMovieInfo]:
-    """Every recorded well of the store (cropped or empty), sorted by (field_id, row, col)."""
+def list_well_movies(store_path: Path | str, field_id: str | None = None) -> list[WellMovieInfo]:
+    """Every recorded well of the store (cropped or empty), sorted by (field_id, row, col);
+    with ``field_id``, only that field's wells (only its folder is read: a per-field work unit
+    must not read all of a 100-field chip's 3,600 well groups; [] when the store has no such field)."""
     wells_dir = Path(store_path) / "wells"
     found = []
-    for field_dir in sorted(p for p in wells_dir.glob("*") if (p / "zarr.json").is_file()):
+    field_dirs = wells_dir.glob("*") if field_id is None else [wells_dir / field_id]
+    for field_dir in sorted(p for p in field_dirs if (p / "zarr.json").is_file()):
         for well_dir in field_dir.iterdir():
             if WELL_GROUP.match(well_dir.name) and (well_dir / "zarr.json").is_file():
                 attrs = zarr.open_group(str(well_dir), mode="r", zarr_format=3).attrs

@@ -187,7 +187,7 @@ def track_wells(store_path: Path | str, wells: list[WellMovieInfo], params: Trac
 def track_field(store_path: str, field_id: str, params: TrackerParams, reid: ModelSource | None,
                 attrs: Mapping[str, object] | None) -> tuple[dict, pd.DataFrame]:
     """The work unit of ``chip_cell_tracks``: every cropped well of one field."""
-    wells = [i for i in list_well_movies(store_path) if i.cropped and i.field_id == field_id]
+    wells = [i for i in list_well_movies(store_path, field_id) if i.cropped]
     table, summaries = track_wells(store_path, wells, params, reid() if reid is not None else None, attrs)
     return {"wells": [asdict(w) for w in summaries]}, table
 

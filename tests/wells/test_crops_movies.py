@@ -211,3 +211,19 @@ def test_field_of_only_empty_wells(tmp_path):
     assert not list(store.rglob("0"))  # no arrays written
     movie, info = open_well_movie(store, "f000", 1, 1)
     assert movie is None and info.n_frames == 3
+
+
+def test_listing_one_field_reads_only_its_folder(tmp_path, monkeypatch):
+    store = tmp_path / "chip-a.zarr"
+    movie = np.zeros((3, 2, 96, 96), dtype=np.uint16)
+    for field in ("f000", "f001"):
+        for col in (0, 1):
+            write_well_movie(store, info_for(0, col).model_copy(update={"field_id": field}), movie)
+    opened = []
+    real = store_movies.zarr.open_group
+    monkeypatch.setattr(store_movies.zarr, "open_group", lambda path, **kw: opened.append(path) or real(path, **kw))
+    listed = list_well_movies(store, "f001")
+    assert [(i.field_id, i.row, i.col) for i in listed] == [("f001", 0, 0), ("f001", 0, 1)]
+    assert len(opened) == 2 and all("/f001/" in p for p in opened)  # the other field's groups are not read
+    assert list_well_movies(store, "f009") == []
+    assert [i for i in list_well_movies(store) if i.field_id == "f001"] == listed
