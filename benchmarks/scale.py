@@ -19,7 +19,8 @@ a scratch project (bundled models registered in its own MLflow store, the chip c
 ``data/raw``) runs ``lftiming run --chip`` once. Recorded: wall time of the command; each
 step's seconds (the run's step stats in the project's Dagster instance); peak RSS of the run process and
 of every worker process (the kernel's high-water mark VmHWM, read once a second over the
-process tree, Dask workers by their pids); occupied well-frames per second over ``cell_masks`` .. ``cell_deaths``, over
+process tree, Dask workers by their pids), and by how much each step raised those high-water
+marks (``peak_rss_mb.rise_by_step``: which step makes a process's peak); occupied well-frames per second over ``cell_masks`` .. ``cell_deaths``, over
 ``cell_masks`` alone and over all steps; sha256 of
 every chip table, compared across pools (``tables_equal_across_pools``: byte-equal rows; with
 bfloat16 LOCSNET, masks and the rows after them may differ between 1 and 2 torch threads
@@ -78,6 +79,7 @@ class PeakRss:
     def __init__(self, root_pid: int, extra_pids: list[int] | None = None, every_s: float = 1.0) -> None:
         self.root, self.extra, self.every = root_pid, list(extra_pids or []), every_s
         self.peak: dict[int, float] = {}
+        self.rises: list[tuple[float, int, float]] = []  # (epoch s, pid, new VmHWM MB) each time one rises
         self.names: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -109,6 +111,7 @@ class PeakRss:
                 mb = self._hwm_mb(pid)
                 if mb is not None and mb > self.peak.get(pid, 0.0):
                     self.peak[pid] = mb
+                    self.rises.append((time.time(), pid, mb))
             self._stop.wait(self.every)
 
     def __enter__(self) -> PeakRss:
@@ -120,16 +123,36 @@ class PeakRss:
         self._thread.join()
 
 
-def step_seconds(home: Path, chip: str) -> dict[str, float]:
-    """Seconds of each step of the chip's last run (the run's step stats in the project's instance)."""
+def step_times(home: Path, chip: str) -> dict[str, tuple[float, float]]:
+    """(start, end) epoch seconds of each step of the chip's last run (the run's step stats in
+    the project's instance)."""
     code = ("import json, sys, dagster as dg\n"
             "with dg.DagsterInstance.get() as i:\n"
             "    run = i.get_runs(filters=dg.RunsFilter(tags={'dagster/partition': sys.argv[1]}), limit=1)[0]\n"
-            "    print(json.dumps({s.step_key: round(s.end_time - s.start_time, 2)\n"
+            "    print(json.dumps({s.step_key: [s.start_time, s.end_time]\n"
             "                      for s in i.get_run_step_stats(run.run_id) if s.end_time and s.start_time}))\n")
     out = subprocess.run([sys.executable, "-c", code, chip], cwd=home, env=project_env(home), check=True,
                          capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return {k: (float(a), float(b)) for k, (a, b) in json.loads(out.strip().splitlines()[-1]).items()}
+
+
+def hwm_rise_by_step(rises: list[tuple[float, int, float]], times: dict[str, tuple[float, float]],
+                     run_pid: int, worker_pids: set[int]) -> dict[str, dict[str, float]]:
+    """How much each step raised the run process's and the workers' VmHWM (MB): per step, the
+    rise of the run process's high-water mark over the step, and the largest such rise over the
+    workers, from the poll's record of each rise within (start, end]. The poll sees a rise up to
+    ``every_s`` late, so one made in a step's last poll interval is given to the next step
+    (steps here last tens of seconds or more). Steps that raised nothing are left out."""
+    def peak_by(pid: int, t: float) -> float:
+        return max((mb for ts, p, mb in rises if p == pid and ts <= t), default=0.0)
+
+    out = {}
+    for step, (start, end) in sorted(times.items(), key=lambda kv: kv[1][0]):
+        run = peak_by(run_pid, end) - peak_by(run_pid, start)
+        workers = max((peak_by(w, end) - peak_by(w, start) for w in worker_pids), default=0.0)
+        if run >= 1 or workers >= 1:
+            out[step] = {"run_process": round(run), "max_worker": round(workers)}
+    return out
 
 
 def occupied_well_frames(data: Path, chip: str) -> int:
@@ -178,7 +201,8 @@ def run_once(home: Path, staging: Path, chip: str, pool: str) -> dict:
             cluster.close()
     if proc.returncode != 0:
         raise RuntimeError(f"{pool}: lftiming run --chip {chip} exited {proc.returncode}:\n{out[-4000:]}")
-    steps = step_seconds(home, chip)
+    times = step_times(home, chip)
+    steps = {k: round(b - a, 2) for k, (a, b) in times.items()}
     unit_s = sum(steps.get(s, 0.0) for s in UNIT_STEPS)
     n_wells_frames = occupied_well_frames(home / "data", chip)
     workers = {str(pid): round(mb) for pid, mb in rss.peak.items()
@@ -189,7 +213,9 @@ def run_once(home: Path, staging: Path, chip: str, pool: str) -> dict:
             "well_frames_per_s_cell_masks": round(n_wells_frames / steps["cell_masks"], 1),
             "well_frames_per_s_all_steps": round(n_wells_frames / sum(steps.values()), 1),
             "peak_rss_mb": {"run_process": round(rss.peak.get(proc.pid, 0.0)), "workers": workers,
-                            "max_worker": max(workers.values(), default=None)},
+                            "max_worker": max(workers.values(), default=None),
+                            "rise_by_step": hwm_rise_by_step(rss.rises, times, proc.pid,
+                                                             {int(w) for w in workers})},
             "tables": chip_tables(home / "data", chip)}
 
 
