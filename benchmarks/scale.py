@@ -16,7 +16,8 @@ simulated once into ``--home``/chips) and each pool:
   script, its address given to the run as ``LFTIMING_DASK_SCHEDULER`` (needs the dask extra),
 
 a scratch project (bundled models registered in its own MLflow store, the chip copied into
-``data/raw``) runs ``lftiming run --chip`` once. Recorded: wall time of the command; each
+``data/raw``) runs ``lftiming run --chip`` once. Recorded: the commit the run imported and
+whether tracked files differed from it (``code``); wall time of the command; each
 step's seconds (the run's step stats in the project's Dagster instance); peak RSS of the run process and
 of every worker process (the kernel's high-water mark VmHWM, read once a second over the
 process tree, Dask workers by their pids), and by how much each step raised those high-water
@@ -164,7 +165,20 @@ def occupied_well_frames(data: Path, chip: str) -> int:
     return int(grid["occupied"].sum())
 
 
+def code_version() -> dict:
+    """The commit the runs import (the package is installed editable from this checkout) and
+    whether tracked files differ from it: a run's numbers belong to that code."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
 def run_once(home: Path, staging: Path, chip: str, pool: str) -> dict:
+    code = code_version()
     if home.exists():
         shutil.rmtree(home)
     register_s = make_project(home, 1)
@@ -207,7 +221,7 @@ def run_once(home: Path, staging: Path, chip: str, pool: str) -> dict:
     n_wells_frames = occupied_well_frames(home / "data", chip)
     workers = {str(pid): round(mb) for pid, mb in rss.peak.items()
                if pid in dask_pids or "spawn_main" in rss.names.get(pid, "")}
-    return {"pool": pool, "wall_s": round(wall, 1), "register_models_s": register_s, "steps_s": steps,
+    return {"pool": pool, "code": code, "wall_s": round(wall, 1), "register_models_s": register_s, "steps_s": steps,
             "unit_steps_s": round(unit_s, 1), "occupied_well_frames": n_wells_frames,
             "well_frames_per_s_unit_steps": round(n_wells_frames / unit_s, 1),
             "well_frames_per_s_cell_masks": round(n_wells_frames / steps["cell_masks"], 1),

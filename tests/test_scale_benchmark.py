@@ -20,3 +20,8 @@ def test_each_rise_goes_to_the_step_that_made_it():
     out = scale.hwm_rise_by_step(rises, times, run_pid=1, worker_pids={2, 3})
     assert out == {"well_grid": {"run_process": 900, "max_worker": 1000},
                    "cell_masks": {"run_process": 500, "max_worker": 1800}}  # cell_tracks raised nothing: left out
+
+
+def test_a_run_records_the_commit_it_ran():
+    code = scale.code_version()
+    assert len(code["commit"]) == 40 and isinstance(code["dirty"], bool)
