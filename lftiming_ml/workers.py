@@ -26,7 +26,7 @@ units stay for the re-run.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import os
 import pickle
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -101,6 +101,15 @@ class UnitTask:
         return finished_unit(self.store_path, self.stage, self.key, self.unit)
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` from this process's own symbols, looked up once (None without glibc)."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # not glibc (musl, macOS): absent
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
 def release_memory() -> bool:
     """Give the memory this process freed back to the OS: glibc's ``malloc_trim(0)`` (the
     free pages of every arena). Whether glibc trimmed (False where there is no glibc, or
@@ -113,15 +122,8 @@ def release_memory() -> bool:
     grew with the number of units it ran (``benchmarks/scale.py``, 32 fields: +400 MB in
     ``cell_tracks``); ``run_unit`` calls this after each unit so a worker starts every unit
     from the memory it holds for good (models, caches)."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS)
-        return False
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return bool(trim(0))
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
 
 
 def run_unit(task: UnitTask) -> str:
