@@ -2,7 +2,7 @@
 laptrack (issue 5, benchmark b).
 
     flock /tmp/lftiming_train.lock .venv/bin/python benchmarks/tracking_pipeline.py \\
-        [--chips standard:41 hard:42] [--fields 2] [--cache DIR] [--raw DIR] [--reuse-masks]
+        [--chips standard:41 hard:42] [--fields 2] [--cache DIR] [--raw DIR] [--reuse-masks] [--params JSON]
 
 Each chip (``preset:seed``, seeds < 1000: never trained on; the segmentation corpus uses seeds
 >= 20 000, the well detector's >= 10 000, the ground-truth tracking benchmark 11/12/31/32) is
@@ -12,7 +12,7 @@ laid out like a data folder (``raw/``, ``zarr/``, ``tables/``; ``--raw`` puts th
 chips elsewhere, e.g. where another run with other models already simulated them). Then the pipeline's library calls, as the
 assets make them: well grid with the champion well detector, well movies, ``cell_masks`` with
 the champion LOCSNET (both resolved in the project's MLflow store), ``cell_tracks`` with
-``TrackerParams()`` and the champion ``reid_embedding`` (appearance term of Eq. 7; the same
+``TrackerParams()`` (``--params`` overrides fields, for sweeps on tuning chips) and the champion ``reid_embedding`` (appearance term of Eq. 7; the same
 tracker without it is scored as ``ours_no_reid``, the ablation). laptrack (``benchmarks/tracking.py``'s model) links exactly the same
 LOCSNET instances (their mask centroids). As a reference that separates detection errors from
 linking errors, our tracker also runs on the true amodal masks moved into the same crops
@@ -120,7 +120,7 @@ def laptrack_tracks(store: Path) -> tuple[pd.DataFrame, list[float]]:
     return pd.concat(parts, ignore_index=True), ms
 
 
-def tracks_on_true_masks(chip: Path, store: Path, reid: ReidNet) -> pd.DataFrame:
+def tracks_on_true_masks(chip: Path, store: Path, reid: ReidNet, params: TrackerParams) -> pd.DataFrame:
     """Our tracker (with ``reid``) on the true amodal masks of each paired well (reference:
     perfect detections)."""
     infos = {(i.field_id, i.row, i.col): i for i in list_well_movies(store) if i.cropped}
@@ -128,7 +128,7 @@ def tracks_on_true_masks(chip: Path, store: Path, reid: ReidNet) -> pd.DataFrame
     for truth in iter_truth_masks_in_crops(chip, store):
         info = infos[(truth.field_id, truth.row, truth.col)]
         detections = embed_well_detections(store, info, detections_from_instances(truth.masks), reid)
-        tracks = track_well(detections, info.well_box_px, TrackerParams())
+        tracks = track_well(detections, info.well_box_px, params)
         t_idx, k_idx = np.nonzero(np.isfinite(tracks.positions[..., 0]))
         parts.append(pd.DataFrame({"field_id": truth.field_id, "row": truth.row, "col": truth.col, "track_id": k_idx,
                                    "frame": t_idx, "y": tracks.positions[t_idx, k_idx, 0],
@@ -136,8 +136,8 @@ def tracks_on_true_masks(chip: Path, store: Path, reid: ReidNet) -> pd.DataFrame
     return pd.concat(parts, ignore_index=True)
 
 
-def run_chip(cache: Path, raw: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bool
-             ) -> tuple[pd.DataFrame, dict]:
+def run_chip(cache: Path, raw: Path, spec: str, n_fields: int, tracking_uri: str, reuse: bool,
+             params: TrackerParams) -> tuple[pd.DataFrame, dict]:
     preset, seed = spec.split(":")
     if int(seed) >= 1000:
         raise SystemExit(f"held-out seeds are < 1000, got {spec}")
@@ -147,9 +147,9 @@ def run_chip(cache: Path, raw: Path, spec: str, n_fields: int, tracking_uri: str
     record = segment_chip(chip, store, tracking_uri, reuse)
     reid, reid_info = load_reid(tracking_uri=tracking_uri)
     record["reid_version"] = reid_info.version
-    no_reid, _ = chip_cell_tracks(store, TrackerParams())  # the ablation first: the last write stays
+    no_reid, _ = chip_cell_tracks(store, params)  # the ablation first: the last write stays
     start = time.perf_counter()
-    ours, summaries = chip_cell_tracks(store, TrackerParams(), reid=reid)
+    ours, summaries = chip_cell_tracks(store, params, reid=reid)
     record["ms_tracks_per_well"] = 1e3 * (time.perf_counter() - start) / max(len(summaries), 1)
     steps = pd.DataFrame([s.step_ms for s in summaries])
     record["ms_ours_per_well_by_step"] = {k: float(v) for k, v in steps.mean().items()}
@@ -164,7 +164,7 @@ def run_chip(cache: Path, raw: Path, spec: str, n_fields: int, tracking_uri: str
     record["births"] = score_births(chip, store, ours)
     rows = []
     for method, tracks in (("ours", ours), ("ours_no_reid", no_reid), ("laptrack", lap),
-                           ("ours_true_masks", tracks_on_true_masks(chip, store, reid))):
+                           ("ours_true_masks", tracks_on_true_masks(chip, store, reid, params))):
         wells = score_chip_tracks(chip, store, tracks)
         rows.append(wells.assign(method=method, chip=chip.name))
     print(f"{chip.name}: {record['wells_cropped']} wells segmented and tracked; LOCSNET mIoU "
@@ -186,13 +186,15 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS / "tracking_locsnet.json",
                    help="result JSON (tuning runs on other chips write elsewhere)")
     p.add_argument("--reuse-masks", action="store_true", help="reuse grid, movies and masks of a previous run")
+    p.add_argument("--params", default="{}", help="TrackerParams overrides as JSON (for sweeps on the tuning chips)")
     args = p.parse_args()
+    params = TrackerParams(**json.loads(args.params))
     torch.set_num_threads(2)
     started = time.perf_counter()
     parts, records = [], {}
     for spec in args.chips:
         wells, records[spec] = run_chip(args.cache, args.raw or args.cache / "raw", spec, args.fields,
-                                        args.tracking_uri, args.reuse_masks)
+                                        args.tracking_uri, args.reuse_masks, params)
         parts.append(wells)
     df = pd.concat(parts, ignore_index=True)
     strata = {m: summarize_tracking(df[df["method"] == m]) for m in ("ours", "ours_no_reid", "laptrack", "ours_true_masks")}
@@ -205,7 +207,7 @@ def main() -> None:
           ("ms_grid_per_well", "ms_movies_per_well", "ms_masks_per_well", "ms_ours_per_well", "ms_laptrack_per_well")}
     result = {
         "benchmark": "tracking_locsnet", "chips": args.chips, "fields": args.fields, "frames": 72,
-        "gate_px": MOTA_GATE_PX, "targets": TARGETS, "tracker_params": json.loads(TrackerParams().model_dump_json()),
+        "gate_px": MOTA_GATE_PX, "targets": TARGETS, "tracker_params": json.loads(params.model_dump_json()),
         "laptrack": "benchmarks/tracking.py laptrack_model() on the same LOCSNET instance centroids",
         "strata": strata, "contact_rich_id_switches": {"ours": rich[0], "laptrack": rich[1],
                                                        "ours_fewer": rich[0] is not None and rich[0] < rich[1]},
