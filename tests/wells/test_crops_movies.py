@@ -82,6 +82,32 @@ def test_crop_samples_the_field_at_the_mapped_positions(raw_um_per_px):
     assert (crop[:, 1] == crop[:, 0] + 5).all()  # channel order follows the dict
 
 
+@pytest.mark.parametrize("raw_um_per_px", [0.65, 0.5, 1.3])
+def test_crop_equals_scipys_bilinear_map_coordinates(raw_um_per_px):
+    """``well_crop`` samples by hand (two shifted windows at unit scale); scipy's
+    ``map_coordinates`` (order 1, constant fill, a float32 output rounded to uint16) is the
+    reference, pixel for pixel: noise images, float32 (blurred) input, wells inside the field,
+    across its edges and beyond them, integer and half-pixel centres."""
+    from scipy.ndimage import map_coordinates
+
+    rng = np.random.default_rng(7)
+    params = WellGridParams(crop_size_px=32, crop_fill_value=3)
+    scale = crop_scale(raw_um_per_px, params)
+    for dtype in (np.uint16, np.float32):
+        stack = rng.integers(0, 4000, (6, 90, 110)).astype(dtype)
+        for centre in ([45.0, 55.0], [45.5, 55.5], [40.3, 60.77], [3.2, 100.9], [88.4, 1.6], [-30.0, 50.0]):
+            centres = np.array(centre) + np.cumsum(rng.normal(0, 0.7, (6, 2)), 0)
+            crop = well_crop({"a": stack, "b": stack[::-1].copy()}, centres, raw_um_per_px=raw_um_per_px, params=params)
+            origins = crop_origins(centres, raw_um_per_px=raw_um_per_px, params=params)
+            steps = np.arange(32) * scale
+            for t in range(6):
+                coords = np.stack(np.meshgrid(origins[t, 0] + steps, origins[t, 1] + steps, indexing="ij"))
+                for c, arr in enumerate((stack, stack[::-1])):
+                    ref = np.empty((32, 32), np.float32)
+                    map_coordinates(arr[t], coords, output=ref, order=1, mode="constant", cval=3.0, prefilter=False)
+                    assert (crop[t, c] == np.clip(np.rint(ref), 0, 65535)).all(), (dtype, centre, t, c)
+
+
 def test_crop_outside_the_field_is_filled():
     params = WellGridParams(crop_size_px=16, crop_fill_value=0)
     crop = well_crops({"phase": ramp_stack(1, 40, 40)}, np.array([[[2.0, 20.0]]]), raw_um_per_px=0.65, params=params)
