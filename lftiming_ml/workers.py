@@ -57,7 +57,8 @@ def available_cores() -> int:
 WORKER_MEMORY_BYTES = 3 * 2 ** 30
 """Memory ``auto`` allows per worker process (measured peak with the bundled models,
 ``benchmarks/scale.py``: 1.4-1.9 GB on chips of 2 and 8 fields; on 32 fields 2.3 GB before
-``release_memory`` after each unit, 1.8 GB with it; 2.7 GB on a 100-field chip, before it)."""
+``release_memory`` after each unit, 1.8 GB with it; on a 100-field chip 2.7 GB before it, 1.55 GB
+with it)."""
 
 
 def total_memory_bytes() -> int | None:
