@@ -114,8 +114,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_memory() -> bool:
     """Give the memory this process freed back to the OS: glibc's ``malloc_trim(0)`` (the
     free pages of every arena). Whether glibc trimmed (False where there is no glibc, or
-    nothing was released). ~12 ms after a field of ``cell_tracks``; a ``gc.collect()`` there
-    took ~450 ms and found 0-28 objects, so there is none.
+    nothing was released). No ``gc.collect()``: timed ad hoc (no benchmark) after fields of
+    ``cell_tracks``, it cost ~450 ms per unit and found 0-28 objects; the trim ~12 ms.
 
     Why: units of different sizes (a field's wells, tracks, detections) leave glibc's heap
     fragmented: its mmap threshold rises with the first large block freed, and later blocks of
