@@ -60,7 +60,7 @@ def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_s
                 registry: ModelRegistry, tables: ChipTables, workers: FieldWorkers) -> dg.MaterializeResult:
     """Per well: N from the containment constraint, Eq. 7 Hungarian linking forward and
     backward with a beam of association hypotheses (and the champion ``reid_embedding``'s
-    appearance term), minimum-velocity gap
+    appearance term; static debris kept out, its count in ``debris_objects``), minimum-velocity gap
     filling, CVXPY/OSQP refinement inside the well walls. Config: ``TrackerParams``."""
     chip_id = context.partition_key
     params = config.to_params()
@@ -83,6 +83,7 @@ def cell_tracks(context: dg.AssetExecutionContext, config: TrackerConfig, zarr_s
         metadata={"work_units": workers.pool().last_run, "wells": len(wells),
                   "tracks": int(table.groupby(["field_id", "row", "col", "track_id"]).ngroups),
                   "track_frames": len(table), "interpolated_frames": int(per_source.get("interpolated", 0)),
+                  "debris_objects": sum(w.debris for w in wells),
                   "forward_backward_agreement": round(float(table["fb_agree"].mean()), 4) if len(table) else 1.0,
                   "seconds": round(seconds, 1), **{f"ms_per_well_{k}": v for k, v in steps.items()},
                   "models": models_markdown({"segmentation (the masks tracked)": ("locsnet", segmenter_version),

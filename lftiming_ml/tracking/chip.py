@@ -118,7 +118,8 @@ class WellTrackSummary:
 
     outside: track-frames whose centroid lies outside the well box (more than 0.5 px);
     non_finite: track-frames with a NaN/inf centroid; unexplained_ends: tracks that stop
-    before the last frame without an end reason of ``END_REASONS`` other than movie_end.
+    before the last frame without an end reason of ``END_REASONS`` other than movie_end;
+    debris: static debris objects kept out of linking (``WellTracks.n_debris``).
     """
 
     field_id: str
@@ -130,6 +131,7 @@ class WellTrackSummary:
     outside: int = 0
     non_finite: int = 0
     unexplained_ends: int = 0
+    debris: int = 0
 
 
 def track_problems(tracks: WellTracks, well_box: tuple[float, float, float, float]) -> tuple[int, int, int]:
@@ -178,7 +180,8 @@ def track_wells(store_path: Path | str, wells: list[WellMovieInfo], params: Trac
         write_well_track_masks(store_path, info, masks, attrs=attrs)
         tables.append(track_rows(info, tracks, masks, instance_of))
         summaries.append(WellTrackSummary(info.field_id, info.row, info.col, tracks.n_tracks, tracks.n_expected,
-                                          tracks.step_ms, *track_problems(tracks, info.well_box_px)))
+                                          tracks.step_ms, *track_problems(tracks, info.well_box_px),
+                                          debris=tracks.n_debris))
     table = (pd.concat(tables, ignore_index=True) if tables
              else pd.DataFrame(columns=list(TRACK_TABLE_COLUMNS)).astype(TRACK_TABLE_COLUMNS))
     return table, summaries

@@ -1,6 +1,7 @@
 """``track_well``: the three steps of paper section 2.3 for one nanowell movie.
 
-1. Link (``linking``): N from the containment constraint, best-N Hungarian linking on the
+0. Static debris (``debris``): small objects that never move are kept out of linking.
+1. Link (``linking``): N from the containment constraint (debris not counted), best-N Hungarian linking on the
    Eq. 7 cost forward and backward, count changes as explicit births, reconciliation.
 2. Fill (``gaps``): missed detections inside a track's span by minimum velocity.
 3. Refine (``refine``): Eq. 8 smoothness + fidelity with the well walls as a box.
@@ -22,6 +23,7 @@ import numpy as np
 
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.costs import Box, area_change_noise, contact_pairs
+from lftiming_ml.tracking.debris import static_debris, without
 from lftiming_ml.tracking.gaps import fill_gaps
 from lftiming_ml.tracking.linking import estimate_cell_count, link_pass, prepare_frames
 from lftiming_ml.tracking.reconcile import compare_passes, reconcile
@@ -71,7 +73,7 @@ def area_weighted_params(frames: list, params: TrackerParams) -> TrackerParams:
     return params.model_copy(update={"w_area": params.w_area * scale, "w_elongation": params.w_elongation * scale})
 
 
-def _empty_tracks(n_frames: int, n_expected: int, step_ms: dict[str, float]) -> WellTracks:
+def _empty_tracks(n_frames: int, n_expected: int, step_ms: dict[str, float], n_debris: int = 0) -> WellTracks:
     return WellTracks(
         positions=np.full((n_frames, 0, 2), np.nan),
         positions_linked=np.full((n_frames, 0, 2), np.nan),
@@ -85,6 +87,7 @@ def _empty_tracks(n_frames: int, n_expected: int, step_ms: dict[str, float]) -> 
         parent=np.zeros(0, dtype=int),
         n_expected=n_expected,
         step_ms=step_ms,
+        n_debris=n_debris,
     )
 
 
@@ -98,8 +101,10 @@ def track_well(
         optional masks (bool[n, H, W]) used for the shape term of Eq. 7.
     well_box: (y0, x0, y1, x1), the well interior in the same px; refined centroids stay
         inside it (minus ``params.wall_margin_px``).
-    Returns ``WellTracks`` with K tracks over T frames; ``step_ms`` holds the time of
-    "link" (both passes + reconciliation), "fill" and "refine".
+    Returns ``WellTracks`` with K tracks over T frames (``detection_index`` into
+    ``detections``; detections of static debris, ``n_debris`` objects, are in no track);
+    ``step_ms`` holds the time of "link" (debris, both passes + reconciliation), "fill" and
+    "refine".
     """
     p = params or TrackerParams()
     box = tuple(float(v) for v in well_box)
@@ -108,7 +113,9 @@ def track_well(
     n_frames = len(detections)
     step_ms: dict[str, float] = {}
     t0 = time.perf_counter()
-    frames = prepare_frames(list(detections))
+    debris, n_debris = static_debris(detections, p)
+    kept = [without(d, f) for d, f in zip(detections, debris)]
+    frames = prepare_frames([d for d, _ in kept])
     counts = np.array([f.n for f in frames], dtype=int)
     n_expected = estimate_cell_count(counts, p.count_support_fraction)
     p = area_weighted_params(frames, p)
@@ -121,7 +128,7 @@ def track_well(
     step_ms["link"] = 1e3 * (time.perf_counter() - t0)
     k = forward.n_tracks
     if k == 0:
-        return _empty_tracks(n_frames, n_expected, {**step_ms, "fill": 0.0, "refine": 0.0})
+        return _empty_tracks(n_frames, n_expected, {**step_ms, "fill": 0.0, "refine": 0.0}, n_debris)
 
     t1 = time.perf_counter()
     det = forward.det
@@ -149,11 +156,14 @@ def track_well(
     source = np.full((n_frames, k), ABSENT, dtype=np.int8)
     source[span] = INTERPOLATED
     source[seen & span] = DETECTED
+    original = np.full((n_frames, k), -1, dtype=int)  # indices into ``detections``, debris included
+    for t, kk in zip(*np.nonzero(seen & span)):
+        original[t, kk] = kept[t][1][det[t, kk]]
     return WellTracks(
         positions=refined,
         positions_linked=filled,
         source=source,
-        detection_index=np.where(seen & span, det, -1),
+        detection_index=original,
         areas=areas,
         link_cost=np.where(seen & span, forward.cost, np.nan),
         fb_agree=fb_agree & span,
@@ -162,4 +172,5 @@ def track_well(
         parent=forward.parent.copy(),
         n_expected=n_expected,
         step_ms=step_ms,
+        n_debris=n_debris,
     )

@@ -80,6 +80,8 @@ class WellTracks:
     parent (int[K]): track id of the mother (mitosis) or the dying cell (fragment), else -1.
     n_expected: N from the containment constraint (see ``linking.estimate_cell_count``).
     step_ms: wall time of each step (ms), for run metadata.
+    n_debris: static debris objects kept out of linking (``debris.static_debris``); their
+        detections are in no track.
     """
 
     positions: np.ndarray
@@ -94,6 +96,7 @@ class WellTracks:
     parent: np.ndarray
     n_expected: int
     step_ms: dict[str, float] = field(default_factory=dict)
+    n_debris: int = 0
 
     @property
     def n_frames(self) -> int:
