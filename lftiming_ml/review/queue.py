@@ -39,23 +39,23 @@ REVIEW_INPUTS = ("cell_masks", "cell_tracks", "cell_types", "cell_deaths", "well
 """The chip tables the queue reads (``docs/tables.md``)."""
 
 WEIGHTS: dict[str, float] = {
-    "intercept": -1.871, "fb_disagreement": 2.724, "track_count_mismatch": 0.0, "unexplained_track_ends": 0.193,
-    "interpolated_frames": 0.752, "unlinked_detections": 0.391, "low_mask_score": 0.63, "area_flicker": 0.426,
-    "type_uncertainty": 0.445, "death_uncertainty": 0.362, "death_without_kill": 0.0, "contact_share": 0.0,
-    "crowding": 0.875, "no_tracks": 0.0, "dye_type_disagreement": 1.06, "annexin_death_disagreement": 0.91,
+    "intercept": -2.309, "fb_disagreement": 2.971, "track_count_mismatch": 0.0, "unexplained_track_ends": 0.039,
+    "interpolated_frames": 0.156, "unlinked_detections": 0.226, "low_mask_score": 0.04, "area_flicker": 0.06,
+    "type_uncertainty": 0.71, "death_uncertainty": 0.0, "death_without_kill": 0.122, "contact_share": 0.0,
+    "crowding": 1.29, "no_tracks": 0.0, "dye_type_disagreement": 1.334, "annexin_death_disagreement": 1.127,
 }
 """Log-odds weights of the normalised signals (``intercept`` = w_0) for chips with fluorescence:
 a non-negative ridge logistic regression (penalty 1 on the weights) of 'the well holds an
-error' on the tuning chips standard:711 and hard:712 (133 wells, 56 erroneous), printed by
+error' on the tuning chips standard:711 and hard:712 (133 wells, 48 erroneous), printed by
 ``flock /tmp/lftiming_heavy.lock .venv/bin/python benchmarks/review_queue.py --tuning``
 (``benchmarks/results/review_queue_tuning.json``) with the bundled models (``models/``, all
 version 1 of a fresh registry). Refit after a model change."""
 
 WEIGHTS_PHASE_ONLY: dict[str, float] = {
-    "intercept": -1.86, "fb_disagreement": 2.745, "track_count_mismatch": 0.0, "unexplained_track_ends": 0.173,
-    "interpolated_frames": 0.768, "unlinked_detections": 0.509, "low_mask_score": 0.592, "area_flicker": 0.567,
-    "type_uncertainty": 0.717, "death_uncertainty": 0.504, "death_without_kill": 0.083, "contact_share": 0.0,
-    "crowding": 0.907, "no_tracks": 0.0,
+    "intercept": -2.325, "fb_disagreement": 2.965, "track_count_mismatch": 0.0, "unexplained_track_ends": 0.079,
+    "interpolated_frames": 0.236, "unlinked_detections": 0.18, "low_mask_score": 0.055, "area_flicker": 0.13,
+    "type_uncertainty": 1.126, "death_uncertainty": 0.149, "death_without_kill": 0.277, "contact_share": 0.0,
+    "crowding": 1.512, "no_tracks": 0.0,
 }
 """The same fit without the fluorescence signals, for chips without dye channels."""
 
