@@ -60,6 +60,9 @@ class TrackerParams(BaseModel):
     beam_scale_weight: float = Field(2.0, ge=0, description="A hypothesis' score is the sum of its Eq. 7 link costs plus this x log(s_i) per link (s_i: the track's motion scale). The motion terms are distances in units of s_i, so without it a hypothesis whose wrong jumps inflate its motion scales makes its later links cheap; 2 log s is the normaliser of a 2-D density of scale s. Measured (w_appearance 20, no miss_cost): 0 gave more ID switches than the greedy linker (162 vs 130 on true masks of chips 11/12).")
     reconcile: bool = Field(True, description="Swap track tails where the backward pass disagrees and its linking is cheaper in the symmetric (forward + backward) Eq. 7 cost.")
 
+    merged_area_ratio: float = Field(1.2, ge=0, description="Step 2: a track without a detection at a frame is placed at another track's detection there when that detection is at least this times the other track's median area (two overlapping cells detected as one; ``gaps.hidden_in_merged``) and within reach; 0 turns it off (straight-line fill only).")
+    merged_reach_factor: float = Field(2.0, gt=0, description="Step 2: how far the merged mask may lie from the missed track's nearest detection before or after, in its typical steps (RMS over its detections, at least min_motion_px) per frame between them.")
+
     # Step 3: Eq. 8 refinement.
     refine: bool = Field(True, description="Run step 3; off, positions are the step-2 positions clipped to the well.")
     smoothness: float = Field(0.002, ge=0, description="Weight lambda of the squared second differences (acceleration) against fidelity in Eq. 8. Small: with 5-min frames an effector really accelerates by tens of px, so smoothing must not move detected centroids (0.002 moves them < 1 px; 0.05 moved them up to 14 px on simulated wells); it shapes interpolated frames and the walls.")

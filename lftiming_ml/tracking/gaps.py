@@ -10,6 +10,12 @@ is the straight line between the two anchors at constant speed, and before the f
 after the last anchor it is the anchor held still (zero velocity). ``fill_gaps`` uses that
 closed form; ``min_velocity_fill_kkt`` solves the same problem as a sparse KKT system and
 is the reference the tests compare against.
+
+Before that, ``hidden_in_merged`` anchors a missed cell that hides in a neighbour's merged
+mask: two cells that overlap give one detection, larger than the neighbour's own, that the
+neighbour's track takes. The missed track is placed at that detection's centroid (both cells
+lie within about a cell radius of it) rather than on the straight line between its own
+detections, which a darting effector leaves by 20-30 px (tuning chips 43/44).
 """
 
 from __future__ import annotations
@@ -38,6 +44,56 @@ def fill_gaps(observed: np.ndarray, span: np.ndarray) -> np.ndarray:
         for d in range(2):
             out[:, kk, d] = np.interp(frames, frames[have], obs[have, kk, d])
         out[~span[:, kk], kk] = np.nan
+    return out
+
+
+def hidden_in_merged(observed: np.ndarray, areas: np.ndarray, span: np.ndarray, area_ratio: float,
+                     reach_factor: float, min_step_px: float) -> np.ndarray:
+    """Anchors for missed track-frames hidden in a merged mask: float[T, K, 2], NaN elsewhere.
+
+    observed (float[T, K, 2]): detected (y, x) px, NaN where not detected; areas (float[T, K]):
+    the linked detections' areas (px), NaN where not detected; span (bool[T, K]).
+    Track k, inside its span without a detection at t, is put at the detection of another
+    track m at t when that detection is at least ``area_ratio`` times m's median detected
+    area (a merged mask) and lies within reach of k's nearest detection before or after t:
+    ``reach_factor`` x k's typical step (root mean square over its consecutive detections,
+    at least ``min_step_px``) per frame between them. Of several such masks, the nearest to
+    k's straight-line fill. Everything else stays NaN (``fill_gaps`` fills it).
+    """
+    obs = np.asarray(observed, dtype=float)
+    n_frames, k = obs.shape[:2]
+    out = np.full_like(obs, np.nan)
+    seen = np.isfinite(obs[..., 0])
+    missing = span & ~seen
+    if not missing.any() or k < 2:
+        return out
+    with np.errstate(all="ignore"):
+        ref = np.nanmedian(np.where(seen, areas, np.nan), axis=0)
+    merged = seen & (areas >= area_ratio * ref[None, :])
+    if not merged.any():
+        return out
+    line = fill_gaps(obs, span)
+    frames = np.arange(n_frames)
+    for kk in np.flatnonzero(missing.any(axis=0)):
+        det_t = frames[seen[:, kk]]
+        if det_t.size == 0:
+            continue
+        pts = obs[det_t, kk]
+        steps = np.linalg.norm(np.diff(pts, axis=0), axis=1) / np.maximum(np.diff(det_t), 1) if det_t.size > 1 else np.zeros(0)
+        scale = max(float(np.sqrt(np.mean(steps ** 2))) if steps.size else 0.0, min_step_px)
+        for t in np.flatnonzero(missing[:, kk]):
+            cands = [m for m in np.flatnonzero(merged[t]) if m != kk]
+            if not cands:
+                continue
+            near = []
+            for m in cands:
+                for side in (det_t[det_t < t][-1:], det_t[det_t > t][:1]):
+                    if side.size and np.linalg.norm(obs[t, m] - obs[side[0], kk]) <= reach_factor * scale * abs(t - side[0]):
+                        near.append(m)
+                        break
+            if near:
+                best = min(near, key=lambda m: float(np.linalg.norm(obs[t, m] - line[t, kk])))
+                out[t, kk] = obs[t, best]
     return out
 
 

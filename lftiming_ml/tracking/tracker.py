@@ -3,7 +3,8 @@
 0. Static debris (``debris``): small objects that never move are kept out of linking.
 1. Link (``linking``): N from the containment constraint (debris not counted), best-N Hungarian linking on the
    Eq. 7 cost forward and backward, count changes as explicit births, reconciliation.
-2. Fill (``gaps``): missed detections inside a track's span by minimum velocity.
+2. Fill (``gaps``): a missed cell hidden in a neighbour's merged mask at that mask, the
+   other missed detections inside a track's span by minimum velocity.
 3. Refine (``refine``): Eq. 8 smoothness + fidelity with the well walls as a box.
 
 A track spans the movie from its start (frame 0 for ``movie_start``, its first detection
@@ -24,7 +25,7 @@ import numpy as np
 from lftiming_ml.tracking.config import TrackerParams
 from lftiming_ml.tracking.costs import Box, area_change_noise, contact_pairs
 from lftiming_ml.tracking.debris import static_debris, without
-from lftiming_ml.tracking.gaps import fill_gaps
+from lftiming_ml.tracking.gaps import fill_gaps, hidden_in_merged
 from lftiming_ml.tracking.linking import estimate_cell_count, link_pass, prepare_frames
 from lftiming_ml.tracking.reconcile import compare_passes, reconcile
 from lftiming_ml.tracking.refine import refine_tracks
@@ -141,7 +142,11 @@ def track_well(
         areas[t, kk] = frames[t].areas[det[t, kk]]
         radii[t, kk] = frames[t].radii[det[t, kk]]
     span, end_reason = _spans_and_end_reasons(det, observed, radii, forward.start_reason, p)
-    filled = fill_gaps(observed, span)
+    anchors = observed
+    if p.merged_area_ratio > 0:
+        hidden = hidden_in_merged(observed, areas, span, p.merged_area_ratio, p.merged_reach_factor, p.min_motion_px)
+        anchors = np.where(np.isfinite(hidden), hidden, observed)
+    filled = fill_gaps(anchors, span)
     step_ms["fill"] = 1e3 * (time.perf_counter() - t1)
 
     t2 = time.perf_counter()

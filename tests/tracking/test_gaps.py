@@ -45,3 +45,34 @@ def test_fill_respects_the_span() -> None:
     np.testing.assert_allclose(out[2], [10.0, 10.0])  # held before the first anchor
     np.testing.assert_allclose(out[4], [12.0, 14.0])
     np.testing.assert_allclose(out[8], [16.0, 22.0])  # held after the last
+
+
+def test_a_cell_hidden_in_a_merged_mask_is_placed_there() -> None:
+    from lftiming_ml.tracking.gaps import hidden_in_merged
+
+    t_n = 9
+    obs = np.full((t_n, 2, 2), np.nan)
+    areas = np.full((t_n, 2), np.nan)
+    obs[:, 0] = [20.0, 20.0]  # a resting target
+    areas[:, 0] = 150.0
+    # an effector that runs along y = 40 and darts onto the target at frame 4, where the two
+    # give one detection (the target's track takes it, its area 1.5 times the target's)
+    obs[:, 1] = np.stack([np.full(t_n, 40.0), 10.0 + 8.0 * np.arange(t_n)], axis=1)
+    areas[:, 1] = 100.0
+    obs[4, 1] = np.nan
+    areas[4, 1] = np.nan
+    obs[4, 0] = [24.0, 30.0]
+    areas[4, 0] = 225.0
+    span = np.ones((t_n, 2), bool)
+    hidden = hidden_in_merged(obs, areas, span, area_ratio=1.2, reach_factor=3.0, min_step_px=3.0)
+    np.testing.assert_allclose(hidden[4, 1], [24.0, 30.0])
+    assert np.isnan(hidden[np.arange(t_n) != 4]).all() and np.isnan(hidden[4, 0]).all()
+    # a mask the size of its own track's cells is no merge: the straight line stays
+    areas[4, 0] = 150.0
+    assert np.isnan(hidden_in_merged(obs, areas, span, 1.2, 3.0, 3.0)).all()
+    # nor is a merged mask beyond the track's reach (steps of 8 px, reach 1.5 steps per frame)
+    areas[4, 0] = 225.0
+    assert np.isnan(hidden_in_merged(obs, areas, span, 1.2, 1.5, 3.0)).all()
+    # without it, the gap is the straight line between the effector's detections
+    filled_off = fill_gaps(obs, span)
+    np.testing.assert_allclose(filled_off[4, 1], [40.0, 42.0])
