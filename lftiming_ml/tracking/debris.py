@@ -15,8 +15,8 @@ A detection is debris when it belongs to a *static small object*: detections of 
 ``debris_link_px`` (connected components of the radius graph, ``scipy.spatial.cKDTree``),
 form an object that is seen in at least ``debris_min_frames`` frames, at most once per
 frame, with centroids within ``debris_max_spread_px`` (RMS) of their mean, and that was
-there first: the last detection at its place (within its equivalent radius) before its
-first frame, if any, is not larger than debris. So an apoptotic cell that stops and shrinks
+there first: the last detection at its place (within the radius of a disc of
+``debris_max_area_px``) before its first frame, if any, is not larger than debris. So an apoptotic cell that stops and shrinks
 below the area bound is not debris (on chip 44 two did, seen small from frame 19 and 43,
 each where the cell had been detected larger the frame before), while dust is small from
 the start. A cell that moves, a large cell (a dead target stays put but is large) and any
