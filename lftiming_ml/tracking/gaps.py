@@ -24,6 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
+from lftiming_ml.tracking.costs import motion_scale
+
 
 def fill_gaps(observed: np.ndarray, span: np.ndarray) -> np.ndarray:
     """Closed-form step 2 for all tracks.
@@ -56,8 +58,8 @@ def hidden_in_merged(observed: np.ndarray, areas: np.ndarray, span: np.ndarray, 
     Track k, inside its span without a detection at t, is put at the detection of another
     track m at t when that detection is at least ``area_ratio`` times m's median detected
     area (a merged mask) and lies within reach of k's nearest detection before or after t:
-    ``reach_factor`` x k's typical step (root mean square over its consecutive detections,
-    at least ``min_step_px``) per frame between them. Of several such masks, the nearest to
+    ``reach_factor`` x k's typical step (``costs.motion_scale`` of its steps between consecutive
+    detections, at least ``min_step_px``) per frame between them. Of several such masks, the nearest to
     k's straight-line fill. Everything else stays NaN (``fill_gaps`` fills it).
     """
     obs = np.asarray(observed, dtype=float)
@@ -79,8 +81,7 @@ def hidden_in_merged(observed: np.ndarray, areas: np.ndarray, span: np.ndarray, 
         if det_t.size == 0:
             continue
         pts = obs[det_t, kk]
-        steps = np.linalg.norm(np.diff(pts, axis=0), axis=1) / np.maximum(np.diff(det_t), 1) if det_t.size > 1 else np.zeros(0)
-        scale = max(float(np.sqrt(np.mean(steps ** 2))) if steps.size else 0.0, min_step_px)
+        scale = motion_scale(np.linalg.norm(np.diff(pts, axis=0), axis=1) / np.maximum(np.diff(det_t), 1), min_step_px)
         for t in np.flatnonzero(missing[:, kk]):
             cands = [m for m in np.flatnonzero(merged[t]) if m != kk]
             if not cands:

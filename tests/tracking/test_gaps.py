@@ -76,3 +76,23 @@ def test_a_cell_hidden_in_a_merged_mask_is_placed_there() -> None:
     # without it, the gap is the straight line between the effector's detections
     filled_off = fill_gaps(obs, span)
     np.testing.assert_allclose(filled_off[4, 1], [40.0, 42.0])
+
+
+def test_track_well_anchors_a_cell_hidden_in_a_merged_mask() -> None:
+    t_n = 12
+    target = np.array([20.0, 20.0])
+    effector = np.stack([np.full(t_n, 36.0), 10.0 + 8.0 * np.arange(t_n)], axis=1)  # runs 8 px per frame
+    dets = []
+    for t in range(t_n):
+        if t == 4:  # the effector darts onto the target: one detection, 1.5x the target's area
+            dets.append(WellFrameDetections(np.array([[24.0, 30.0]]), np.array([225.0])))
+        else:
+            dets.append(WellFrameDetections(np.stack([target + 0.3 * (t % 2), effector[t]]), np.array([150.0, 100.0])))
+    box = (4.0, 4.0, 110.0, 110.0)
+    on = track_well(dets, box)
+    off = track_well(dets, box, TrackerParams(merged_area_ratio=0))
+    assert on.n_tracks == off.n_tracks == 2
+    eff = int(np.argmin(np.abs(on.positions_linked[0, :, 0] - 36.0)))
+    assert on.source[4, eff] == off.source[4, eff] == 2  # interpolated in both
+    np.testing.assert_allclose(on.positions_linked[4, eff], [24.0, 30.0])
+    np.testing.assert_allclose(off.positions_linked[4, eff], effector[4])  # the straight line
