@@ -9,12 +9,14 @@ worker: ``LocalRunLauncher`` told run monitoring every such worker was alive, an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from dagster._core.launcher.base import WorkerStatus
 from dagster._core.workspace.context import WorkspaceProcessContext
@@ -69,3 +71,9 @@ def test_worker_of_a_launched_run_is_found_and_its_death_seen(tmp_path: Path) ->
         finally:
             if pid_alive(worker):
                 os.kill(worker, signal.SIGKILL)
+    # the code server outlives the context (one was still running 18 min after a suite had
+    # ended, orphaned, ignoring SIGTERM): kill it here
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "waiting_job.py" in " ".join(proc.cmdline()):
+                proc.kill()
