@@ -40,6 +40,7 @@ class ReidProfile(BaseModel):
     negatives: Literal["batch", "well"] = Field("batch", description="Which other cells a view is contrasted with: every cell of the batch, or only the cells of its own well (the tracker's choice among look-alikes). Measured (cpu, 300 s): 'well' verified effector pairs of a held-out corpus chip as well as 'batch' (0.910 vs 0.907) and tracked LOCSNET detections of tuning chips 43/44 no better (MOTA 0.937 vs 0.941).")
     temperature: float = Field(0.1, gt=0)
     lr: float = Field(2e-3, gt=0)
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="Learning rate over the steps: constant, or cosine from lr down to 0 at max_steps (a run stopped earlier by train_seconds ends above 0).")
     weight_decay: float = Field(1e-4, ge=0)
     seed: int = 0
 

@@ -114,7 +114,7 @@ def train_reid(profile: ReidProfile, train_tracks: Sequence[TrackSequence], *,
     truth tracks (``classification.data.load_chip_tracks`` cut with ``patch_size``) and
     curated ones (``classification.annotated``), drawing wells as
     ``well_draw_probabilities(annotation_share)`` says. History: one row per 50 steps and
-    one at the end (step, loss, seconds)."""
+    one at the end (step, loss, seconds, the learning rate after the step)."""
     _check_patches(train_tracks, profile)
     wells = wells_of(train_tracks)
     if not wells:
@@ -128,6 +128,8 @@ def train_reid(profile: ReidProfile, train_tracks: Sequence[TrackSequence], *,
         apply_init(net, init, config=registry_config(profile), input_fields=INIT_INPUT_FIELDS, what=MODEL_NAME)
     net = net.to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=profile.lr, weight_decay=profile.weight_decay)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=profile.max_steps)
+             if profile.lr_schedule == "cosine" else None)
     history: list[dict[str, float]] = []
     start, losses = time.perf_counter(), []
     for step in range(1, profile.max_steps + 1):
@@ -138,10 +140,13 @@ def train_reid(profile: ReidProfile, train_tracks: Sequence[TrackSequence], *,
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         losses.append(float(loss.detach()))
         elapsed = time.perf_counter() - start
         if step % 50 == 0 or elapsed >= profile.train_seconds or step == profile.max_steps:
-            row = {"step": float(step), "loss": float(np.mean(losses)), "seconds": elapsed}
+            row = {"step": float(step), "loss": float(np.mean(losses)), "seconds": elapsed,
+                   "lr": float(opt.param_groups[0]["lr"])}
             history.append(row)
             losses = []
             if log_fn:

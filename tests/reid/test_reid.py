@@ -85,6 +85,13 @@ def test_training_scoring_and_registry_round_trip(tracks: list, tmp_path: Path) 
         np.testing.assert_allclose(again[id(t)], emb[id(t)], atol=1e-6)
 
 
+def test_cosine_schedule_ends_the_learning_rate_at_zero(tracks: list) -> None:
+    _, constant = train_reid(small_profile(max_steps=4), tracks, device="cpu")
+    _, cosine = train_reid(small_profile(max_steps=4, lr_schedule="cosine"), tracks, device="cpu")
+    assert constant[-1]["lr"] == pytest.approx(2e-3)
+    assert cosine[-1]["step"] == 4 and cosine[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_patch_size_must_match_the_profile(tracks: list) -> None:
     with pytest.raises(ValueError, match="wants 32 px patches"):
         train_reid(small_profile(patch_size=32), tracks, device="cpu")
@@ -156,7 +163,8 @@ def test_versions_registered_before_the_package_split_still_load() -> None:
         "wells_per_batch": 48, "views_per_cell": 4, "frame_window": 6, "jitter_px": 2, "mask_jitter": True,
         "negatives": "batch", "temperature": 0.1, "lr": 0.002, "weight_decay": 0.0001, "seed": 0}}
     # fields added since (training only) have defaults, so the stored config still validates
-    assert registry_config(reid_profile("paper")) == {**stored, "profile": {**stored["profile"], "segmented_mask_share": 0.5}}
+    assert registry_config(reid_profile("paper")) == {**stored, "profile": {**stored["profile"], "segmented_mask_share": 0.5,
+                                                                            "lr_schedule": "constant"}}
     weights = {k: torch.randn_like(v) if v.is_floating_point() else v
                for k, v in ReidNet(reid_profile("paper")).state_dict().items()}
     net = reid_from_registry(weights, stored)
