@@ -31,8 +31,11 @@ demo: $(STAMP)
 	$(BIN)/lftiming demo $(if $(TRAIN),--train,)
 
 # pytest exits 5 when it collects no tests: that is a failure here, said plainly.
+# The suite runs in TEST_PROCESSES pytest-xdist processes (2: its end-to-end tests spend much of
+# their time waiting on the subprocesses they start); TEST_PROCESSES=0 runs it in one process.
+TEST_PROCESSES ?= 2
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # Dagster UI + daemon (sensor, queued runs) on http://127.0.0.1:3000

@@ -25,7 +25,8 @@ from tests.reliability.conftest import CHIP
 from tests.reliability.harness import (assert_same, leftovers, make_project, run_worker, snapshot, start_worker,
                                        wait_paused)
 
-pytestmark = pytest.mark.slow
+# one xdist process runs the tests that share the session's uninterrupted reference run
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability-reference")]
 
 
 def _project(raw_chip: Path, tmp_path: Path):

@@ -27,7 +27,8 @@ from tests.reliability.conftest import CHIP
 from tests.reliability.harness import (assert_same, kill_at, leftovers, make_project, run_worker, snapshot,
                                        start_worker, wait_paused)
 
-pytestmark = pytest.mark.slow
+# one xdist process runs the tests that share the session's uninterrupted reference run
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability-reference")]
 
 
 def _versions(df: pd.DataFrame) -> dict[str, set]:
