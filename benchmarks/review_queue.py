@@ -273,7 +273,11 @@ def main() -> None:
         help="MLflow store holding the champion models (read only)")
     p.add_argument("--rerun", action="store_true", help="re-run the pipeline even where its outputs exist")
     p.add_argument("--out", type=Path, help="result JSON (default: results/review_queue[_tuning].json)")
+    p.add_argument("--weights-from", type=Path, help="held-out mode: score with the weights of this --tuning result JSON "
+                                                       "instead of review/queue.py's (to judge a refit before committing it)")
     args = p.parse_args()
+    if args.weights_from and args.tuning:
+        p.error("--weights-from is for the held-out chips; --tuning fits weights")
     specs = args.chips or (TUNING_CHIPS if args.tuning else HELD_OUT_CHIPS)
     out = args.out or RESULTS / ("review_queue_tuning.json" if args.tuning else "review_queue.json")
     os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
@@ -298,20 +302,25 @@ def main() -> None:
         print_table("tuning chips, fitted weights (in-sample)", result["queue_fitted"])
         print(f"\nWEIGHTS = {json.dumps(fitted)}\nWEIGHTS_PHASE_ONLY = {json.dumps(fitted_phase)}")
     else:
-        queue = evaluate(wells, WEIGHTS)
-        phase = evaluate(wells, WEIGHTS_PHASE_ONLY)
+        weights, weights_phase = WEIGHTS, WEIGHTS_PHASE_ONLY
+        if args.weights_from:
+            fitted = json.loads(args.weights_from.read_text())
+            weights, weights_phase = fitted["weights"], fitted["weights_phase_only"]
+            result["weights_from"] = str(args.weights_from)
+        queue = evaluate(wells, weights)
+        phase = evaluate(wells, weights_phase)
         at10, at20 = queue["top_10"], queue["top_20"]
         result |= {
-            "weights": WEIGHTS, "weights_phase_only": WEIGHTS_PHASE_ONLY,
+            "weights": weights, "weights_phase_only": weights_phase,
             "queue": queue, "queue_phase_only": phase,
             "targets": TARGETS,
             "acceptance": {"enrichment_at_10": at10["enrichment"], "captured_at_20": at20["captured_share"],
                            "enrichment_at_10_ok": bool(at10["enrichment"] >= TARGETS["enrichment_at_10"]),
                            "captured_at_20_ok": bool(at20["captured_share"] >= TARGETS["captured_at_20"]),
                            "max_possible_enrichment_at_10": min(1.0 / at10["error_rate"], 1.0 / at10["share_reviewed"])},
-            "errors": error_breakdown(wells, WEIGHTS), "signals": signal_report(wells, WEIGHTS),
+            "errors": error_breakdown(wells, weights), "signals": signal_report(wells, weights),
             "per_chip": {c: {"wells": len(g), "erroneous": int(g["erroneous"].sum()),
-                             "captured_at_20": capture(g, score(g, WEIGHTS), 0.20, boot=False)["captured_share"]}
+                             "captured_at_20": capture(g, score(g, weights), 0.20, boot=False)["captured_share"]}
                          for c, g in wells.groupby("chip")},
         }
         print_table(f"{result['mode']} chips, review queue (fluorescence weights)", queue)
