@@ -261,6 +261,22 @@ def print_table(name: str, result: dict) -> None:
               f"{r['bottom_error_rate']:.3f}")
 
 
+def fitted_weights(path: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """The fluorescence and phase-only weights of a result JSON of this benchmark (a ``--tuning``
+    fit); SystemExit naming the file and the problem when it has none for this code's signals."""
+    try:
+        fitted = json.loads(path.read_text())
+        pair = fitted["weights"], fitted["weights_phase_only"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"{path}: not a result of this benchmark with weights ({type(e).__name__}: {e})") from e
+    for name, w, expected in (("weights", pair[0], ["intercept", *SIGNALS]),
+                              ("weights_phase_only", pair[1], ["intercept", *PHASE_SIGNALS])):
+        if not isinstance(w, dict) or sorted(w) != sorted(expected):
+            raise SystemExit(f"{path}: its {name} are for other signals than this code's "
+                             f"(missing {sorted(set(expected) - set(w or {}))}, extra {sorted(set(w or {}) - set(expected))})")
+    return pair
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tuning", action="store_true", help="fit the weights on the tuning chips and print them")
@@ -278,6 +294,7 @@ def main() -> None:
     args = p.parse_args()
     if args.weights_from and args.tuning:
         p.error("--weights-from is for the held-out chips; --tuning fits weights")
+    chosen = fitted_weights(args.weights_from) if args.weights_from else None  # refused before any pipeline run
     specs = args.chips or (TUNING_CHIPS if args.tuning else HELD_OUT_CHIPS)
     out = args.out or RESULTS / ("review_queue_tuning.json" if args.tuning else "review_queue.json")
     os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
@@ -303,9 +320,8 @@ def main() -> None:
         print(f"\nWEIGHTS = {json.dumps(fitted)}\nWEIGHTS_PHASE_ONLY = {json.dumps(fitted_phase)}")
     else:
         weights, weights_phase = WEIGHTS, WEIGHTS_PHASE_ONLY
-        if args.weights_from:
-            fitted = json.loads(args.weights_from.read_text())
-            weights, weights_phase = fitted["weights"], fitted["weights_phase_only"]
+        if chosen is not None:
+            weights, weights_phase = chosen
             result["weights_from"] = str(args.weights_from)
         queue = evaluate(wells, weights)
         phase = evaluate(wells, weights_phase)
