@@ -51,7 +51,7 @@ class SegmenterProfile(_Strict):
     rpn_pre_nms_top_n_train: int = Field(600, ge=1, description="RPN proposals kept before NMS, per level, in training.")
     rpn_post_nms_top_n_train: int = Field(300, ge=1, description="RPN proposals kept after NMS in training.")
     rpn_pre_nms_top_n_test: int = Field(100, ge=1, description="RPN proposals kept before NMS, per level, at inference (300 -> 100 left held-out mIoU unchanged and sped LOCSNET up; 50 lost 0.004 in >4-cell wells: benchmarks/inference_settings.py).")
-    rpn_post_nms_top_n_test: int = Field(50, ge=1, description="RPN proposals kept after NMS at inference (a well holds <= ~10 cells; 100 -> 50 left held-out mIoU unchanged and sped LOCSNET up, benchmarks/inference_settings.py).")
+    rpn_post_nms_top_n_test: int = Field(20, ge=1, description="RPN proposals kept after NMS at inference (a well holds <= ~10 cells and max_detections is 20; 100 -> 50 -> 20 left held-out mIoU unchanged and sped LOCSNET up, each proposal costing a RoIAlign and a box-head pass: benchmarks/inference_settings.py).")
     rpn_batch_size_per_image: int = Field(128, ge=1, description="Anchors sampled per image for the RPN loss.")
     box_batch_size_per_image: int = Field(64, ge=1, description="Proposals sampled per image for the ROI-head losses (a quarter positive: <= 16 mask ROIs per crop, enough for <= 8 cells).")
     box_head_dim: int = Field(256, ge=16, description="Width of the two-layer MLP box head (torchvision default 1024).")

@@ -5,7 +5,9 @@
 
 ``K`` is the most instances in any frame of the well; frame t's instances fill slots
 ``0 .. n_t - 1`` best score first, the other slots are all-False with a NaN score. The
-group is staged and renamed into place (``groups.replace_group``).
+group is staged and renamed into place (``groups.replace_group``). Each array is one chunk:
+every reader takes a whole well, and a chunk per frame made a write ~90 ms of file and
+directory creation per well (72 frames) against ~7 ms for one chunk.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def write_well_masks(store_path: Path | str, info: WellMovieInfo, masks: np.ndar
 
     def fill(group: zarr.Group) -> None:
         t, k = scores.shape
-        group.create_array("instances", data=masks, chunks=(1, max(k, 1), *masks.shape[2:]),
+        group.create_array("instances", data=masks, chunks=(max(t, 1), max(k, 1), *masks.shape[2:]),
                            dimension_names=("t", "instance", "y", "x"),
                            compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle", typesize=1))
         group.create_array("scores", data=scores, chunks=(max(t, 1), max(k, 1)), dimension_names=("t", "instance"))

@@ -3,7 +3,8 @@
     wells/<field_id>/r<row>c<col>/tracks/masks   bool[T, K, S, S], one slot per track id
 
 Slot ``k`` is track ``k`` (track ids are 0..K-1 per well); all-False where the track does
-not exist; masks may overlap. The group is staged and renamed into place.
+not exist; masks may overlap. The group is staged and renamed into place; the array is one chunk (every
+reader takes a whole well; ``store.masks`` says why).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def write_well_track_masks(store_path: Path | str, info: WellMovieInfo, masks: n
         raise FileNotFoundError(f"{store_path}: no well {info.group_path} to write tracks beside")
 
     def fill(group: zarr.Group) -> None:
-        k = masks.shape[1]
-        group.create_array("masks", data=masks, chunks=(1, max(k, 1), *masks.shape[2:]),
+        t, k = masks.shape[:2]
+        group.create_array("masks", data=masks, chunks=(max(t, 1), max(k, 1), *masks.shape[2:]),
                            dimension_names=("t", "track", "y", "x"),
                            compressors=BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle", typesize=1))
         group.attrs.update({"lftiming_tracks": {"track_ids": list(range(k)), **dict(attrs or {})}})

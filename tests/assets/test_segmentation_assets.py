@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 
 from lftiming_assets.models.assets import well_detector
 from lftiming_assets.partitions import chips
@@ -68,6 +69,8 @@ def test_cell_masks_writes_masks_and_table(data_dir: Path) -> None:
         well = cells[(cells.field_id == info.field_id) & (cells.row == info.row) & (cells.col == info.col)]
         k = int(well.instance.max() + 1) if len(well) else 0
         assert masks.dtype == bool and masks.shape == (N_FRAMES, k, 96, 96)
+        stored = zarr.open_array(str(store / info.group_path / "masks" / "instances"), mode="r")
+        assert stored.chunks == (N_FRAMES, max(k, 1), 96, 96)  # one chunk per well: readers take it whole
         assert scores.dtype == np.float32 and scores.shape == (N_FRAMES, k)
         assert masks.sum(axis=(2, 3)).sum() == well.area.sum()
         assert np.isfinite(scores).sum() == len(well)

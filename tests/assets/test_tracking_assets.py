@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 import pytest
+import zarr
 
 from lftiming_assets.partitions import chips
 from lftiming_assets.raw.assets import raw_chip
@@ -76,6 +77,8 @@ def test_cell_tracks_from_true_masks(data_dir: Path) -> None:
         well = tracks[(tracks.field_id == info.field_id) & (tracks.row == info.row) & (tracks.col == info.col)]
         k = int(well.track_id.max() + 1) if len(well) else 0
         assert masks.shape == (N_FRAMES, k, 96, 96)
+        stored = zarr.open_array(str(store / info.group_path / "tracks" / "masks"), mode="r")
+        assert stored.chunks == (N_FRAMES, max(k, 1), 96, 96)  # one chunk per well
         per_row = masks[well.frame.to_numpy(), well.track_id.to_numpy()].sum(axis=(1, 2))
         np.testing.assert_array_equal(per_row, well.area.to_numpy())
 
