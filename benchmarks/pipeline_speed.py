@@ -13,7 +13,12 @@ two (rows sorted; same columns and values) and the per-well masks and tracks in 
 
     .venv/bin/python benchmarks/pipeline_speed.py --base 5a8c59f --chip demo-standard-s0 --rounds 2
 
-Needs the chip under ``data/raw/`` and champion models in ``data/mlflow`` (``make demo``).
+With ``--models bundled`` each side gets its own fresh registry instead, holding the bundled
+models of its own checkout (``models/``, registered by that checkout's code): then a change of
+a bundle's inference settings (``bundle.json``) is measured with the code.
+
+Needs the chip under ``data/raw/`` and (without ``--models bundled``) champion models in
+``data/mlflow`` (``make demo``).
 Writes ``benchmarks/results/pipeline_speed.json``.
 """
 
@@ -57,6 +62,25 @@ at = lambda ts: samples[min(bisect.bisect_left([w for w, _ in samples], ts), len
 print("STEPS " + json.dumps({"ok": ok, "steps": {s.step_key: s.end_time - s.start_time for s in stats},
                              "cpu": {s.step_key: at(s.end_time) - at(s.start_time) for s in stats}}))
 """
+
+REGISTER = """
+import sys
+from lftiming_ml.bundled import MODELS_DIR, PIPELINE_MODELS, register_shipped
+for model in PIPELINE_MODELS:
+    register_shipped(MODELS_DIR / model, tracking_uri=sys.argv[1], artifact_location=sys.argv[2])
+"""
+
+
+def bundled_registry(code: Path, where: Path) -> str:
+    """A fresh MLflow registry under ``where`` holding the bundled models of the checkout at
+    ``code`` as champions, registered by that checkout's code; returns its tracking URI."""
+    where.mkdir(parents=True)
+    uri = f"sqlite:///{where / 'mlflow.db'}"
+    out = subprocess.run([sys.executable, "-c", REGISTER, uri, (where / "artifacts").as_uri()], cwd=code,
+                         env={**os.environ, "PYTHONPATH": str(code)}, capture_output=True, text=True, timeout=1800)
+    if out.returncode:
+        raise RuntimeError(f"{code}: registering its bundled models failed\n{out.stderr[-3000:]}")
+    return uri
 
 
 def run_pipeline(code: Path, chip: Path, work: Path, tracking_uri: str) -> tuple[dict, dict]:
@@ -123,6 +147,8 @@ def main() -> None:
     p.add_argument("--head", default="HEAD", help="git ref of the commit compared with it")
     p.add_argument("--chip", default="demo-standard-s0", help="chip id under data/raw/")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--models", choices=["project", "bundled"], default="project",
+                   help="project: both sides use data/mlflow's champions; bundled: each side its checkout's models/")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pipeline_speed.json")
     args = p.parse_args()
     chip = ROOT / "data" / "raw" / args.chip
@@ -138,11 +164,13 @@ def main() -> None:
                            check=True, capture_output=True)
         try:
             codes = {"base": tmp / "base-code", "head": tmp / "head-code"}
+            uris = ({name: bundled_registry(code, tmp / f"{name}-mlflow") for name, code in codes.items()}
+                    if args.models == "bundled" else {"base": tracking_uri, "head": tracking_uri})
             runs: dict[str, list[dict]] = {"base": [], "head": []}
             cpu: dict[str, list[dict]] = {"base": [], "head": []}
             for r in range(args.rounds):
                 for name in ("base", "head") if r % 2 == 0 else ("head", "base"):
-                    steps, cpu_s = run_pipeline(codes[name], chip, tmp / name, tracking_uri)
+                    steps, cpu_s = run_pipeline(codes[name], chip, tmp / name, uris[name])
                     runs[name].append(steps)
                     cpu[name].append(cpu_s)
                     print(f"round {r} {name}: {masks_to_kinetics(steps):.1f} s cell_masks..killing_kinetics "
@@ -155,7 +183,7 @@ def main() -> None:
                                capture_output=True)
     best = {k: min(masks_to_kinetics(s) for s in v) for k, v in runs.items()}
     result = {
-        "chip": args.chip, "base": base_sha, "head": head_sha, "rounds": args.rounds,
+        "chip": args.chip, "base": base_sha, "head": head_sha, "rounds": args.rounds, "models": args.models,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
         "seconds_masks_to_kinetics": {k: [round(masks_to_kinetics(s), 2) for s in v] for k, v in runs.items()},
         "best_seconds_masks_to_kinetics": {k: round(v, 2) for k, v in best.items()},
